@@ -1,0 +1,68 @@
+# The project's two commands: `make run` serves the demo, `make test` runs every check.
+# Both set everything up on a fresh Debian machine (Python packages into .venv, system
+# packages with apt-get when run as root, a private PostGIS unless GEOPORTAL_DATABASE_URL is set).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GEOPORTAL := $(BIN)/geoportal
+STAMP := $(VENV)/.installed
+DEMO_PARCELS ?= 20000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Debian packages the tests and the note need: GDAL's CLI (interoperability tests), Chromium
+# (browser tests), poppler (PDF to PNG), Pango + fonts (WeasyPrint), PostgreSQL + PostGIS.
+SYSTEM_PACKAGES := gdal-bin chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
+                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
+
+.PHONY: run test setup venv sysdeps db lint typecheck pytest bench clean
+
+run: setup
+	$(GEOPORTAL) demo --if-empty --parcels $(DEMO_PARCELS)
+	$(GEOPORTAL) serve --host $(HOST) --port $(PORT)
+
+test: setup lint typecheck pytest
+
+setup: venv sysdeps db
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+sysdeps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages: $$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "missing system packages: $$missing (run: sudo apt-get install $$missing)"; \
+	  fi; \
+	fi
+
+db: venv
+	@if [ -z "$$GEOPORTAL_DATABASE_URL" ]; then $(GEOPORTAL) db start; fi
+	$(GEOPORTAL) migrate
+
+lint: venv
+	$(BIN)/ruff check geoportal tests bench migrations
+
+typecheck: venv
+	$(BIN)/mypy geoportal
+
+pytest: venv
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	-$(GEOPORTAL) db stop
+	rm -rf $(VENV) .geoportal

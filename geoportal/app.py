@@ -1,0 +1,55 @@
+"""The application factory: everything is built in ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+
+from geoportal import __version__, health
+from geoportal.db.pool import create_pool
+from geoportal.errors import install_error_handlers
+from geoportal.limits import BodySizeLimit
+from geoportal.registry import load_registry
+from geoportal.settings import Settings
+
+log = logging.getLogger("geoportal")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured geoportal application; the pool opens in the lifespan."""
+    settings = settings or Settings()
+    registry = load_registry(settings.layers_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            app.state.pool = await create_pool(settings)
+        except (OSError, Exception) as exc:  # the service still starts and says 503
+            log.error("database unreachable at start-up: %s", type(exc).__name__)
+            app.state.pool = None
+        try:
+            yield
+        finally:
+            if app.state.pool is not None:
+                await app.state.pool.close()
+
+    app = FastAPI(
+        title="Géoportail de l'Agence urbaine de Casablanca",
+        version=__version__,
+        description="Urban-planning layers over OGC API, and the rules that apply to a plot.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.pool = None
+    install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    return app

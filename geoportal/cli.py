@@ -1,0 +1,162 @@
+"""The ``geoportal`` command line."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from geoportal.db.cluster import Cluster, ClusterError
+from geoportal.db.urls import redacted
+from geoportal.registry import RegistryError, load_registry
+from geoportal.settings import Settings
+
+cli = typer.Typer(help="Géoportail de l'Agence urbaine de Casablanca.", no_args_is_help=True)
+db_cli = typer.Typer(help="The private PostgreSQL + PostGIS cluster (when no URL is set).")
+cli.add_typer(db_cli, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def _database_url(settings: Settings) -> str:
+    try:
+        return settings.resolved_database_url()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@db_cli.command("start")
+def db_start() -> None:
+    """Start the private cluster (installing PostgreSQL + PostGIS if needed)."""
+    settings = Settings()
+    if settings.database_url:
+        console.print(f"GEOPORTAL_DATABASE_URL is set ({redacted(settings.database_url)}): "
+                      "nothing to start.")
+        return
+    try:
+        url = Cluster(settings).start()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"PostGIS ready at {redacted(url)}")
+
+
+@db_cli.command("stop")
+def db_stop() -> None:
+    """Stop the private cluster."""
+    Cluster(Settings()).stop()
+    console.print("stopped")
+
+
+@db_cli.command("status")
+def db_status() -> None:
+    """Say whether the private cluster runs."""
+    settings = Settings()
+    if settings.database_url:
+        console.print(f"external database: {redacted(settings.database_url)}")
+        return
+    console.print(Cluster(settings).status())
+
+
+@db_cli.command("url")
+def db_url() -> None:
+    """Print the database URL (with its password, for scripts)."""
+    print(_database_url(Settings()))
+
+
+@cli.command()
+def migrate(revision: str = typer.Argument("head")) -> None:
+    """Migrate the database schema (to head by default)."""
+    from geoportal.db.migrate import upgrade
+
+    upgrade(_database_url(Settings()), revision)
+    console.print(f"database at revision {revision}")
+
+
+@cli.command()
+def demo(
+    parcels: int = typer.Option(20_000, min=0, max=5_000_000, help="How many plots."),
+    seed: int = typer.Option(42, help="Random seed: same seed, same data."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Only when the database is empty."),
+) -> None:
+    """Load the synthetic demo data set (replaces the current content)."""
+    from geoportal.demo.load import database_is_empty, load_demo
+
+    settings = Settings()
+    url = _database_url(settings)
+    if if_empty and not database_is_empty(url):
+        console.print("database already has data: demo not loaded")
+        return
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        summary = load_demo(url, parcels=parcels, seed=seed, raster_dir=settings.raster_dir,
+                            progress=progress)
+    console.print(f"demo loaded in {time.perf_counter() - started:.1f} s: {summary}")
+
+
+@cli.command()
+def layers() -> None:
+    """List the published layers from the registry."""
+    try:
+        registry = load_registry(Settings().layers_dir)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table("id", "title", "table", "geometry", "queryables")
+    for layer in registry:
+        table.add_row(layer.id, layer.title, layer.table, layer.geometry_type,
+                      ", ".join(p.name for p in layer.queryables))
+    console.print(table)
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    workers: int = typer.Option(1, min=1, max=64),
+    reload: bool = typer.Option(False),
+) -> None:
+    """Serve the geoportal with uvicorn."""
+    import uvicorn
+
+    try:
+        load_registry(Settings().layers_dir)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Géoportail[/] {base}/\n  OGC API Features  {base}/ogc\n"
+                  f"  Rules            {base}/rules?lon=-7.6189&lat=33.5883\n"
+                  f"  API docs         {base}/docs\n  Health           {base}/health")
+    uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
+                workers=workers, reload=reload, log_level="info", access_log=False)
+
+
+def main() -> None:
+    """Entry point of the ``geoportal`` script."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()
+

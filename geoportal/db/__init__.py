@@ -1,0 +1,1 @@
+"""Database access: the private cluster, URLs, the schema and the connection pool."""

@@ -1,0 +1,232 @@
+"""A private PostgreSQL + PostGIS cluster under the project's state folder.
+
+Its own port and socket folder, data kept between runs, never a system cluster. ``initdb``
+refuses to run as root, so as root the cluster belongs to the ``postgres`` system user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from geoportal.settings import Settings
+
+DB_NAME = "geoportal"
+DB_USER = "geoportal"
+PG_LIB = Path("/usr/lib/postgresql")
+
+
+class ClusterError(RuntimeError):
+    """The private cluster cannot be set up; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PgInstall:
+    """One installed PostgreSQL major version with PostGIS."""
+
+    version: int
+    bindir: Path
+
+
+def find_postgres_with_postgis() -> PgInstall | None:
+    """The newest installed PostgreSQL whose PostGIS extension is installed too."""
+    if not PG_LIB.is_dir():
+        return None
+    found = []
+    for bindir in PG_LIB.glob("*/bin"):
+        version = bindir.parent.name
+        control = Path(f"/usr/share/postgresql/{version}/extension/postgis.control")
+        if version.isdigit() and (bindir / "pg_ctl").exists() and control.exists():
+            found.append(PgInstall(int(version), bindir))
+    return max(found, key=lambda p: p.version) if found else None
+
+
+def install_packages(echo: bool = True) -> None:
+    """Install PostgreSQL and PostGIS with apt-get (root only), or say what to install."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise ClusterError(
+            "PostgreSQL with PostGIS is not installed. Install it with\n"
+            "  sudo apt-get install postgresql postgresql-15-postgis-3\n"
+            "(any PostgreSQL major version with its postgis-3 package), or run "
+            "`docker compose up -d db` and set GEOPORTAL_DATABASE_URL."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    out = None if echo else subprocess.DEVNULL
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=out)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+        check=True, env=env, stdout=out,
+    )
+    versions = sorted(int(p.name) for p in PG_LIB.iterdir() if p.name.isdigit())
+    if not versions:
+        raise ClusterError("apt-get installed postgresql but no server version was found")
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+         f"postgresql-{versions[-1]}-postgis-3"],
+        check=True, env=env, stdout=out,
+    )
+
+
+class Cluster:
+    """The private cluster: start, stop, status and URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.home = settings.home.resolve()
+        self.port = settings.db_port
+        self.pgdata = self.home / "pgdata"
+        self.socket_dir = self.home / "run"
+        self.logfile = self.home / "log" / "postgres.log"
+        self.state_file = self.home / "db.json"
+
+    # -- state ------------------------------------------------------------------------------
+    def _state(self) -> dict[str, str | int]:
+        if not self.state_file.exists():
+            raise ClusterError(
+                "No database configured: set GEOPORTAL_DATABASE_URL or run `geoportal db start`."
+            )
+        state: dict[str, str | int] = json.loads(self.state_file.read_text())
+        return state
+
+    def url(self) -> str:
+        """The cluster's URL (TCP on loopback, password from the state file)."""
+        state = self._state()
+        return (
+            f"postgresql://{DB_USER}:{state['password']}@127.0.0.1:{state['port']}/{DB_NAME}"
+        )
+
+    # -- process ----------------------------------------------------------------------------
+    def _owner(self) -> str | None:
+        """The system user that owns the cluster when we run as root."""
+        return "postgres" if os.geteuid() == 0 else None
+
+    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        owner = self._owner()
+        cmd = ["runuser", "-u", owner, "--", *args] if owner else args
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, cwd="/")
+
+    def _chown(self, path: Path) -> None:
+        owner = self._owner()
+        if owner:
+            entry = pwd.getpwnam(owner)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def is_running(self) -> bool:
+        pg = find_postgres_with_postgis()
+        if pg is None or not (self.pgdata / "PG_VERSION").exists():
+            return False
+        return self._run([str(pg.bindir / "pg_ctl"), "status", "-D", str(self.pgdata)],
+                         check=False).returncode == 0
+
+    def status(self) -> str:
+        """One line saying where the cluster is and whether it runs."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return f"not initialised ({self.pgdata})"
+        state = "running" if self.is_running() else "stopped"
+        return f"{state}: {self.pgdata} on 127.0.0.1:{self.port}"
+
+    def start(self, install: bool = True) -> str:
+        """Install if needed, initialise once, start, and create the database; return its URL."""
+        pg = find_postgres_with_postgis()
+        if pg is None:
+            if not install:
+                raise ClusterError("PostgreSQL with PostGIS is not installed")
+            install_packages()
+            pg = find_postgres_with_postgis()
+            if pg is None:
+                raise ClusterError("PostGIS was installed but its extension files are missing")
+        self._init(pg)
+        if not self.is_running():
+            self._start(pg)
+        self._create_database(pg)
+        return self.url()
+
+    def _init(self, pg: PgInstall) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        for folder in (self.home, self.pgdata, self.socket_dir, self.logfile.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.pgdata, self.socket_dir, self.logfile.parent):
+            self._chown(folder)
+        os.chmod(self.pgdata, 0o700)
+        password = secrets.token_urlsafe(18)
+        pwfile = self.socket_dir / "pwfile"
+        pwfile.write_text(password + "\n")
+        self._chown(pwfile)
+        try:
+            self._run([
+                str(pg.bindir / "initdb"), "-D", str(self.pgdata), "-U", DB_USER,
+                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
+            ])
+        except subprocess.CalledProcessError as exc:
+            raise ClusterError(f"initdb failed:\n{exc.stderr}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.state_file.write_text(json.dumps({"password": password, "port": self.port}))
+        os.chmod(self.state_file, 0o600)
+        conf = self.pgdata / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                "\n# geoportal private cluster\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {self.port}\n"
+                f"unix_socket_directories = '{self.socket_dir}'\n"
+                "max_connections = 200\nshared_buffers = 512MB\nwork_mem = 32MB\n"
+                "maintenance_work_mem = 512MB\nfsync = on\nsynchronous_commit = off\n"
+                "max_wal_size = 4GB\njit = off\nrandom_page_cost = 1.1\n"
+            )
+
+    def _start(self, pg: PgInstall) -> None:
+        state = self._state()
+        if int(state["port"]) != self.port:
+            self.port = int(state["port"])
+        result = self._run([
+            str(pg.bindir / "pg_ctl"), "start", "-D", str(self.pgdata), "-w", "-t", "60",
+            "-l", str(self.logfile),
+        ], check=False)
+        if result.returncode != 0:
+            tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else result.stderr
+            raise ClusterError(f"PostgreSQL did not start:\n{tail}")
+        for _ in range(60):
+            ready = subprocess.run(
+                [str(pg.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True, check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.5)
+        raise ClusterError("PostgreSQL started but does not accept connections")
+
+    def _create_database(self, pg: PgInstall) -> None:
+        env = {**os.environ, "PGPASSWORD": str(self._state()["password"])}
+        base = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                "-U", DB_USER, "-v", "ON_ERROR_STOP=1", "-qAt"]
+        exists = subprocess.run(
+            [*base, "-d", "postgres", "-c",
+             f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"],  # noqa: S608 constant
+            capture_output=True, text=True, env=env, check=True,
+        ).stdout.strip()
+        if not exists:
+            subprocess.run([*base, "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
+                           check=True, env=env, capture_output=True)
+
+    def stop(self) -> None:
+        """Stop the cluster if it runs."""
+        pg = find_postgres_with_postgis()
+        if pg is not None and self.is_running():
+            self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
+
+
+def validate_identifier(name: str) -> str:
+    """A database name safe to interpolate in DDL (no user input reaches here unchecked)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise ValueError(f"invalid database name: {name!r}")
+    return name

@@ -1,0 +1,37 @@
+"""FastAPI dependencies: the settings, the layer registry and the pool, from app state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from geoportal.errors import ServiceUnavailable
+from geoportal.registry import LayerRegistry
+from geoportal.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_registry(request: Request) -> LayerRegistry:
+    """The validated layer registry."""
+    registry: LayerRegistry = request.app.state.registry
+    return registry
+
+
+def get_pool(request: Request) -> asyncpg.Pool:
+    """The connection pool; 503 when the database could not be reached at start-up."""
+    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+    if pool is None:
+        raise ServiceUnavailable("The database is not reachable.")
+    return pool
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[LayerRegistry, Depends(get_registry)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]

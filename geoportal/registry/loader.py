@@ -1,0 +1,71 @@
+"""Load and validate ``layers/*.yml`` at start-up; errors name the file and the key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from geoportal.registry.models import Layer
+
+
+class RegistryError(ValueError):
+    """A layer definition is invalid; the message names the file and the key."""
+
+
+class LayerRegistry:
+    """The published layers, by id, in map order. The only source of table names for SQL."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self._layers = {layer.id: layer for layer in sorted(layers, key=lambda x: x.order)}
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers.values())
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __contains__(self, layer_id: object) -> bool:
+        return layer_id in self._layers
+
+    def get(self, layer_id: str) -> Layer | None:
+        """The layer with that id, or None."""
+        return self._layers.get(layer_id)
+
+    def ids(self) -> list[str]:
+        """Every layer id, in map order."""
+        return list(self._layers)
+
+
+def _location(error: dict[str, object]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"  # type: ignore[attr-defined]
+
+
+def load_layer(path: Path) -> Layer:
+    """One layer file, validated."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    try:
+        layer = Layer.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key '{_location(dict(e))}': {e['msg']}" for e in exc.errors()
+        )
+        raise RegistryError(f"{path}: {problems}") from exc
+    if layer.id != path.stem:
+        raise RegistryError(f"{path}: key 'id' is {layer.id!r} but the file is {path.name}")
+    return layer
+
+
+def load_registry(folder: Path) -> LayerRegistry:
+    """Every ``*.yml`` in the folder, validated; an error stops start-up."""
+    files = sorted(folder.glob("*.yml"))
+    if not files:
+        raise RegistryError(f"{folder}: no layer definitions (*.yml) found")
+    return LayerRegistry([load_layer(path) for path in files])

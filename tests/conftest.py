@@ -1,0 +1,141 @@
+"""Shared fixtures: real PostGIS databases on the same server, the app, a live server.
+
+Databases are named ``{prefix}_{name}``; the prefix comes from GEOPORTAL_TEST_DB_PREFIX so
+that several checkouts can test side by side on one cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from geoportal.app import create_app
+from geoportal.db.cluster import validate_identifier
+from geoportal.db.migrate import upgrade
+from geoportal.db.urls import libpq_url, with_database
+from geoportal.settings import Settings
+
+PREFIX = os.environ.get("GEOPORTAL_TEST_DB_PREFIX", "geoportal_test")
+DEMO_PARCELS = int(os.environ.get("GEOPORTAL_TEST_DEMO_PARCELS", "20000"))
+DEMO_SEED = 42
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The URL of the server's maintenance database, from the settings."""
+    return with_database(libpq_url(Settings().resolved_database_url()), "postgres")
+
+
+def _recreate(server_url: str, name: str) -> str:
+    database = validate_identifier(name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    return with_database(server_url, database)
+
+
+@pytest.fixture(scope="session")
+def fresh_database(server_url: str) -> Iterator[Callable[[str], str]]:
+    """A factory of new, migrated test databases; all dropped at the end of the session."""
+    created: list[str] = []
+
+    def make(name: str, migrate: bool = True) -> str:
+        database = f"{PREFIX}_{name}"
+        url = _recreate(server_url, database)
+        created.append(database)
+        if migrate:
+            upgrade(url)
+        return url
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for database in created:
+            conn.execute(f"DROP DATABASE IF EXISTS {validate_identifier(database)} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database: Callable[[str], str]) -> str:
+    """An empty, migrated database."""
+    return fresh_database("main")
+
+
+@pytest.fixture(scope="session")
+def demo_database_url(
+    fresh_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A migrated database holding the demo data set (seed 42)."""
+    from geoportal.demo.load import load_demo
+
+    url = fresh_database("demo")
+    load_demo(url, parcels=DEMO_PARCELS, seed=DEMO_SEED,
+              raster_dir=tmp_path_factory.getbasetemp() / "demo-rasters")
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_settings(demo_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the demo database."""
+    return Settings(database_url=demo_database_url,
+                    data_dir=tmp_path_factory.getbasetemp() / "demo-rasters")
+
+
+@pytest.fixture(scope="session")
+def demo_client(demo_settings: Settings) -> Iterator[TestClient]:
+    """An in-process client of the app on the demo database."""
+    with TestClient(create_app(demo_settings)) as client:
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_settings: Settings) -> Iterator[str]:
+    """The real service under uvicorn on a loopback port, for GDAL, OWSLib and browsers."""
+    port = _free_port()
+    env = {**os.environ, "GEOPORTAL_DATABASE_URL": str(demo_settings.database_url),
+           "GEOPORTAL_DATA_DIR": str(demo_settings.raster_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError("the live server exited at start-up")
+            time.sleep(0.25)
+        else:
+            raise RuntimeError("the live server did not become healthy")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """A folder for screenshots and rendered documents to look at after the run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

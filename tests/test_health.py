@@ -1,0 +1,47 @@
+"""``/health`` says 200 only when the database answers and is migrated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from geoportal.app import create_app
+from geoportal.db.migrate import head_revision
+from geoportal.settings import Settings
+
+
+def test_health_is_ok_on_a_migrated_database(database_url: str) -> None:
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        response = client.get("/health")
+        version = client.get("/version").json()
+    assert response.status_code == 200
+    assert response.json()["migration"] == head_revision()
+    assert version["schema"] == head_revision()
+    assert version["data_version"]
+
+
+def test_health_is_503_when_not_migrated(fresh_database: Callable[..., str]) -> None:
+    url = fresh_database("unmigrated", migrate=False)
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert "migrate" in response.json()["database"]
+
+
+def test_health_is_503_when_the_database_is_unreachable() -> None:
+    settings = Settings(database_url="postgresql://nobody:x@127.0.0.1:9/none")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/health")
+        version = client.get("/version")
+    assert response.status_code == 503
+    assert version.status_code == 503
+    assert "password" not in version.text
+
+
+def test_oversized_bodies_are_refused_with_413(database_url: str) -> None:
+    settings = Settings(database_url=database_url, max_request_bytes=2048)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/health", content=b"x" * 5000)
+    assert response.status_code == 413
+    assert response.json()["code"] == "PayloadTooLarge"
