@@ -1,0 +1,1 @@
+"""Benchmarks: programs that print side-by-side comparisons, run on purpose (`make bench`)."""
