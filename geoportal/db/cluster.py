@@ -6,6 +6,7 @@ refuses to run as root, so as root the cluster belongs to the ``postgres`` syste
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -81,10 +82,23 @@ class Cluster:
     def __init__(self, settings: Settings) -> None:
         self.home = settings.home.resolve()
         self.port = settings.db_port
-        self.pgdata = self.home / "pgdata"
-        self.socket_dir = self.home / "run"
-        self.logfile = self.home / "log" / "postgres.log"
         self.state_file = self.home / "db.json"
+        server_dir = self._server_dir()
+        self.pgdata = server_dir / "pgdata"
+        self.socket_dir = server_dir / "run"
+        self.logfile = server_dir / "log" / "postgres.log"
+
+    def _server_dir(self) -> Path:
+        """Where the server's files live: the state folder, unless its owner cannot reach it.
+
+        As root the server runs as ``postgres``, which cannot enter a checkout under a
+        private folder such as /root; then the files go to a folder of their own under
+        /var/lib/geoportal, named after the checkout so that checkouts never share one.
+        """
+        if self._owner() is None or _reachable_by("postgres", self.home.parent):
+            return self.home
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+        return Path("/var/lib/geoportal") / digest
 
     # -- state ------------------------------------------------------------------------------
     def _state(self) -> dict[str, str | int]:
@@ -153,6 +167,8 @@ class Cluster:
             return
         for folder in (self.home, self.pgdata, self.socket_dir, self.logfile.parent):
             folder.mkdir(parents=True, exist_ok=True)
+        if self.pgdata.parent != self.home:
+            os.chmod(self.pgdata.parent, 0o755)
         for folder in (self.pgdata, self.socket_dir, self.logfile.parent):
             self._chown(folder)
         os.chmod(self.pgdata, 0o700)
@@ -223,6 +239,13 @@ class Cluster:
         pg = find_postgres_with_postgis()
         if pg is not None and self.is_running():
             self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
+
+
+def _reachable_by(user: str, folder: Path) -> bool:
+    """Whether a system user can enter every folder on the way to ``folder``."""
+    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
 
 
 def validate_identifier(name: str) -> str:
