@@ -168,7 +168,7 @@ class Cluster:
         for folder in (self.home, self.pgdata, self.socket_dir, self.logfile.parent):
             folder.mkdir(parents=True, exist_ok=True)
         if self.pgdata.parent != self.home:
-            os.chmod(self.pgdata.parent, 0o755)
+            os.chmod(self.pgdata.parent, 0o755)  # noqa: S103 postgres must enter it
         for folder in (self.pgdata, self.socket_dir, self.logfile.parent):
             self._chown(folder)
         os.chmod(self.pgdata, 0o700)
