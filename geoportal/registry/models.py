@@ -65,6 +65,7 @@ class LayerStyle(Strict):
     hatched: bool = False
     by: str | None = None
     classes: list[LegendEntry] = Field(default_factory=list)
+    label: str | None = Field(default=None, description="Property that labels features.")
 
     @field_validator("color", "outline")
     @classmethod
@@ -110,6 +111,8 @@ class Layer(Strict):
             raise ValueError(f"properties named twice: {sorted(duplicates)}")
         if self.style.by is not None and self.style.by not in names:
             raise ValueError(f"style.by names {self.style.by!r}, which is not a property")
+        if self.style.label is not None and self.style.label not in names:
+            raise ValueError(f"style.label names {self.style.label!r}, which is not a property")
         if self.min_zoom > self.max_zoom:
             raise ValueError("min_zoom is greater than max_zoom")
         return self
