@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="development")
 
+    tiles_cache_mb: int = Field(default=64, ge=0, description="Tile cache per worker; 0 = off.")
+    tiles_version_check_s: float = Field(
+        default=1.0, ge=0, description="How long a read of the layers' data versions is reused."
+    )
+    tiles_max_age_s: int = Field(default=60, ge=0, description="Cache-Control max-age of tiles.")
+
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:
         if self.items_default_limit > self.items_max_limit:
