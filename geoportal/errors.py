@@ -35,6 +35,12 @@ class InvalidParameter(GeoportalError):
     code = "InvalidParameterValue"
 
 
+class InvalidBody(InvalidParameter):
+    """A request body is well-formed JSON but says something impossible (e.g. bad geometry)."""
+
+    status_code = 422
+
+
 class NotFound(GeoportalError):
     """The collection, feature or place does not exist."""
 
