@@ -15,6 +15,7 @@ from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
+from geoportal.tiles import routes as tiles_routes
 
 log = logging.getLogger("geoportal")
 
@@ -52,4 +53,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
+    app.include_router(tiles_routes.router, prefix="/ogc")
     return app

@@ -1,0 +1,1 @@
+"""Vector tiles (OGC API Tiles, Mapbox Vector Tile) built by PostGIS, cached per data version."""

@@ -1,0 +1,93 @@
+"""The in-process tile cache (LRU by bytes) and the data versions its keys are built from."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import asyncpg
+
+VERSIONS_SQL = "SELECT table_name, version FROM layer_versions"
+GZIP_MIN_BYTES = 1024
+
+
+@dataclass
+class CachedTile:
+    """A rendered tile (possibly empty) with its compressed form, made on first demand."""
+
+    etag: str
+    body: bytes
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes held in memory for this tile."""
+        return len(self.body) + len(self._gzipped or b"") + 200
+
+    def gzipped(self) -> bytes:
+        """The body compressed with gzip (computed once, then kept)."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+
+class TileCache:
+    """A least-recently-used cache of tiles bounded in bytes; keys carry the data versions."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._tiles: OrderedDict[str, CachedTile] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def get(self, key: str) -> CachedTile | None:
+        """The tile under that key, marked as recently used, or None."""
+        tile = self._tiles.get(key)
+        if tile is not None:
+            self._tiles.move_to_end(key)
+        return tile
+
+    def put(self, key: str, tile: CachedTile) -> None:
+        """Keep a tile, evicting the least recently used ones beyond the size bound."""
+        if tile.size > self.max_bytes:
+            return
+        old = self._tiles.pop(key, None)
+        if old is not None:
+            self._bytes -= old.size
+        self._tiles[key] = tile
+        self._bytes += tile.size
+        while self._bytes > self.max_bytes:
+            _, evicted = self._tiles.popitem(last=False)
+            self._bytes -= evicted.size
+
+    def resize(self, key: str, before: int) -> None:
+        """Account for a tile whose compressed form was just added."""
+        tile = self._tiles.get(key)
+        if tile is not None:
+            self._bytes += tile.size - before
+
+
+class DataVersions:
+    """The change counter of every table, re-read at most once per ``max_age_s`` seconds."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._versions: dict[str, int] = {}
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def current(self, pool: asyncpg.Pool) -> dict[str, int]:
+        """Table name → version; one small query when the last read is too old."""
+        if time.monotonic() - self._read_at < self.max_age_s:
+            return self._versions
+        async with self._lock:
+            if time.monotonic() - self._read_at >= self.max_age_s:
+                rows = await pool.fetch(VERSIONS_SQL)
+                self._versions = {row["table_name"]: int(row["version"]) for row in rows}
+                self._read_at = time.monotonic()
+        return self._versions

@@ -1,0 +1,193 @@
+"""OGC API Tiles routes (mounted under ``/ogc``): per-collection and combined vector tiles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep
+from geoportal.errors import InvalidParameter, NotFound
+from geoportal.registry import Layer, LayerRegistry
+from geoportal.settings import Settings
+from geoportal.tiles import metadata
+from geoportal.tiles.grid import TMS_ID, tile_address
+from geoportal.tiles.service import TileRequest, TileService, get_tile_service, layers_at_zoom
+
+router = APIRouter(tags=["tiles"])
+ServiceDep = Annotated[TileService, Depends(get_tile_service)]
+DATASET_TITLE = "Géoportail AUC : toutes les couches"
+MAX_COLLECTIONS = 20
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """Where the service is reached: the configured public URL, else the request's own."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def api_url(request: Request, settings: Settings, path: str) -> str:
+    """An absolute URL under this API."""
+    return base_url(request, settings) + _mount(request) + path
+
+
+def _mount(request: Request) -> str:
+    route_path: str = request.scope["route"].path
+    for marker in ("/collections/", "/tiles", "/tileMatrixSets"):
+        if marker in route_path:
+            return route_path[: route_path.index(marker)]
+    return ""
+
+
+def collection_layer(registry: LayerRegistry, collection_id: str) -> Layer:
+    """The layer behind a collection id, or 404."""
+    layer = registry.get(collection_id)
+    if layer is None:
+        raise NotFound(f"collection {collection_id!r} does not exist.")
+    return layer
+
+
+def check_tms(tms: str) -> None:
+    """Only WebMercatorQuad is offered."""
+    if tms != TMS_ID:
+        raise NotFound(f"tile matrix set {tms!r} is not offered; use {TMS_ID}.")
+
+
+def selected_layers(registry: LayerRegistry, collections: str | None) -> tuple[Layer, ...]:
+    """The layers of the dataset tile: all, or those named in ``collections``."""
+    if not collections:
+        return tuple(registry)
+    names = [name.strip() for name in collections.split(",") if name.strip()]
+    if len(names) > MAX_COLLECTIONS:
+        raise InvalidParameter(f"collections: at most {MAX_COLLECTIONS} names.")
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        raise InvalidParameter(f"collections: unknown collection(s) {', '.join(unknown)}.")
+    return tuple(layer for layer in registry if layer.id in names)
+
+
+async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
+                        settings: Settings, tile_request: TileRequest) -> Response:
+    """The tile with its validators: 304 when unchanged, 204 when empty, else MVT bytes."""
+    etag = await service.etag(pool, tile_request)
+    headers = {"ETag": f'"{etag}"', "Vary": "Accept-Encoding",
+               "Cache-Control": f"public, max-age={settings.tiles_max_age_s}"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    tile = await service.render(pool, tile_request, etag)
+    if not tile.body:
+        return Response(status_code=204, headers=headers)
+    body = tile.body
+    if len(body) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = service.gzipped(tile)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=metadata.MVT, headers=headers)
+
+
+@router.get("/collections/{collection_id}/tiles", summary="Tilesets of a collection")
+async def collection_tilesets(collection_id: str, request: Request, registry: RegistryDep,
+                              settings: SettingsDep) -> dict[str, Any]:
+    """The vector tilesets of a collection (one, in WebMercatorQuad)."""
+    layer = collection_layer(registry, collection_id)
+    url = api_url(request, settings, f"/collections/{collection_id}/tiles")
+    return metadata.tileset_list(
+        layer.title, f"{url}/{TMS_ID}", api_url(request, settings, f"/tileMatrixSets/{TMS_ID}"),
+        url, api_url(request, settings, f"/collections/{collection_id}"))
+
+
+@router.get("/collections/{collection_id}/tiles/{tms}", summary="Tileset metadata")
+async def collection_tileset(
+    collection_id: str, tms: str, request: Request, registry: RegistryDep,
+    settings: SettingsDep, service: ServiceDep, pool: PoolDep,
+    f: Annotated[Literal["json", "tilejson"], Query(description="json or tilejson")] = "json",
+) -> JSONResponse:
+    """The tileset's metadata (OGC API Tiles), or TileJSON with ``f=tilejson``."""
+    layer = collection_layer(registry, collection_id)
+    check_tms(tms)
+    bounds = await service.bounds(pool, [layer])
+    url = api_url(request, settings, f"/collections/{collection_id}/tiles/{TMS_ID}")
+    if f == "tilejson":
+        return JSONResponse(metadata.tilejson(layer.id, layer.title, [layer], bounds, url,
+                                              layer.attribution))
+    return JSONResponse(metadata.tileset(
+        layer.title, layer.description, [layer], bounds, url,
+        api_url(request, settings, f"/tileMatrixSets/{TMS_ID}"),
+        api_url(request, settings, f"/collections/{collection_id}")))
+
+
+@router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
+            summary="A vector tile of a collection", response_class=Response,
+            responses={200: {"content": {metadata.MVT: {}}}, 204: {"description": "empty"}})
+async def collection_tile(collection_id: str, tms: str, z: int, x: int, y: int,
+                          request: Request, registry: RegistryDep, settings: SettingsDep,
+                          service: ServiceDep, pool: PoolDep) -> Response:
+    """Mapbox Vector Tile of one collection; 204 when empty or below the layer's minimum zoom."""
+    layer = collection_layer(registry, collection_id)
+    check_tms(tms)
+    address = tile_address(z, x, y)
+    tile_request = TileRequest(layers_at_zoom([layer], z), address)
+    return await tile_response(request, service, pool, settings, tile_request)
+
+
+@router.get("/tiles", summary="Tilesets of the whole dataset")
+async def dataset_tilesets(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """The vector tileset holding every layer (the viewer's base map and overlays)."""
+    url = api_url(request, settings, "/tiles")
+    return metadata.tileset_list(DATASET_TITLE, f"{url}/{TMS_ID}",
+                                 api_url(request, settings, f"/tileMatrixSets/{TMS_ID}"), url)
+
+
+@router.get("/tiles/{tms}", summary="Metadata of the dataset tileset")
+async def dataset_tileset(
+    tms: str, request: Request, registry: RegistryDep, settings: SettingsDep,
+    service: ServiceDep, pool: PoolDep,
+    f: Annotated[Literal["json", "tilejson"], Query(description="json or tilejson")] = "json",
+) -> JSONResponse:
+    """Metadata of the tileset of every layer, or TileJSON with ``f=tilejson``."""
+    check_tms(tms)
+    layers = list(registry)
+    bounds = await service.bounds(pool, layers)
+    url = api_url(request, settings, f"/tiles/{TMS_ID}")
+    description = "Toutes les couches du géoportail en une tuile : " + ", ".join(registry.ids())
+    if f == "tilejson":
+        return JSONResponse(metadata.tilejson("geoportail-auc", description, layers, bounds, url,
+                                              layers[0].attribution if layers else ""))
+    return JSONResponse(metadata.tileset(DATASET_TITLE, description, layers, bounds, url,
+                                         api_url(request, settings, f"/tileMatrixSets/{TMS_ID}")))
+
+
+@router.get("/tiles/{tms}/{z}/{x}/{y}", summary="A vector tile of several collections",
+            response_class=Response,
+            responses={200: {"content": {metadata.MVT: {}}}, 204: {"description": "empty"}})
+async def dataset_tile(
+    tms: str, z: int, x: int, y: int, request: Request, registry: RegistryDep,
+    settings: SettingsDep, service: ServiceDep, pool: PoolDep,
+    collections: Annotated[str | None, Query(max_length=1000,
+                                             description="Comma-separated ids")] = None,
+) -> Response:
+    """One tile of every layer legible at that zoom (or of ``collections``), with label points."""
+    check_tms(tms)
+    address = tile_address(z, x, y)
+    layers = layers_at_zoom(selected_layers(registry, collections), z)
+    tile_request = TileRequest(layers, address, labels=True)
+    return await tile_response(request, service, pool, settings, tile_request)
+
+
+@router.get("/tileMatrixSets", summary="Tile matrix sets")
+async def tile_matrix_sets(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """The tile matrix sets offered: WebMercatorQuad."""
+    tms = metadata.tile_matrix_set_document()
+    return {"tileMatrixSets": [{
+        "id": TMS_ID, "title": tms.get("title", TMS_ID), "uri": tms.get("uri"),
+        "links": [{"rel": "self", "type": "application/json",
+                   "href": api_url(request, settings, f"/tileMatrixSets/{TMS_ID}")}],
+    }]}
+
+
+@router.get("/tileMatrixSets/{tms}", summary="A tile matrix set")
+async def tile_matrix_set_definition(tms: str) -> dict[str, Any]:
+    """The definition of WebMercatorQuad (OGC 2D Tile Matrix Set 2.0)."""
+    check_tms(tms)
+    return metadata.tile_matrix_set_document()

@@ -1,0 +1,147 @@
+"""Rendering tiles: choose the layers for a zoom, run one statement, cache by data version."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from fastapi import Request
+
+from geoportal.registry import Layer, LayerRegistry
+from geoportal.settings import Settings
+from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
+from geoportal.tiles.grid import TileAddress, storage_footprint
+from geoportal.tiles.metadata import Bounds, lonlat_bounds, storage_extent, union_bounds
+from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, layer_tile_sql
+
+# Bump when the tile SQL changes, so that ETags held by clients are not reused across it.
+TILE_FORMAT = "1"
+# Simplification tolerance, in tile units (1/4096 of a tile): below what a screen shows.
+SIMPLIFY_UNITS = 1.0
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    """What to render: a set of layers (with or without label points) at one tile."""
+
+    layers: tuple[Layer, ...]
+    tile: TileAddress
+    labels: bool = False
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables the tile reads, whose versions key it."""
+        return sorted({layer.table for layer in self.layers})
+
+
+def layers_at_zoom(layers: Sequence[Layer], z: int) -> tuple[Layer, ...]:
+    """The layers legible at that zoom: at or above their minimum zoom."""
+    return tuple(layer for layer in layers if layer.min_zoom <= z)
+
+
+def tile_statement(layers: tuple[Layer, ...], labels: bool) -> str:
+    """The one statement that renders these layers (label points for labelled polygons)."""
+    parts = [layer_tile_sql(layer) for layer in layers]
+    if labels:
+        for layer in layers:
+            label = layer.find_property(layer.style.label) if layer.style.label else None
+            if label is not None and layer.geometry_type in POLYGONAL:
+                parts.append(label_tile_sql(layer, label))
+    return combined_tile_sql(parts)
+
+
+class TileService:
+    """Renders and caches the tiles of one worker process."""
+
+    def __init__(self, settings: Settings, registry: LayerRegistry) -> None:
+        self.registry = registry
+        self.cache = TileCache(settings.tiles_cache_mb * 1024 * 1024)
+        self.enabled = settings.tiles_cache_mb > 0
+        self.versions = DataVersions(settings.tiles_version_check_s)
+        self._rendering: dict[str, asyncio.Future[CachedTile]] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._bounds: dict[tuple[str, int], Bounds] = {}
+
+    async def bounds(self, pool: asyncpg.Pool, layers: Sequence[Layer]) -> Bounds:
+        """Longitude/latitude bounds of the layers' data, kept per data version."""
+        versions = await self.versions.current(pool)
+        found = []
+        for layer in layers:
+            key = (layer.table, versions.get(layer.table, 0))
+            if key not in self._bounds:
+                self._bounds[key] = lonlat_bounds(await storage_extent(pool, layer))
+            found.append(self._bounds[key])
+        return union_bounds(found)
+
+    def statement(self, request: TileRequest) -> str:
+        """The tile statement for a combination of layers, built once."""
+        key = (tuple(layer.id for layer in request.layers), request.labels)
+        sql = self._statements.get(key)
+        if sql is None:
+            sql = self._statements[key] = tile_statement(request.layers, request.labels)
+        return sql
+
+    async def etag(self, pool: asyncpg.Pool, request: TileRequest) -> str:
+        """A strong validator: the layers, their data versions and the tile."""
+        versions = await self.versions.current(pool)
+        names = ",".join(layer.id for layer in request.layers)
+        stamp = ",".join(f"{t}:{versions.get(t, 0)}" for t in request.tables)
+        key = f"{TILE_FORMAT}|{names}|{request.labels}|{stamp}|{request.tile}"
+        return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+    async def render(self, pool: asyncpg.Pool, request: TileRequest, etag: str) -> CachedTile:
+        """The tile's MVT bytes (empty when it holds nothing), from the cache when it can."""
+        if self.enabled:
+            cached = self.cache.get(etag)
+            if cached is not None:
+                return cached
+            pending = self._rendering.get(etag)
+            if pending is not None:  # the same tile is being drawn for another client
+                return await asyncio.shield(pending)
+        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
+        self._rendering[etag] = future
+        try:
+            tile = CachedTile(etag, await self._draw(pool, request))
+            future.set_result(tile)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._rendering[etag]
+        if self.enabled:
+            self.cache.put(etag, tile)
+        return tile
+
+    def gzipped(self, tile: CachedTile) -> bytes:
+        """The compressed body, kept in the cache once made."""
+        before = tile.size
+        body = tile.gzipped()
+        if self.enabled:
+            self.cache.resize(tile.etag, before)
+        return body
+
+    async def _draw(self, pool: asyncpg.Pool, request: TileRequest) -> bytes:
+        footprint = storage_footprint(request.tile)
+        if footprint is None or not request.layers:
+            return b""
+        t = request.tile
+        body = await pool.fetchval(
+            self.statement(request),
+            t.z, t.x, t.y, footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax,
+            footprint.unit_m * SIMPLIFY_UNITS,
+        )
+        return bytes(body or b"")
+
+
+def get_tile_service(request: Request) -> TileService:
+    """The worker's tile service, made on first use from the app's settings and registry."""
+    state = request.app.state
+    service: TileService | None = getattr(state, "tile_service", None)
+    if service is None:
+        service = TileService(state.settings, state.registry)
+        state.tile_service = service
+    return service

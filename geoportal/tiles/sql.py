@@ -1,0 +1,88 @@
+"""The SQL of a vector tile: one ``ST_AsMVT`` per layer, identifiers from the registry only.
+
+Every statement takes the same bound parameters: ``$1..$3`` the tile (z, x, y), ``$4..$7``
+the tile's box in EPSG:26191 with a margin (so the GiST index on the stored geometry is
+used), ``$8`` the simplification tolerance in metres.
+"""
+
+from __future__ import annotations
+
+from geoportal.registry import Layer, LayerProperty
+from geoportal.settings import STORAGE_SRID
+from geoportal.tiles.grid import BUFFER, EXTENT
+
+BOX = f"ST_MakeEnvelope($4, $5, $6, $7, {STORAGE_SRID})"
+TILE = "ST_TileEnvelope($1, $2, $3)"
+POLYGONAL = {"Polygon", "MultiPolygon"}
+POINTS = {"Point", "MultiPoint"}
+
+
+def quote(identifier: str) -> str:
+    """A SQL identifier, double-quoted (the registry already restricts its characters)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal for a name that comes from the registry (layer ids)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def tile_properties(layer: Layer) -> list[LayerProperty]:
+    """The attributes that go into tiles: those the map uses (``in_tiles``)."""
+    return [p for p in layer.properties if p.in_tiles]
+
+
+def _property_sql(prop: LayerProperty) -> str:
+    column = quote(prop.column_name)
+    if prop.type in ("date", "datetime", "array"):
+        column = f"{column}::text"
+    return f"{column} AS {quote(prop.name)}"
+
+
+def _geometry_sql(layer: Layer) -> str:
+    """Clip to the box, simplify by zoom, project to 3857 and quantise to the tile grid."""
+    geom = quote(layer.geometry_column)
+    if layer.geometry_type in POINTS:
+        shape = geom
+    else:
+        clipped = f"CASE WHEN {geom} @ {BOX} THEN {geom} ELSE ST_ClipByBox2D({geom}, {BOX}) END"
+        shape = f"ST_Simplify({clipped}, $8)"
+    return (f"ST_AsMVTGeom(ST_Transform({shape}, 3857), {TILE}, {EXTENT}, {BUFFER}, true)")
+
+
+def layer_tile_sql(layer: Layer) -> str:
+    """A statement returning the layer's part of a tile as MVT bytes (empty when none)."""
+    columns = [f"{quote(layer.id_column)} AS id", *map(_property_sql, tile_properties(layer))]
+    name = quote_literal(layer.id)
+    return (  # identifiers from the registry, quoted; values are bound parameters
+        f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
+        f" FROM (SELECT {', '.join(columns)}, {_geometry_sql(layer)} AS geom"
+        f" FROM {quote(layer.table)}"
+        f" WHERE {quote(layer.geometry_column)} && {BOX}) AS t"
+        " WHERE t.geom IS NOT NULL"
+    )
+
+
+def label_layer_id(layer: Layer) -> str:
+    """The name of the label-point layer of a polygon layer in the viewer's tile."""
+    return f"{layer.id}_labels"
+
+
+def label_tile_sql(layer: Layer, label: LayerProperty) -> str:
+    """One label point per polygon (on its surface), in the one tile that holds the point."""
+    geom = quote(layer.geometry_column)
+    name = quote_literal(label_layer_id(layer))
+    return (  # identifiers from the registry, quoted; values are bound parameters
+        f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
+        f" FROM (SELECT s.id, s.{quote(label.name)},"
+        f" ST_AsMVTGeom(ST_Transform(s.point, 3857), {TILE}, {EXTENT}, 0, true) AS geom"
+        f" FROM (SELECT {quote(layer.id_column)} AS id, {_property_sql(label)},"
+        f" ST_PointOnSurface({geom}) AS point FROM {quote(layer.table)}"
+        f" WHERE {geom} && {BOX}) AS s) AS t"
+        " WHERE t.geom IS NOT NULL"
+    )
+
+
+def combined_tile_sql(parts: list[str]) -> str:
+    """One statement concatenating several layers' MVT bytes (layers are independent)."""
+    return "SELECT " + " || ".join(f"({part})" for part in parts)
