@@ -34,11 +34,13 @@ def api_url(request: Request, settings: Settings, path: str) -> str:
 
 
 def _mount(request: Request) -> str:
-    route_path: str = request.scope["route"].path
-    for marker in ("/collections/", "/tiles", "/tileMatrixSets"):
-        if marker in route_path:
-            return route_path[: route_path.index(marker)]
-    return ""
+    """The path this router is mounted under (``/ogc``), read from the request's own path."""
+    path = request.url.path
+    root = str(request.scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root):]
+    found = [path.index(m) for m in ("/collections/", "/tiles", "/tileMatrixSets") if m in path]
+    return path[: min(found)] if found else ""
 
 
 def collection_layer(registry: LayerRegistry, collection_id: str) -> Layer:
