@@ -1,0 +1,120 @@
+"""The lookup SQL: one statement per question, returning the facts as one JSON document.
+
+The subject ``s`` (the plot, the point or the submitted geometry, in EPSG:26191) is found
+first; every layer is then read with an index-assisted ``ST_Intersects`` and measured with
+``ST_Area(ST_Intersection(...))`` in the storage CRS. Table and column names are those of
+the schema (``geoportal.db.models``); nothing in this text comes from a request.
+"""
+
+from __future__ import annotations
+
+from geoportal.settings import STORAGE_SRID
+
+_ADMIN = """(SELECT json_build_object('code', a.code, 'kind', a.kind, 'name_fr', a.name_fr,
+                                   'name_ar', a.name_ar)
+           FROM {table} a WHERE ST_Intersects(a.geom, {probe}) ORDER BY a.id LIMIT 1)"""
+
+
+def _admin(table: str) -> str:
+    """The area at the location point, else the first one the subject touches."""
+    return "coalesce({}, {})".format(
+        _ADMIN.format(table=table, probe="s.probe"), _ADMIN.format(table=table, probe="s.g")
+    )
+
+
+def _overlap(alias: str) -> str:
+    """Area of the subject inside a layer's geometry (null when the subject is a point)."""
+    return f"CASE WHEN s.is_area THEN ST_Area(ST_Intersection({alias}.geom, s.g)) END"
+
+
+# The data version, formatted as geoportal.db.versions.data_version() formats it.
+DATA_VERSION = """(SELECT to_char(coalesce(max(updated_at), 'epoch') AT TIME ZONE 'UTC',
+                          'YYYYMMDDHH24MISS') || '-' ||
+          left(encode(sha256(convert_to(coalesce(
+              string_agg(table_name || ':' || version, ',' ORDER BY table_name), ''),
+              'UTF8')), 'hex'), 12)
+   FROM layer_versions)"""
+
+FACTS = f"""json_build_object(
+  'data_version', {DATA_VERSION},
+  'parcel', CASE WHEN s.parcel_id IS NOT NULL
+                 THEN json_build_object('ref', s.ref, 'area_m2', s.area_m2) END,
+  'area_m2', CASE WHEN s.is_area THEN ST_Area(s.g) END,
+  'location', (SELECT json_build_object('x', ST_X(s.probe), 'y', ST_Y(s.probe),
+                                        'lon', ST_X(w.p), 'lat', ST_Y(w.p))
+               FROM (SELECT ST_Transform(s.probe, 4326) AS p) w),
+  'geometry', CASE WHEN {{with_geometry}} AND s.is_area
+                   THEN ST_AsGeoJSON(ST_Transform(s.g, 4326), 9)::json END,
+  'prefecture', {_admin("prefectures")},
+  'commune', {_admin("communes")},
+  'plans', (SELECT json_agg(json_build_object(
+                'id', pl.id, 'ref', pl.ref, 'name', pl.name, 'name_ar', pl.name_ar,
+                'status', pl.status, 'approval_date', pl.approval_date,
+                'valid_until', pl.valid_until, 'decree', pl.decree,
+                'at_location', ST_Intersects(pl.geom, s.probe)) ORDER BY pl.id)
+            FROM plans pl WHERE ST_Intersects(pl.geom, s.g)),
+  'zones', (SELECT json_agg(json_build_object('plan_id', z.plan_id, 'area_m2', z.area_m2,
+                                              'rules', to_json(r)) ORDER BY z.plan_id, z.code)
+            FROM (SELECT zn.plan_id, zn.code, sum({_overlap("zn")}) AS area_m2
+                  FROM zoning zn WHERE ST_Intersects(zn.geom, s.g)
+                  GROUP BY zn.plan_id, zn.code) z
+            JOIN zone_rules r ON r.plan_id = z.plan_id AND r.code = z.code),
+  'servitudes', (SELECT json_agg(json_build_object(
+                    'kind', sv.kind, 'name', sv.name, 'effect', sv.effect,
+                    'max_height_m', sv.max_height_m, 'legal_ref', sv.legal_ref,
+                    'text', sv.text, 'area_m2', {_overlap("sv")}) ORDER BY sv.id)
+                 FROM servitudes sv WHERE ST_Intersects(sv.geom, s.g)),
+  'reservations', (SELECT json_agg(json_build_object(
+                      'plan_id', rv.plan_id, 'kind', rv.kind, 'facility', rv.facility,
+                      'label', rv.label, 'width_m', rv.width_m,
+                      'area_m2', {_overlap("rv")}) ORDER BY rv.id)
+                   FROM reservations rv WHERE ST_Intersects(rv.geom, s.g))
+)"""  # noqa: S608
+
+# A subject has: parcel_id, ref, area_m2 (stored), g (geometry), probe (a point inside g
+# where the administrative areas are read), is_area (g is a polygon).
+_BY_POINT = f"""
+SELECT p.id AS parcel_id, p.ref, p.area_m2, coalesce(p.geom, pt.g) AS g,
+       CASE WHEN p.id IS NULL THEN pt.g ELSE ST_PointOnSurface(p.geom) END AS probe,
+       p.id IS NOT NULL AS is_area
+FROM (SELECT ST_SetSRID(ST_MakePoint({{x}}, {{y}}), {STORAGE_SRID}) AS g) pt
+LEFT JOIN LATERAL (
+  SELECT id, ref, area_m2, geom FROM parcels
+  WHERE ST_Intersects(geom, pt.g) ORDER BY id LIMIT 1
+) p ON true"""  # noqa: S608
+
+_BY_REF = """
+SELECT id AS parcel_id, ref, area_m2, geom AS g, ST_PointOnSurface(geom) AS probe,
+       true AS is_area
+FROM parcels WHERE ref_norm = upper(regexp_replace({ref}, '\\s+', '', 'g'))"""
+
+_BY_GEOMETRY = f"""
+SELECT NULL::bigint AS parcel_id, NULL::text AS ref, NULL::float8 AS area_m2, x.g,
+       ST_PointOnSurface(x.g) AS probe, true AS is_area
+FROM (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), {STORAGE_SRID}) AS g) x"""  # noqa: S608
+
+
+def _single(subject: str, with_geometry: str) -> str:
+    return (f"SELECT {FACTS.format(with_geometry=with_geometry)} AS facts, "  # noqa: S608
+            f"ST_AsBinary(s.g) AS wkb FROM ({subject}) s")
+
+
+BY_POINT = _single(_BY_POINT.format(x="$1::float8", y="$2::float8"), "$3::boolean")
+"""Facts at a point ($1, $2 in EPSG:26191; $3: with the plot's geometry)."""
+
+BY_REF = _single(_BY_REF.format(ref="$1::text"), "$2::boolean")
+"""Facts about a registered plot ($1: land-title reference; $2: with geometry)."""
+
+BY_GEOMETRY = _single(_BY_GEOMETRY, "$2::boolean")
+"""Facts about a polygon ($1: WKB in EPSG:26191; $2: with geometry)."""
+
+BATCH = f"""
+SELECT q.ord, {FACTS.format(with_geometry="false")} AS facts, ST_AsBinary(s.g) AS wkb
+FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[]) AS q(ord, ref, x, y)
+CROSS JOIN LATERAL (
+  {_BY_REF.format(ref="q.ref")} AND q.ref IS NOT NULL
+  UNION ALL
+  {_BY_POINT.format(x="q.x", y="q.y")} WHERE q.ref IS NULL
+) s
+ORDER BY q.ord"""  # noqa: S608
+"""Facts for many plots and points at once ($1 ordinals, $2 refs or nulls, $3/$4 x/y)."""
