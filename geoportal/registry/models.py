@@ -27,6 +27,15 @@ class SourceField(Strict):
     type: PropertyType | None = None
 
 
+class ImportPolicy(Strict):
+    """How ``geoportal import`` treats the agency's files for this layer."""
+
+    invalid: Literal["repair", "reject"] = "repair"
+    id_field: str | None = Field(
+        default=None, description="Source field holding the feature id; else ids are numbered."
+    )
+
+
 class LayerProperty(Strict):
     """One published attribute of a layer."""
 
@@ -102,6 +111,7 @@ class Layer(Strict):
     style: LayerStyle = Field(default_factory=LayerStyle)
     order: int = 100
     editable: bool = False
+    ingest: ImportPolicy = Field(default_factory=ImportPolicy, alias="import")
 
     @model_validator(mode="after")
     def _consistent(self) -> Layer:
