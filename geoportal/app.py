@@ -13,6 +13,7 @@ from geoportal import __version__, health
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
+from geoportal.ogc import ogc_router
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Urban-planning layers over OGC API, and the rules that apply to a plot.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by geoportal.ogc from the package, no CDN
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -53,5 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
+    app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix="/ogc")
     return app

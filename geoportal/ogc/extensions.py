@@ -1,0 +1,85 @@
+"""What other capabilities add to the OGC API: conformance classes and collection links.
+
+The tiles capability, for instance, registers its conformance classes and a "tiles" link
+per collection in ``create_app``::
+
+    register_extension(app, OgcExtension(conformance=(...), collection_links=tile_links))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from geoportal.ogc.links import Link, Links
+from geoportal.registry import Layer
+
+FEATURES_1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
+FEATURES_2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf"
+FEATURES_3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
+
+CONFORMANCE: tuple[str, ...] = (
+    f"{FEATURES_1}/core",
+    f"{FEATURES_1}/oas30",
+    f"{FEATURES_1}/html",
+    f"{FEATURES_1}/geojson",
+    f"{FEATURES_2}/crs",
+    f"{FEATURES_3}/queryables",
+    f"{FEATURES_3}/queryables-query-parameters",
+    f"{FEATURES_3}/filter",
+    f"{FEATURES_3}/features-filter",
+    f"{CQL2}/cql2-text",
+    f"{CQL2}/cql2-json",
+    f"{CQL2}/basic-cql2",
+    f"{CQL2}/advanced-comparison-operators",
+    f"{CQL2}/case-insensitive-comparison",
+    f"{CQL2}/basic-spatial-functions",
+    f"{CQL2}/basic-spatial-functions-plus",
+    f"{CQL2}/spatial-functions",
+    f"{CQL2}/temporal-functions",
+    f"{CQL2}/arithmetic",
+    "http://www.opengis.net/spec/json-fg-1/0.2/conf/core",
+)
+
+CollectionLinks = Callable[[Layer, Links], list[Link]]
+
+
+@dataclass(frozen=True)
+class OgcExtension:
+    """Conformance classes and per-collection links contributed by another capability."""
+
+    conformance: tuple[str, ...] = ()
+    collection_links: CollectionLinks | None = None
+    landing_links: Callable[[Links], list[Link]] | None = None
+
+
+def register_extension(app: FastAPI, extension: OgcExtension) -> None:
+    """Add an extension to this application's OGC API."""
+    if not hasattr(app.state, "ogc_extensions"):
+        app.state.ogc_extensions = []
+    app.state.ogc_extensions.append(extension)
+
+
+def _extensions(request: Request) -> list[OgcExtension]:
+    return list(getattr(request.app.state, "ogc_extensions", []))
+
+
+def conformance_classes(request: Request) -> list[str]:
+    """Every conformance class the application declares, ours first."""
+    extra = [c for ext in _extensions(request) for c in ext.conformance]
+    return list(dict.fromkeys([*CONFORMANCE, *extra]))
+
+
+def extra_collection_links(request: Request, layer: Layer, links: Links) -> list[Link]:
+    """Links that extensions add to a collection (e.g. tiles)."""
+    return [link for ext in _extensions(request) if ext.collection_links
+            for link in ext.collection_links(layer, links)]
+
+
+def extra_landing_links(request: Request, links: Links) -> list[Link]:
+    """Links that extensions add to the landing page."""
+    return [link for ext in _extensions(request) if ext.landing_links
+            for link in ext.landing_links(links)]

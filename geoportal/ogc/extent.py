@@ -1,0 +1,69 @@
+"""Spatial and temporal extents of layers, computed in SQL and cached per data version."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import asyncpg
+
+from geoportal.ogc.sql import ident, literal
+from geoportal.registry import Layer
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A layer's bounding box in CRS84 and in storage, and its time interval."""
+
+    crs84: tuple[float, float, float, float] | None
+    storage: tuple[float, float, float, float] | None
+    start: dt.datetime | dt.date | None
+    end: dt.datetime | dt.date | None
+
+    @property
+    def storage_area(self) -> float:
+        """Area of the storage bounding box in m² (0 when the layer is empty)."""
+        if self.storage is None:
+            return 0.0
+        x1, y1, x2, y2 = self.storage
+        return max(x2 - x1, 1.0) * max(y2 - y1, 1.0)
+
+
+def extent_sql(layer: Layer) -> str:
+    """One statement: version, storage box, CRS84 box, time bounds."""
+    geom = ident(layer.geometry_column)
+    time_bounds = "NULL, NULL"
+    if layer.temporal is not None:
+        col = ident(layer.temporal.column)
+        time_bounds = f"min({col}), max({col})"
+    return f"""
+        WITH box AS (SELECT ST_Extent({geom}) AS b, {time_bounds}
+                     FROM {ident(layer.table)})
+        SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
+               ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
+               ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.min, box.max
+        FROM box, LATERAL (SELECT ST_Transform(ST_SetSRID(b::geometry, 26191), 4326) AS w) t
+    """
+
+
+class ExtentCache:
+    """Extents per layer, recomputed only when the layer's data version changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, Extent]] = {}
+
+    async def get(self, pool: asyncpg.Pool, layer: Layer) -> Extent:
+        """The layer's extent, from the cache when its data version has not moved."""
+        version = await pool.fetchval(
+            "SELECT version FROM layer_versions WHERE table_name = $1", layer.table)
+        cached = self._cache.get(layer.id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        row = await pool.fetchrow(extent_sql(layer))
+        assert row is not None
+        values = list(row.values())
+        storage = tuple(values[1:5]) if values[1] is not None else None
+        crs84 = tuple(round(v, 7) for v in values[5:9]) if values[5] is not None else None
+        extent = Extent(crs84, storage, values[9], values[10])
+        self._cache[layer.id] = (int(values[0] or 0), extent)
+        return extent

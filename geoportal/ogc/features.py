@@ -1,0 +1,193 @@
+"""Feature responses: run the statement, wrap the bytes PostgreSQL made, add links and headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+
+from geoportal.db.versions import layer_version
+from geoportal.errors import InvalidParameter, NotFound
+from geoportal.ogc import formats, html
+from geoportal.ogc.caching import cache_headers, make_etag, not_modified
+from geoportal.ogc.crs import STORAGE, Crs
+from geoportal.ogc.formats import Format
+from geoportal.ogc.links import Link, Links, replace_params
+from geoportal.ogc.params import ItemsQuery
+from geoportal.ogc.query import (
+    Statement,
+    csv_header,
+    feature_statement,
+    geometry_crs,
+    items_statement,
+    stream_statement,
+)
+from geoportal.registry import Layer, LayerProperty
+
+STREAM_BATCH = 2000
+JSONFG_CONFORMS = ["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"]
+
+
+def _headers(crs: Crs, etag: str) -> dict[str, str]:
+    return {"Content-Crs": f"<{crs.uri}>", **cache_headers(etag)}
+
+
+async def _run(pool: asyncpg.Pool, statement: Statement) -> asyncpg.Record | None:
+    try:
+        return await pool.fetchrow(statement.text, *statement.values)
+    except asyncpg.DataError as exc:  # e.g. an out-of-range value in a filter
+        raise InvalidParameter("the request cannot be evaluated: a value is out of range "
+                               "or of the wrong type") from exc
+
+
+async def _early_etag(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
+                      fmt: Format) -> str | None:
+    """The ETag before running the query, only when the client may already have it."""
+    if "if-none-match" not in request.headers:
+        return None
+    return make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
+
+
+def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery, fmt: Format,
+                returned: int, last_id: int | None) -> list[Link]:
+    path = f"/ogc/collections/{layer.id}/items"
+    own = list(request.query_params.multi_items())
+    result = links.alternates(path, fmt, formats.FEATURES, own)
+    result.append(links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
+                             layer.title))
+    limit = query.limit or 0
+    if returned >= limit > 0:
+        if query.keyset and last_id is not None:
+            after = replace_params(own, ("offset", "cursor"), {"cursor": str(last_id)})
+        else:
+            after = replace_params(own, ("offset",), {"offset": str(query.offset + limit)})
+        result.append(links.link(path, "next", fmt, "Next page", after))
+    if query.offset > 0 and query.after is None:
+        before = replace_params(own, ("offset",), {"offset": str(max(query.offset - limit, 0))})
+        result.append(links.link(path, "prev", fmt, "Previous page", before))
+    return result
+
+
+def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
+              links: list[Link]) -> tuple[bytes, bytes]:
+    """The bytes around the features array (the features themselves are never decoded)."""
+    head: dict[str, Any] = {"type": "FeatureCollection"}
+    if fmt is formats.JSONFG:
+        place_crs = query.crs if query.crs_given else STORAGE
+        head.update(conformsTo=JSONFG_CONFORMS, featureType=layer.id,
+                    coordRefSys=place_crs.uri if place_crs.srid != 4326 else None)
+    tail: dict[str, Any] = {"numberReturned": row["returned"]}
+    matched = row["matched"]
+    if matched is None and query.after is None and row["returned"] < (query.limit or 0):
+        matched = query.offset + row["returned"]  # the last page: the count is known
+    if matched is not None:
+        tail["numberMatched"] = matched
+    tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tail["links"] = links
+    return orjson.dumps(head)[:-1] + b',"features":[', b"]," + orjson.dumps(tail)[1:]
+
+
+async def items_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
+                         query: ItemsQuery, fmt: Format, layer_area: float) -> Response:
+    """A page of features in GeoJSON, JSON-FG or HTML."""
+    early = await _early_etag(request, pool, links, layer, fmt)
+    if early and not_modified(request, early):
+        return Response(status_code=304, headers=_headers(query.crs, early))
+    body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
+    row = await _run(pool, items_statement(layer, query, body_fmt, layer_area))
+    assert row is not None
+    etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
+    page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"])
+    head, tail = _envelope(body_fmt, layer, query, row, page_links)
+    body = head + row["features"] + tail
+    if fmt is formats.HTML:
+        return _items_html(links, layer, query, body, etag)
+    content_crs = geometry_crs(query, fmt)
+    return Response(body, media_type=fmt.media_type, headers=_headers(content_crs, etag))
+
+
+def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,
+                etag: str) -> Response:
+    doc = orjson.loads(body)
+    geographic = query.crs.srid == 4326 and not query.crs.lat_lon
+    svg = html.svg_preview([f["geometry"] for f in doc["features"]]) if geographic else None
+    return html.render(
+        "items.html", links.base, layer.title,
+        html.crumbs(links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
+                    (layer.title, f"{links.base}/ogc/collections/{layer.id}?f=html"),
+                    ("Items", None)),
+        doc, headers=cache_headers(etag), layer=layer, props=query.properties, svg=svg)
+
+
+async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
+                           fid: str, fmt: Format, crs: Crs, props: list[LayerProperty],
+                           crs_given: bool) -> Response:
+    """One feature in GeoJSON, JSON-FG or HTML; 404 when the id does not exist."""
+    try:
+        number = int(fid)
+    except ValueError:
+        raise NotFound(f"no feature {fid!r} in collection {layer.id!r}") from None
+    if not -(2**63) <= number < 2**63:
+        raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
+    early = await _early_etag(request, pool, links, layer, fmt)
+    if early and not_modified(request, early):
+        return Response(status_code=304, headers=_headers(crs, early))
+    body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
+    place_crs = crs if (crs_given or fmt is not formats.JSONFG) else STORAGE
+    row = await _run(pool, feature_statement(layer, number, body_fmt, place_crs, props))
+    if row is None:
+        raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
+    etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
+    path = f"/ogc/collections/{layer.id}/items/{number}"
+    own = list(request.query_params.multi_items())
+    feature_links = [*links.alternates(path, fmt, formats.FEATURE, own),
+                     links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
+                                layer.title)]
+    extra = b',"links":' + orjson.dumps(feature_links)
+    if fmt is formats.JSONFG:
+        extra += b',"conformsTo":' + orjson.dumps(JSONFG_CONFORMS)
+        if place_crs.srid != 4326:
+            extra += b',"coordRefSys":' + orjson.dumps(place_crs.uri)
+    body = row["feature"][:-1] + extra + b"}"
+    if fmt is formats.HTML:
+        doc = orjson.loads(body)
+        svg = html.svg_preview([doc["geometry"]], 480) if not crs.lat_lon and crs.srid == 4326 \
+            else None
+        return html.render("item.html", links.base, f"{layer.title} {number}", html.crumbs(
+            links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
+            (layer.title, f"{links.base}/ogc/collections/{layer.id}/items?f=html"),
+            (str(number), None)), doc, headers=cache_headers(etag), layer=layer, props=props,
+            svg=svg)
+    return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag))
+
+
+async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes) -> AsyncIterator[bytes]:
+    """Batches of encoded features from a server-side cursor: memory stays flat."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(statement.text, *statement.values)
+        if header:
+            yield header
+        while rows := await cursor.fetch(STREAM_BATCH):
+            yield b"".join(r[0] for r in rows)
+
+
+async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
+                          query: ItemsQuery, fmt: Format) -> Response:
+    """A whole (filtered) layer as GeoJSON text sequences or CSV, streamed."""
+    etag = make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=_headers(query.crs, etag))
+    header = csv_header(query.properties) if fmt is formats.CSV else b""
+    statement = stream_statement(layer, query, fmt)
+    headers = _headers(query.crs, etag)
+    if fmt is formats.CSV:
+        headers["Content-Disposition"] = f'inline; filename="{layer.id}.csv"'
+    media = f"{fmt.media_type}; charset=utf-8" if fmt is formats.CSV else fmt.media_type
+    return StreamingResponse(_rows(pool, statement, header), media_type=media, headers=headers)
+
+

@@ -1,0 +1,327 @@
+"""CQL2 filters (OGC API Features Part 3): parse, bound, type-check and translate to SQL.
+
+The ``cql2`` package parses CQL2 text and JSON into the standard's JSON form; the
+translation to SQL is ours, with bound parameters and identifiers from the registry only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import cql2
+import shapely
+from shapely.geometry import shape
+
+from geoportal.errors import InvalidParameter
+from geoportal.ogc.crs import WGS84_LON_LAT, Crs, to_storage_sql
+from geoportal.ogc.sql import Params, column, geometry_column
+from geoportal.registry import Layer, LayerProperty
+
+MAX_FILTER_CHARS = 20_000
+MAX_NODES = 200
+MAX_DEPTH = 20
+GEOMETRY_NAMES = ("geometry", "geom")
+
+Json = Any  # a node of a CQL2 JSON tree
+
+
+@dataclass(frozen=True)
+class ParsedFilter:
+    """A validated CQL2 expression in JSON form and the CRS of its geometries."""
+
+    tree: Json
+    crs: Crs
+
+
+def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter:
+    """Parse CQL2 text or JSON; 400 when malformed or over the size limits."""
+    if len(text) > MAX_FILTER_CHARS:
+        raise InvalidParameter(f"filter: longer than {MAX_FILTER_CHARS} characters")
+    try:
+        expr = cql2.parse_text(text) if lang == "cql2-text" else cql2.parse_json(text)
+        tree = expr.to_json()
+    except Exception as exc:  # the parser's errors carry a position, not data
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        raise InvalidParameter(f"filter: not valid {lang}: {first[:200]}") from exc
+    nodes, depth = measure(tree)
+    if nodes > MAX_NODES:
+        raise InvalidParameter(f"filter: more than {MAX_NODES} nodes")
+    if depth > MAX_DEPTH:
+        raise InvalidParameter(f"filter: nested deeper than {MAX_DEPTH} levels")
+    return ParsedFilter(tree, crs)
+
+
+def measure(node: Json, depth: int = 1) -> tuple[int, int]:
+    """(number of nodes, depth) of a CQL2 JSON tree; a geometry literal counts as one."""
+    if isinstance(node, dict) and "args" in node:
+        counts = [measure(arg, depth + 1) for arg in node["args"]]
+        return 1 + sum(c[0] for c in counts), max([depth, *(c[1] for c in counts)])
+    if isinstance(node, list):
+        counts = [measure(item, depth + 1) for item in node]
+        return 1 + sum(c[0] for c in counts), max([depth, *(c[1] for c in counts)])
+    return 1, depth
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A translated expression and its type (string, number, boolean, time, geometry)."""
+
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """A temporal operand as SQL for its start and end (equal for an instant)."""
+
+    start: str
+    end: str
+
+
+COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+SPATIAL = {
+    "s_intersects": "ST_Intersects", "s_within": "ST_Within", "s_contains": "ST_Contains",
+    "s_disjoint": "ST_Disjoint", "s_equals": "ST_Equals", "s_touches": "ST_Touches",
+    "s_crosses": "ST_Crosses", "s_overlaps": "ST_Overlaps",
+}
+ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "%": "%", "div": "/"}
+
+
+def _allen(a: TimeSpan, b: TimeSpan) -> dict[str, str]:
+    """Allen's interval relations of CQL2's temporal operators, for a and b."""
+    return {
+        "t_after": f"{a.start} > {b.end}",
+        "t_before": f"{a.end} < {b.start}",
+        "t_contains": f"{a.start} < {b.start} AND {a.end} > {b.end}",
+        "t_disjoint": f"({a.start} > {b.end} OR {a.end} < {b.start})",
+        "t_during": f"{a.start} > {b.start} AND {a.end} < {b.end}",
+        "t_equals": f"{a.start} = {b.start} AND {a.end} = {b.end}",
+        "t_finishedby": f"{a.start} < {b.start} AND {a.end} = {b.end}",
+        "t_finishes": f"{a.start} > {b.start} AND {a.end} = {b.end}",
+        "t_intersects": f"{a.start} <= {b.end} AND {a.end} >= {b.start}",
+        "t_meets": f"{a.end} = {b.start}",
+        "t_metby": f"{a.start} = {b.end}",
+        "t_overlappedby": f"{a.start} > {b.start} AND {a.start} < {b.end} AND {a.end} > {b.end}",
+        "t_overlaps": f"{a.start} < {b.start} AND {a.end} > {b.start} AND {a.end} < {b.end}",
+        "t_startedby": f"{a.start} = {b.start} AND {a.end} > {b.end}",
+        "t_starts": f"{a.start} = {b.start} AND {a.end} < {b.end}",
+    }
+
+
+def _kind(prop: LayerProperty) -> str:
+    return {"integer": "number", "number": "number", "boolean": "boolean", "date": "time",
+            "datetime": "time"}.get(prop.type, "string")
+
+
+class FilterTranslator:
+    """Translates a CQL2 JSON tree into a SQL condition over one layer's table."""
+
+    def __init__(self, layer: Layer, params: Params, crs: Crs) -> None:
+        self.layer = layer
+        self.params = params
+        self.crs = crs
+        self._queryables = {p.name: p for p in layer.queryables}
+
+    def condition(self, node: Json) -> str:
+        """SQL for a boolean expression."""
+        sql = self.expression(node)
+        if sql.kind != "boolean":
+            raise InvalidParameter("filter: the expression is not a condition")
+        return sql.text
+
+    def expression(self, node: Json) -> Sql:
+        """SQL for any CQL2 expression, with its type."""
+        if isinstance(node, bool):
+            return Sql("TRUE" if node else "FALSE", "boolean")
+        if isinstance(node, int | float):
+            return Sql(self.params.add(float(node), "float8"), "number")
+        if isinstance(node, str):
+            return Sql(self.params.add(node, "text"), "string")
+        if isinstance(node, dict):
+            if "property" in node:
+                return self._property(str(node["property"]))
+            if "op" in node:
+                return self._operation(str(node["op"]).lower(), list(node.get("args", [])))
+            if "timestamp" in node or "date" in node:
+                return Sql(self._instant(node), "time")
+            if "interval" in node:
+                raise InvalidParameter("filter: an INTERVAL can only be used in T_ operators")
+            return Sql(self._geometry(node), "geometry")
+        raise InvalidParameter(f"filter: unsupported value {json.dumps(node)[:80]}")
+
+    def _property(self, name: str) -> Sql:
+        if name in GEOMETRY_NAMES or name == self.layer.geometry_column:
+            return Sql(geometry_column(self.layer), "geometry")
+        prop = self._queryables.get(name)
+        if prop is None:
+            allowed = ", ".join(["geometry", *self._queryables])
+            raise InvalidParameter(f"filter: unknown property {name!r}; queryables: {allowed}")
+        return Sql(column(self.layer, prop), _kind(prop))
+
+    def _operation(self, op: str, args: list[Json]) -> Sql:
+        handler = self._handlers().get(op)
+        if handler is None:
+            if op in SPATIAL:
+                return self._spatial(op, args)
+            if op.startswith("t_"):
+                return self._temporal(op, args)
+            raise InvalidParameter(f"filter: operator or function {op!r} is not supported")
+        return handler(args)
+
+    def _handlers(self) -> dict[str, Callable[[list[Json]], Sql]]:
+        return {
+            "and": lambda a: self._logical("AND", a), "or": lambda a: self._logical("OR", a),
+            "not": self._not, "like": self._like, "between": self._between, "in": self._in,
+            "isnull": self._is_null, "casei": self._casei,
+            **{op: partial(self._compare, op) for op in COMPARISONS},
+            **{op: partial(self._arithmetic, op) for op in ARITHMETIC},
+        }
+
+    def _arity(self, op: str, args: list[Json], count: int) -> list[Sql]:
+        if len(args) != count:
+            raise InvalidParameter(f"filter: {op} takes {count} arguments")
+        return [self.expression(a) for a in args]
+
+    def _logical(self, op: str, args: list[Json]) -> Sql:
+        if len(args) < 2:
+            raise InvalidParameter(f"filter: {op} takes at least two conditions")
+        return Sql("(" + f" {op} ".join(self.condition(a) for a in args) + ")", "boolean")
+
+    def _not(self, args: list[Json]) -> Sql:
+        if len(args) != 1:
+            raise InvalidParameter("filter: NOT takes one condition")
+        return Sql(f"(NOT {self.condition(args[0])})", "boolean")
+
+    def _compare(self, op: str, args: list[Json]) -> Sql:
+        lhs, rhs = self._arity(op, args, 2)
+        _same_kind(op, lhs, rhs, ("string", "number", "boolean", "time"))
+        return Sql(f"({lhs.text} {COMPARISONS[op]} {rhs.text})", "boolean")
+
+    def _arithmetic(self, op: str, args: list[Json]) -> Sql:
+        lhs, rhs = self._arity(op, args, 2)
+        _same_kind(op, lhs, rhs, ("number",))
+        if op in ("/", "%", "div"):  # a zero divisor gives NULL, not an error
+            text = f"({lhs.text} {ARITHMETIC[op]} NULLIF({rhs.text}, 0))"
+            if op == "div":
+                text = f"trunc{text}"
+            if op == "%":
+                text = f"(({lhs.text})::numeric % NULLIF(({rhs.text})::numeric, 0))::float8"
+            return Sql(text, "number")
+        return Sql(f"({lhs.text} {ARITHMETIC[op]} {rhs.text})", "number")
+
+    def _like(self, args: list[Json]) -> Sql:
+        lhs, rhs = self._arity("LIKE", args, 2)
+        _same_kind("LIKE", lhs, rhs, ("string",))
+        return Sql(f"({lhs.text} LIKE {rhs.text})", "boolean")
+
+    def _casei(self, args: list[Json]) -> Sql:
+        (value,) = self._arity("CASEI", args, 1)
+        if value.kind != "string":
+            raise InvalidParameter("filter: CASEI takes a string")
+        return Sql(f"lower({value.text})", "string")
+
+    def _between(self, args: list[Json]) -> Sql:
+        value, low, high = self._arity("BETWEEN", args, 3)
+        for bound in (low, high):
+            _same_kind("BETWEEN", value, bound, ("number", "time"))
+        return Sql(f"({value.text} BETWEEN {low.text} AND {high.text})", "boolean")
+
+    def _in(self, args: list[Json]) -> Sql:
+        if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
+            raise InvalidParameter("filter: IN takes a value and a non-empty list")
+        value = self.expression(args[0])
+        items = [self.expression(item) for item in args[1]]
+        for item in items:
+            _same_kind("IN", value, item, ("string", "number", "boolean", "time"))
+        return Sql(f"({value.text} IN ({', '.join(i.text for i in items)}))", "boolean")
+
+    def _is_null(self, args: list[Json]) -> Sql:
+        (value,) = self._arity("IS NULL", args, 1)
+        return Sql(f"({value.text} IS NULL)", "boolean")
+
+    def _spatial(self, op: str, args: list[Json]) -> Sql:
+        lhs, rhs = self._arity(op.upper(), args, 2)
+        if lhs.kind != "geometry" or rhs.kind != "geometry":
+            raise InvalidParameter(f"filter: {op.upper()} compares two geometries")
+        return Sql(f"{SPATIAL[op]}({lhs.text}, {rhs.text})", "boolean")
+
+    def _temporal(self, op: str, args: list[Json]) -> Sql:
+        if len(args) != 2:
+            raise InvalidParameter(f"filter: {op.upper()} takes 2 arguments")
+        relations = _allen(self._span(args[0]), self._span(args[1]))
+        if op not in relations:
+            raise InvalidParameter(f"filter: temporal operator {op!r} is not supported")
+        return Sql(f"({relations[op]})", "boolean")
+
+    def _span(self, node: Json) -> TimeSpan:
+        if isinstance(node, dict) and "interval" in node:
+            bounds = node["interval"]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise InvalidParameter("filter: an INTERVAL has a start and an end")
+            start, end = self._bound(bounds[0], "-infinity"), self._bound(bounds[1], "infinity")
+            return TimeSpan(start, end)
+        value = self.expression(node)
+        if value.kind != "time":
+            raise InvalidParameter("filter: temporal operators compare dates and timestamps")
+        return TimeSpan(value.text, value.text)
+
+    def _bound(self, node: Json, open_end: str) -> str:
+        if node == "..":
+            return "'-infinity'" if open_end == "-infinity" else "'infinity'"
+        if isinstance(node, str):
+            node = {"date": node} if len(node) == 10 else {"timestamp": node}
+        if isinstance(node, dict) and "property" in node:
+            return self._property(str(node["property"])).text
+        return self._instant(node)
+
+    def _instant(self, node: Json) -> str:
+        try:
+            if "date" in node:
+                return self.params.add(dt.date.fromisoformat(str(node["date"])), "date")
+            value = dt.datetime.fromisoformat(str(node["timestamp"]))
+        except (ValueError, KeyError) as exc:
+            raise InvalidParameter(f"filter: not a valid date or timestamp: {node}") from exc
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return self.params.add(value, "timestamptz")
+
+    def _geometry(self, node: Json) -> str:
+        if "bbox" in node:
+            box = node["bbox"]
+            if not isinstance(box, list) or len(box) not in (4, 6):
+                raise InvalidParameter("filter: BBOX takes 4 (or 6) numbers")
+            x1, y1, x2, y2 = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
+            node = {"type": "Polygon",
+                    "coordinates": [[[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]]}
+        try:
+            geom = shape(node)
+        except Exception as exc:  # shapely's errors describe the shape, not data
+            raise InvalidParameter("filter: not a valid geometry literal") from exc
+        if geom.is_empty or not shapely.is_valid(geom):
+            raise InvalidParameter(f"filter: invalid geometry ({shapely.is_valid_reason(geom)})")
+        wkb = self.params.add(shapely.to_wkb(geom), "bytea")
+        return to_storage_sql(str(self.crs.srid), self.crs.lat_lon, f"ST_GeomFromWKB({wkb})")
+
+
+def _same_kind(op: str, lhs: Sql, rhs: Sql, kinds: tuple[str, ...]) -> None:
+    if lhs.kind not in kinds or rhs.kind != lhs.kind:
+        raise InvalidParameter(
+            f"filter: {op.upper()} cannot compare a {lhs.kind} with a {rhs.kind}"
+        )
+
+
+def spatial_literals(tree: Json) -> list[Json]:
+    """Geometry literals of spatial predicates that every match must satisfy (top-level AND)."""
+    if not isinstance(tree, dict):
+        return []
+    op = str(tree.get("op", "")).lower()
+    if op == "and":
+        return [g for arg in tree["args"] for g in spatial_literals(arg)]
+    if op in ("s_intersects", "s_within", "s_equals", "s_overlaps", "s_crosses", "s_touches"):
+        return [a for a in tree["args"] if isinstance(a, dict) and "property" not in a]
+    return []

@@ -1,0 +1,134 @@
+"""The OpenAPI 3.0 definition of the OGC API (``/ogc/api``), generated from the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoportal import __version__
+from geoportal.ogc import formats
+from geoportal.ogc.crs import CRS84, offered_uris
+from geoportal.ogc.documents import DESCRIPTION, TITLE
+from geoportal.ogc.links import Links
+from geoportal.registry import Layer, LayerRegistry
+from geoportal.settings import Settings
+
+JSON_OBJECT = {"schema": {"type": "object"}}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], style: str | None = None,
+           explode: bool | None = None) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                             "description": description, "schema": schema}
+    if style:
+        param["style"] = style
+    if explode is not None:
+        param["explode"] = explode
+    return param
+
+
+def _parameters(settings: Settings) -> dict[str, Any]:
+    crs = {"type": "string", "format": "uri", "enum": offered_uris()}
+    return {
+        "f": _param("f", "Encoding of the response.", {"type": "string"}),
+        "limit": _param("limit", "Number of features per page.",
+                        {"type": "integer", "minimum": 1, "maximum": settings.items_max_limit,
+                         "default": settings.items_default_limit}, "form", False),
+        "offset": _param("offset", "Features to skip (prefer the `next` link).",
+                         {"type": "integer", "minimum": 0, "default": 0}),
+        "cursor": _param("cursor", "Keyset paging: return features after this id (from `next`).",
+                         {"type": "integer"}),
+        "bbox": _param("bbox", "minx,miny,maxx,maxy in `bbox-crs` (CRS84 by default).",
+                       {"type": "array", "minItems": 4, "maxItems": 6,
+                        "items": {"type": "number"}}, "form", False),
+        "bbox-crs": _param("bbox-crs", "CRS of `bbox`.", {**crs, "default": CRS84}),
+        "crs": _param("crs", "CRS of the returned geometries.", {**crs, "default": CRS84}),
+        "datetime": _param("datetime", "Instant or interval (`..` for open ends).",
+                           {"type": "string"}),
+        "filter": _param("filter", "CQL2 filter over the queryables.", {"type": "string"}),
+        "filter-lang": _param("filter-lang", "Language of `filter`.",
+                              {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                               "default": "cql2-text"}),
+        "filter-crs": _param("filter-crs", "CRS of geometries in `filter`.",
+                             {**crs, "default": CRS84}),
+        "sortby": _param("sortby", "Comma-separated keys, `-` for descending.",
+                         {"type": "array", "items": {"type": "string"}}, "form", False),
+        "properties": _param("properties", "Only these properties.",
+                             {"type": "array", "items": {"type": "string"}}, "form", False),
+    }
+
+
+def _content(*fmts: formats.Format) -> dict[str, Any]:
+    return {fmt.media_type: JSON_OBJECT if "json" in fmt.media_type
+            else {"schema": {"type": "string"}} for fmt in fmts}
+
+
+def _ok(description: str, *fmts: formats.Format) -> dict[str, Any]:
+    return {"200": {"description": description, "content": _content(*fmts)},
+            "400": {"$ref": "#/components/responses/InvalidParameter"}}
+
+
+def _get(op_id: str, summary: str, tag: str, params: list[str], responses: dict[str, Any]
+         ) -> dict[str, Any]:
+    return {"get": {"operationId": op_id, "summary": summary, "tags": [tag],
+                    "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params],
+                    "responses": responses}}
+
+
+def _collection_paths(layer: Layer) -> dict[str, Any]:
+    base = f"/collections/{layer.id}"
+    item_params = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "filter",
+                   "filter-lang", "filter-crs", "sortby", "properties"]
+    if layer.temporal is not None:
+        item_params.append("datetime")
+    not_found = {"404": {"$ref": "#/components/responses/NotFound"}}
+    fid = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    feature = _get(f"get_{layer.id}_feature", f"One feature of {layer.title}", layer.id,
+                   ["f", "crs", "properties"],
+                   {**_ok("The feature", *formats.FEATURE), **not_found})
+    feature["get"]["parameters"].insert(0, fid)
+    return {
+        base: _get(f"describe_{layer.id}", f"Describe {layer.title}", layer.id, ["f"],
+                   _ok("The collection", *formats.METADATA)),
+        f"{base}/items": _get(f"get_{layer.id}_items", f"Features of {layer.title}", layer.id,
+                              item_params, _ok("A page of features", *formats.FEATURES)),
+        f"{base}/items/{{featureId}}": feature,
+        f"{base}/queryables": _get(f"get_{layer.id}_queryables", "Queryable properties",
+                                   layer.id, ["f"], _ok("JSON Schema", formats.SCHEMA,
+                                                        formats.HTML)),
+        f"{base}/schema": _get(f"get_{layer.id}_schema", "Schema of the features", layer.id,
+                               ["f"], _ok("JSON Schema", formats.SCHEMA, formats.HTML)),
+    }
+
+
+def openapi_document(registry: LayerRegistry, settings: Settings, links: Links
+                     ) -> dict[str, Any]:
+    """The whole API definition, one set of paths per collection."""
+    error = {"description": "An OGC exception", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["code"], "properties": {
+            "code": {"type": "string"}, "description": {"type": "string"},
+            "status": {"type": "integer"}}}}}}
+    paths: dict[str, Any] = {
+        "/": _get("landing", "Landing page", "Capabilities", ["f"],
+                  _ok("Landing page", *formats.METADATA)),
+        "/conformance": _get("conformance", "Conformance classes", "Capabilities", ["f"],
+                             _ok("Conformance", *formats.METADATA)),
+        "/api": _get("api", "This API definition", "Capabilities", ["f"],
+                     _ok("OpenAPI 3.0", formats.OPENAPI, formats.HTML)),
+        "/collections": _get("collections", "The collections", "Capabilities", ["f"],
+                             _ok("Collections", *formats.METADATA)),
+    }
+    for layer in registry:
+        paths.update(_collection_paths(layer))
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": TITLE, "description": DESCRIPTION, "version": __version__,
+                 "license": {"name": "Apache-2.0"}},
+        "servers": [{"url": links.url("/ogc")}],
+        "tags": [{"name": "Capabilities"}, *({"name": layer.id, "description": layer.title}
+                                             for layer in registry)],
+        "paths": paths,
+        "components": {
+            "parameters": _parameters(settings),
+            "responses": {"InvalidParameter": error, "NotFound": error},
+        },
+    }

@@ -1,0 +1,193 @@
+"""The statements of the hot path: PostgreSQL assembles the response body.
+
+One statement per request returns the data version, the page's features already encoded
+(GeoJSON, JSON-FG) as ``bytea`` — so Python never decodes them — and what the links need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyproj import Transformer
+
+from geoportal.ogc import sql
+from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
+from geoportal.ogc.filters import FilterTranslator, spatial_literals
+from geoportal.ogc.formats import CSV, JSONFG, JSONSEQ, Format
+from geoportal.ogc.params import ItemsQuery
+from geoportal.ogc.sql import Params
+from geoportal.registry import Layer, LayerProperty
+from geoportal.settings import STORAGE_SRID
+
+# Above this share of the layer's extent, a bbox is not selective: walk the id order.
+SPATIAL_FIRST_MAX_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL text and its bound values."""
+
+    text: str
+    values: list[object]
+    counts: bool = False
+
+
+def _transformer(srid: int) -> Transformer:
+    return Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
+
+
+_TRANSFORMERS: dict[int, Transformer] = {}
+
+
+def bbox_share(query: ItemsQuery, layer_area: float) -> float:
+    """The share of the layer's storage extent that the request's bbox covers."""
+    if query.bbox is None or layer_area <= 0:
+        return 1.0
+    crs = query.bbox_crs
+    x1, y1, x2, y2 = query.bbox
+    if crs.lat_lon:
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    if crs.srid != STORAGE_SRID:
+        transformer = _TRANSFORMERS.setdefault(crs.srid, _transformer(crs.srid))
+        x1, y1, x2, y2 = transformer.transform_bounds(x1, y1, x2, y2)
+    return max(x2 - x1, 0.0) * max(y2 - y1, 0.0) / layer_area
+
+
+def spatial_first(query: ItemsQuery, layer_area: float) -> bool:
+    """Whether to collect matches through the GiST index before ordering by id.
+
+    With a small bbox (or a spatial filter), ``ORDER BY id LIMIT n`` lets the planner walk
+    the primary key and test every row; collecting the few matches first takes a few ms.
+    """
+    if query.bbox is not None:
+        return bbox_share(query, layer_area) <= SPATIAL_FIRST_MAX_SHARE
+    return query.filter is not None and bool(spatial_literals(query.filter.tree))
+
+
+def conditions(layer: Layer, query: ItemsQuery, params: Params) -> list[str]:
+    """Every filter of the request as SQL conditions."""
+    clauses: list[str] = []
+    if query.bbox is not None:
+        clauses.append(sql.bbox_clause(layer, sql.envelope_sql(query.bbox, query.bbox_crs,
+                                                               params)))
+    if query.interval is not None:
+        clause = sql.datetime_clause(layer, *query.interval, params)
+        if clause:
+            clauses.append(clause)
+    for prop, value in query.equals:
+        cast = "float8" if isinstance(value, float) else "bool" if isinstance(value, bool) \
+            else "text"
+        clauses.append(f"{sql.column(layer, prop)} = {params.add(value, cast)}")
+    if query.filter is not None:
+        translator = FilterTranslator(layer, params, query.filter.crs)
+        clauses.append(translator.condition(query.filter.tree))
+    return clauses
+
+
+def feature_sql(layer: Layer, fmt: Format, crs: Crs, props: list[LayerProperty]) -> str:
+    """One feature, encoded by PostgreSQL as text in the requested format."""
+    fid = sql.id_column(layer)
+    properties = sql.properties_json(layer, props)
+    if fmt is CSV:
+        cells = [fid, *(sql.column(layer, p) for p in props), sql.wkt_sql(layer, crs)]
+        return " || ',' || ".join(sql.csv_field(c) for c in cells) + " || E'\\n'"
+    if fmt is JSONFG:
+        place = "'null'" if crs.srid == 4326 else sql.geojson_sql(layer, crs)
+        return (f"""'{{"type":"Feature","id":' || {fid} || ',"featureType":'"""
+                f""" || {sql.literal('"' + layer.id + '"')}"""
+                f""" || ',"time":' || {_time_json(layer)}"""
+                f""" || ',"place":' || {place}"""
+                f""" || ',"geometry":' || {sql.geojson_sql(layer, WGS84_LON_LAT)}"""
+                f""" || ',"properties":' || {properties} || '}}'""")
+    feature = (f"""'{{"type":"Feature","id":' || {fid}"""
+               f""" || ',"geometry":' || {sql.geojson_sql(layer, crs)}"""
+               f""" || ',"properties":' || {properties} || '}}'""")
+    return f"E'\\x1e' || {feature} || E'\\n'" if fmt is JSONSEQ else feature
+
+
+def _time_json(layer: Layer) -> str:
+    if layer.temporal is None:
+        return "'null'"
+    col = f"t.{sql.ident(layer.temporal.column)}"
+    prop = next((p for p in layer.properties if p.column_name == layer.temporal.column), None)
+    key = "date" if prop is not None and prop.type == "date" else "timestamp"
+    return f"""coalesce('{{"{key}":' || to_json({col})::text || '}}', 'null')"""
+
+
+def geometry_crs(query: ItemsQuery, fmt: Format) -> Crs:
+    """The CRS of ``geometry`` (or of JSON-FG's ``place``, EPSG:26191 unless asked)."""
+    if fmt is JSONFG and not query.crs_given:
+        return STORAGE
+    return query.crs
+
+
+def version_sql(layer: Layer) -> str:
+    """The layer's data version, as a scalar subquery."""
+    return f"(SELECT version FROM layer_versions WHERE table_name = {sql.literal(layer.table)})"
+
+
+def items_statement(layer: Layer, query: ItemsQuery, fmt: Format,
+                    layer_area: float) -> Statement:
+    """The page: (version, number returned, last id, matched or NULL, features as bytea)."""
+    params = Params()
+    clauses = conditions(layer, query, params)
+    count_matches = False
+    if query.after is not None:
+        clauses.append(sql.after_id_clause(layer, query.after, params))
+    limit = sql.limit_offset(query.limit, query.offset, params)
+    feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
+    order = sql.order_by(layer, query.sortby)
+    page_order = sql.order_by(layer, query.sortby, alias="t")
+    if spatial_first(query, layer_area):
+        # MATERIALIZED keeps the planner from walking the primary key for ORDER BY id.
+        count_matches = query.after is None
+        matched = "(SELECT count(*) FROM hits)" if count_matches else "NULL::bigint"
+        source = (f"WITH hits AS MATERIALIZED (SELECT t.* FROM {sql.table(layer)} t "
+                  f"{sql.where(clauses)}), page AS (SELECT * FROM hits t {order} {limit})")
+        frm = "page t"
+    else:
+        matched = "NULL::bigint"
+        source = (f"WITH page AS (SELECT t.* FROM {sql.table(layer)} t {sql.where(clauses)} "
+                  f"{order} {limit})")
+        frm = "page t"
+    text = f"""{source}
+        SELECT {version_sql(layer)} AS version, count(*) AS returned,
+               max({sql.id_column(layer)}) AS last_id, {matched} AS matched,
+               convert_to(coalesce(string_agg({feature}, ',' {page_order}), ''), 'UTF8')
+                 AS features
+        FROM {frm}"""
+    return Statement(text, params.values, count_matches)
+
+
+def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:
+    """One row per feature (bytea), for a server-side cursor; no order unless asked."""
+    params = Params()
+    clauses = conditions(layer, query, params)
+    if query.after is not None:
+        clauses.append(sql.after_id_clause(layer, query.after, params))
+    order = sql.order_by(layer, query.sortby) if (query.sortby or query.offset
+                                                  or query.after is not None
+                                                  or query.limit_given) else ""
+    limit = sql.limit_offset(query.limit, query.offset, params)
+    feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
+    text = (f"SELECT convert_to({feature}, 'UTF8') FROM {sql.table(layer)} t "
+            f"{sql.where(clauses)} {order} {limit}")
+    return Statement(text, params.values)
+
+
+def feature_statement(layer: Layer, fid: int, fmt: Format, crs: Crs,
+                      props: list[LayerProperty]) -> Statement:
+    """One feature by id: (version, feature as bytea)."""
+    params = Params()
+    condition = f"{sql.id_column(layer)} = {params.add(fid, 'int8')}"
+    text = (f"SELECT {version_sql(layer)} AS version, "
+            f"convert_to({feature_sql(layer, fmt, crs, props)}, 'UTF8') AS feature "
+            f"FROM {sql.table(layer)} t WHERE {condition}")
+    return Statement(text, params.values)
+
+
+def csv_header(props: list[LayerProperty]) -> bytes:
+    """The header line of the CSV encoding."""
+    return (",".join(["id", *(p.name for p in props), "wkt"]) + "\n").encode()
+
+

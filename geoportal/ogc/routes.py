@@ -1,0 +1,163 @@
+"""The routes of OGC API Features under ``/ogc``: short handlers over the modules beside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep
+from geoportal.errors import NotFound
+from geoportal.ogc import documents, features, formats, html
+from geoportal.ogc.caching import cache_headers, content_etag, not_modified
+from geoportal.ogc.docs import add_docs_routes, swagger_page
+from geoportal.ogc.extensions import conformance_classes
+from geoportal.ogc.extent import Extent, ExtentCache
+from geoportal.ogc.links import Links
+from geoportal.ogc.openapi import openapi_document
+from geoportal.ogc.params import parse_feature_params, parse_items_query, reject_unknown
+from geoportal.registry import Layer, LayerRegistry
+
+ONLY_F = frozenset({"f"})
+
+
+def _layer(registry: LayerRegistry, collection_id: str) -> Layer:
+    layer = registry.get(collection_id)
+    if layer is None:
+        raise NotFound(f"no collection {collection_id!r}; see /ogc/collections")
+    return layer
+
+
+async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer) -> Extent:
+    cache: ExtentCache | None = getattr(request.app.state, "ogc_extents", None)
+    if cache is None:
+        cache = request.app.state.ogc_extents = ExtentCache()
+    return await cache.get(pool, layer)
+
+
+def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: str,
+              title: str, crumbs: html.Crumbs, links: Links, **context: Any) -> Response:
+    """A metadata document as JSON or HTML, with an ETag of its content."""
+    body = orjson.dumps(doc)
+    etag = content_etag(body + fmt.name.encode())
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=cache_headers(etag))
+    if fmt is formats.HTML:
+        return html.render(page, links.base, title, crumbs, doc, cache_headers(etag), **context)
+    return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
+
+
+def ogc_router() -> APIRouter:
+    """The OGC API Features router (and ``/docs``), built when the app is created."""
+    router = APIRouter(tags=["OGC API Features"])
+    add_docs_routes(router)
+
+    @router.get("/ogc", summary="Landing page")
+    async def landing(request: Request, settings: SettingsDep) -> Response:
+        """What the API offers, as links."""
+        reject_unknown(request.query_params, ONLY_F)
+        links = Links.for_request(request, settings)
+        fmt = formats.negotiate(request, formats.METADATA)
+        doc = documents.landing(request, links, fmt)
+        return _document(request, doc, fmt, "landing.html", "OGC API",
+                         html.crumbs(links.base), links)
+
+    @router.get("/ogc/conformance", summary="Conformance classes")
+    async def conformance(request: Request, settings: SettingsDep) -> Response:
+        """The conformance classes this API implements."""
+        reject_unknown(request.query_params, ONLY_F)
+        links = Links.for_request(request, settings)
+        fmt = formats.negotiate(request, formats.METADATA)
+        doc = {"conformsTo": conformance_classes(request),
+               "links": links.alternates("/ogc/conformance", fmt, formats.METADATA)}
+        return _document(request, doc, fmt, "conformance.html", "Conformance",
+                         html.crumbs(links.base, ("Conformance", None)), links)
+
+    @router.get("/ogc/api", summary="OpenAPI 3.0 definition (f=html: documentation)")
+    async def api(request: Request, settings: SettingsDep, registry: RegistryDep) -> Response:
+        """The API definition as OpenAPI 3.0 JSON, or its Swagger UI page."""
+        reject_unknown(request.query_params, ONLY_F)
+        fmt = formats.negotiate(request, (formats.OPENAPI, formats.HTML))
+        if fmt is formats.HTML:
+            return swagger_page(request, "/ogc/api?f=json", documents.TITLE)
+        doc = openapi_document(registry, settings, Links.for_request(request, settings))
+        return Response(orjson.dumps(doc), media_type=formats.OPENAPI.media_type)
+
+    @router.get("/ogc/collections", summary="The collections")
+    async def collections(request: Request, settings: SettingsDep, registry: RegistryDep,
+                          pool: PoolDep) -> Response:
+        """Every published layer as a collection."""
+        reject_unknown(request.query_params, ONLY_F)
+        links = Links.for_request(request, settings)
+        fmt = formats.negotiate(request, formats.METADATA)
+        layers = [(layer, await _extent(request, pool, layer)) for layer in registry]
+        doc = documents.collections(request, layers, links, fmt)
+        return _document(request, doc, fmt, "collections.html", "Collections",
+                         html.crumbs(links.base, ("Collections", None)), links)
+
+    @router.get("/ogc/collections/{collection_id}", summary="One collection")
+    async def collection(collection_id: str, request: Request, settings: SettingsDep,
+                         registry: RegistryDep, pool: PoolDep) -> Response:
+        """A collection: extent, CRSs and links to its items and queryables."""
+        layer = _layer(registry, collection_id)
+        reject_unknown(request.query_params, ONLY_F)
+        links = Links.for_request(request, settings)
+        fmt = formats.negotiate(request, formats.METADATA)
+        doc = documents.collection(request, layer, await _extent(request, pool, layer), links,
+                                   fmt)
+        return _document(request, doc, fmt, "collection.html", layer.title, html.crumbs(
+            links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
+            (layer.title, None)), links)
+
+    @router.get("/ogc/collections/{collection_id}/queryables", summary="Queryables")
+    async def queryables(collection_id: str, request: Request, settings: SettingsDep,
+                         registry: RegistryDep) -> Response:
+        """The properties usable in filter, sortby and name=value, as JSON Schema."""
+        return _schema(request, settings, _layer(registry, collection_id), "queryables")
+
+    @router.get("/ogc/collections/{collection_id}/schema", summary="Schema of the features")
+    async def schema(collection_id: str, request: Request, settings: SettingsDep,
+                     registry: RegistryDep) -> Response:
+        """Every property of the features, as JSON Schema."""
+        return _schema(request, settings, _layer(registry, collection_id), "schema")
+
+    @router.get("/ogc/collections/{collection_id}/items", summary="Features")
+    async def items(collection_id: str, request: Request, settings: SettingsDep,
+                    registry: RegistryDep, pool: PoolDep) -> Response:
+        """A page of features (GeoJSON, JSON-FG, HTML) or the whole set streamed (jsonseq, CSV)."""
+        layer = _layer(registry, collection_id)
+        fmt = formats.negotiate(request, formats.FEATURES)
+        streaming = fmt in formats.STREAMING
+        query = parse_items_query(request.query_params, layer, settings, streaming)
+        links = Links.for_request(request, settings)
+        if streaming:
+            return await features.stream_response(request, pool, links, layer, query, fmt)
+        area = (await _extent(request, pool, layer)).storage_area if query.bbox else 0.0
+        return await features.items_response(request, pool, links, layer, query, fmt, area)
+
+    @router.get("/ogc/collections/{collection_id}/items/{feature_id}", summary="One feature")
+    async def item(collection_id: str, feature_id: str, request: Request,
+                   settings: SettingsDep, registry: RegistryDep, pool: PoolDep) -> Response:
+        """One feature by its id."""
+        layer = _layer(registry, collection_id)
+        fmt = formats.negotiate(request, formats.FEATURE)
+        crs, crs_given, props = parse_feature_params(request.query_params, layer)
+        links = Links.for_request(request, settings)
+        return await features.feature_response(request, pool, links, layer, feature_id, fmt,
+                                               crs, props, crs_given)
+
+    return router
+
+
+def _schema(request: Request, settings: Any, layer: Layer, kind: str) -> Response:
+    reject_unknown(request.query_params, ONLY_F)
+    links = Links.for_request(request, settings)
+    fmt = formats.negotiate(request, (formats.SCHEMA, formats.HTML))
+    props = layer.queryables if kind == "queryables" else list(layer.properties)
+    doc = documents.json_schema(layer, links, props, kind)
+    title = f"{'Queryables' if kind == 'queryables' else 'Schema'} of {layer.title}"
+    return _document(request, doc, fmt, "schema.html", title, html.crumbs(
+        links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
+        (layer.title, f"{links.base}/ogc/collections/{layer.id}?f=html"), (kind, None)), links)

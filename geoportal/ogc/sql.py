@@ -1,0 +1,145 @@
+"""SQL building blocks, one small function per clause (after pg_featureserv).
+
+Identifiers come only from the layer registry and are quoted; every value is a bound
+parameter (``$n``) collected in a :class:`Params`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from geoportal.ogc.crs import Crs, output_geometry_sql
+from geoportal.registry import Layer, LayerProperty
+from geoportal.settings import STORAGE_SRID
+
+
+@dataclass
+class Params:
+    """The bound values of one statement, numbered in the order they are added."""
+
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: Any, cast: str | None = None) -> str:
+        """Bind a value and return its placeholder, e.g. ``$3::float8``."""
+        self.values.append(value)
+        placeholder = f"${len(self.values)}"
+        return f"{placeholder}::{cast}" if cast else placeholder
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (names come from the registry, validated by pattern)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column(layer: Layer, prop: LayerProperty, alias: str = "t") -> str:
+    """The qualified column behind a property."""
+    return f"{alias}.{ident(prop.column_name)}"
+
+
+def id_column(layer: Layer, alias: str = "t") -> str:
+    """The qualified feature-id column."""
+    return f"{alias}.{ident(layer.id_column)}"
+
+
+def geometry_column(layer: Layer, alias: str = "t") -> str:
+    """The qualified geometry column (stored in EPSG:26191)."""
+    return f"{alias}.{ident(layer.geometry_column)}"
+
+
+def table(layer: Layer) -> str:
+    """The layer's table, quoted."""
+    return ident(layer.table)
+
+
+def envelope_sql(bbox: tuple[float, float, float, float], crs: Crs, params: Params) -> str:
+    """The bbox as a polygon in the storage CRS (the envelope is transformed, not the column)."""
+    x1, y1, x2, y2 = (bbox[1], bbox[0], bbox[3], bbox[2]) if crs.lat_lon else bbox
+    corners = ", ".join(params.add(v, "float8") for v in (x1, y1, x2, y2))
+    envelope = f"ST_MakeEnvelope({corners}, {crs.srid})"
+    if crs.srid == STORAGE_SRID:
+        return envelope
+    # Densified so that the edges follow the curved lines of the source CRS.
+    step = params.add(max(abs(x2 - x1), abs(y2 - y1)) / 8 or 1.0, "float8")
+    return f"ST_Transform(ST_Segmentize({envelope}, {step}), {STORAGE_SRID})"
+
+
+def bbox_clause(layer: Layer, envelope: str) -> str:
+    """Features whose geometry intersects the envelope; the GiST index serves ``&&``."""
+    return f"ST_Intersects({geometry_column(layer)}, {envelope})"
+
+
+def datetime_clause(layer: Layer, start: Any, end: Any, params: Params) -> str | None:
+    """Features whose time falls in [start, end]; ``None`` bounds are open."""
+    if layer.temporal is None:
+        return None
+    col = f"t.{ident(layer.temporal.column)}"
+    parts = []
+    if start is not None:
+        parts.append(f"{col} >= {params.add(start)}")
+    if end is not None:
+        parts.append(f"{col} <= {params.add(end)}")
+    return " AND ".join(parts) or f"{col} IS NOT NULL"
+
+
+def after_id_clause(layer: Layer, after: int, params: Params) -> str:
+    """Keyset paging: features after the last id of the previous page."""
+    return f"{id_column(layer)} > {params.add(after, 'int8')}"
+
+
+def where(clauses: list[str]) -> str:
+    """A WHERE clause joining the conditions with AND (empty when there are none)."""
+    return f"WHERE {' AND '.join(f'({c})' for c in clauses)}" if clauses else ""
+
+
+def order_by(layer: Layer, sortby: list[tuple[LayerProperty | None, bool]],
+             alias: str = "t") -> str:
+    """ORDER BY the requested keys then the id, so that pages are stable."""
+    keys = []
+    for prop, descending in sortby:
+        col = id_column(layer, alias) if prop is None else column(layer, prop, alias)
+        keys.append(f"{col} {'DESC' if descending else 'ASC'}")
+    if not any(prop is None for prop, _ in sortby):
+        keys.append(id_column(layer, alias))
+    return "ORDER BY " + ", ".join(keys)
+
+
+def limit_offset(limit: int | None, offset: int, params: Params) -> str:
+    """LIMIT/OFFSET with bound values (no LIMIT when streaming a whole layer)."""
+    sql = f"LIMIT {params.add(limit, 'int8')}" if limit is not None else ""
+    if offset:
+        sql += f" OFFSET {params.add(offset, 'int8')}"
+    return sql
+
+
+def literal(text: str) -> str:
+    """A SQL string literal for a registry name (never for request input)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def properties_json(layer: Layer, props: list[LayerProperty]) -> str:
+    """The ``properties`` object of a feature, assembled by PostgreSQL (compact JSON)."""
+    if not props:
+        return "'{}'"
+    members = " || ',' || ".join(
+        f"""'"{p.name}":' || coalesce(to_json({column(layer, p)})::text, 'null')"""
+        for p in props
+    )
+    return f"('{{' || {members} || '}}')"
+
+
+def geojson_sql(layer: Layer, crs: Crs) -> str:
+    """A feature's geometry as GeoJSON text in the output CRS and axis order."""
+    geom = output_geometry_sql(geometry_column(layer), crs)
+    return f"coalesce(ST_AsGeoJSON({geom}, {crs.decimals}, 0), 'null')"
+
+
+def wkt_sql(layer: Layer, crs: Crs) -> str:
+    """A feature's geometry as WKT in the output CRS and axis order."""
+    geom = output_geometry_sql(geometry_column(layer), crs)
+    return f"coalesce(ST_AsText({geom}, {crs.decimals}), '')"
+
+
+def csv_field(value_sql: str) -> str:
+    """One CSV cell, quoted with doubled quotes (RFC 4180); empty when NULL."""
+    return f"coalesce('\"' || replace(({value_sql})::text, '\"', '\"\"') || '\"', '')"
