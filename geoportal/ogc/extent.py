@@ -32,16 +32,16 @@ class Extent:
 def extent_sql(layer: Layer) -> str:
     """One statement: version, storage box, CRS84 box, time bounds."""
     geom = ident(layer.geometry_column)
-    time_bounds = "NULL, NULL"
+    time_bounds = "NULL AS t_min, NULL AS t_max"
     if layer.temporal is not None:
         col = ident(layer.temporal.column)
-        time_bounds = f"min({col}), max({col})"
+        time_bounds = f"min({col}) AS t_min, max({col}) AS t_max"
     return f"""
         WITH box AS (SELECT ST_Extent({geom}) AS b, {time_bounds}
                      FROM {ident(layer.table)})
         SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
-               ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.min, box.max
+               ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max
         FROM box, LATERAL (SELECT ST_Transform(ST_SetSRID(b::geometry, 26191), 4326) AS w) t
     """
 

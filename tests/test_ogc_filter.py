@@ -1,0 +1,142 @@
+"""OGC API Features Part 3 (filtering): queryables, CQL2 text and JSON, limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from geoportal.ogc.filters import MAX_DEPTH, MAX_FILTER_CHARS, MAX_NODES
+
+pytest_plugins = ["ogc_fixtures"]
+
+
+def ids(client, collection: str = "parcels", **params) -> list[int]:
+    response = client.get(f"/ogc/collections/{collection}/items", params=params)
+    assert response.status_code == 200, response.text
+    return sorted(f["id"] for f in response.json()["features"])
+
+
+def test_queryables_are_a_json_schema_of_the_registry_queryables(small_client):
+    response = small_client.get("/ogc/collections/plans/queryables")
+    assert response.headers["content-type"] == "application/schema+json"
+    schema = response.json()
+    assert schema["type"] == "object" and schema["$id"].endswith("/plans/queryables")
+    assert set(schema["properties"]) == {"geometry", "ref", "name", "status", "approval_date",
+                                         "valid_until"}
+    assert schema["properties"]["approval_date"] == {"title": "Date d'approbation",
+                                                     "type": "string", "format": "date"}
+    assert schema["properties"]["geometry"]["x-ogc-role"] == "primary-geometry"
+
+
+@pytest.mark.parametrize(("cql", "expected"), [
+    ("ref = 'TF 100/C'", [1]),
+    ("ref <> 'TF 100/C'", [2, 3, 4, 5]),
+    ("area_m2 > 500", [2, 4]),
+    ("area_m2 >= 500", [2, 4, 5]),
+    ("area_m2 < 400", [3]),
+    ("area_m2 <= 400", [1, 3]),
+    ("ref LIKE 'TF 1%'", [1, 2]),
+    ("ref NOT LIKE 'TF%'", [4]),
+    ("CASEI(ref) LIKE 'tf 3%'", [4]),
+    ("ref IN ('TF 100/C', 'TF 200/N', 'nothing')", [1, 3]),
+    ("ref NOT IN ('TF 100/C')", [2, 3, 4, 5]),
+    ("area_m2 BETWEEN 400 AND 900", [1, 2, 5]),
+    ("area_m2 NOT BETWEEN 400 AND 900", [3, 4]),
+    ("ref IS NULL", []),
+    ("ref IS NOT NULL", [1, 2, 3, 4, 5]),
+    ("area_m2 * 2 > 1500", [2, 4]),
+    ("area_m2 / 0 > 1", []),
+    ("NOT (area_m2 > 500) AND ref LIKE 'TF%'", [1, 3, 5]),
+    ("area_m2 > 1000 OR ref = 'TF 200/N'", [3, 4]),
+    ("updated_at > TIMESTAMP('2024-06-01T00:00:00Z')", [2, 3]),
+    ("T_AFTER(updated_at, TIMESTAMP('2024-06-01T12:00:00Z'))", [3]),
+    ("T_BEFORE(updated_at, DATE('2024-01-01'))", [4]),
+    ("T_INTERSECTS(updated_at, INTERVAL('2024-01-01', '2024-12-31'))", [1, 2, 5]),
+    ("T_DURING(updated_at, INTERVAL('2024-01-11', '..'))", [2, 3]),
+    ("T_EQUALS(updated_at, TIMESTAMP('2024-01-10T08:00:00Z'))", [1, 5]),
+    ("T_DISJOINT(updated_at, INTERVAL('..', '2024-12-31T00:00:00Z'))", [3]),
+    ("S_INTERSECTS(geometry, POINT(-7.58978 33.57308))", [1]),
+    ("S_INTERSECTS(geometry, BBOX(-7.592, 33.571, -7.588, 33.575))", [1, 2, 4]),
+    ("S_WITHIN(geometry, POLYGON((-7.60 33.56, -7.58 33.56, -7.58 33.58, -7.60 33.58, "
+     "-7.60 33.56)))", [1, 2, 4]),
+    ("S_DISJOINT(geometry, BBOX(-7.592, 33.571, -7.588, 33.575))", [3, 5]),
+    ("S_CONTAINS(geometry, POINT(-7.58978 33.57308))", [1]),
+    ("S_INTERSECTS(geometry, BBOX(-7.592, 33.571, -7.588, 33.575)) AND area_m2 > 500",
+     [2, 4]),
+])
+def test_cql2_text_operators_select_the_expected_parcels(small_client, cql, expected):
+    assert ids(small_client, filter=cql) == expected
+
+
+def test_cql2_json_is_equivalent_to_cql2_text(small_client):
+    tree = {"op": "and", "args": [
+        {"op": "s_intersects", "args": [{"property": "geometry"},
+                                        {"bbox": [-7.592, 33.571, -7.588, 33.575]}]},
+        {"op": "between", "args": [{"property": "area_m2"}, 300, 1000]},
+        {"op": "t_after", "args": [{"property": "updated_at"},
+                                   {"timestamp": "2024-01-01T00:00:00Z"}]},
+    ]}
+    assert ids(small_client, filter=json.dumps(tree), **{"filter-lang": "cql2-json"}) == [1, 2]
+
+
+def test_filter_crs_reads_geometries_in_that_crs(small_client):
+    merchich = "S_INTERSECTS(geometry, POINT(296625 332695))"
+    assert ids(small_client, filter=merchich, **{"filter-crs": "EPSG:26191"}) == [1]
+    lat_lon = "S_INTERSECTS(geometry, POINT(33.57308 -7.58978))"
+    assert ids(small_client, filter=lat_lon, **{"filter-crs": "EPSG:4326"}) == [1]
+
+
+def test_date_properties_and_is_null_on_plans(small_client):
+    assert ids(small_client, "plans", filter="approval_date IS NULL") == [2]
+    assert ids(small_client, "plans", filter="approval_date < DATE('2020-01-01')") == [1]
+    assert ids(small_client, "plans",
+               filter="T_DURING(approval_date, INTERVAL('2016-01-01', '2016-12-31'))") == [1]
+
+
+def test_filter_combines_with_bbox_sortby_and_paging(small_client):
+    response = small_client.get("/ogc/collections/parcels/items", params={
+        "filter": "ref LIKE 'TF%'", "bbox": "-7.6,33.5,-7.5,33.7", "sortby": "-area_m2",
+        "limit": 1})
+    body = response.json()
+    assert [f["id"] for f in body["features"]] == [2]
+    nxt = next(link["href"] for link in body["links"] if link["rel"] == "next")
+    assert "offset=1" in nxt and "filter=" in nxt
+
+
+@pytest.mark.parametrize(("cql", "message"), [
+    ("owner = 'x'", "unknown property 'owner'"),
+    ("ref_norm = 'x'", "unknown property 'ref_norm'"),
+    ("ref > 3", "cannot compare"),
+    ("area_m2 LIKE 'x%'", "cannot compare"),
+    ("updated_at > '2024-01-01'", "cannot compare"),
+    ("S_INTERSECTS(geometry, POLYGON((0 0, 1 1, 1 0, 0 1, 0 0)))", "invalid geometry"),
+    ("ACCENTI(ref) = 'x'", "not supported"),
+    ("area_m2", "not a condition"),
+    ("ref = 'a' AND", "not valid cql2-text"),
+    ("T_AFTER(updated_at, TIMESTAMP('2024-13-45T00:00:00Z'))", "filter"),
+])
+def test_bad_filters_are_400_with_a_clear_message(small_client, cql, message):
+    response = small_client.get("/ogc/collections/parcels/items", params={"filter": cql})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["description"]
+
+
+def test_filter_size_nodes_and_depth_are_bounded(small_client):
+    def status(cql: str) -> tuple[int, str]:
+        response = small_client.get("/ogc/collections/parcels/items", params={"filter": cql})
+        return response.status_code, response.json().get("description", "")
+
+    long_text = "ref = '" + "x" * MAX_FILTER_CHARS + "'"
+    assert status(long_text) == (400, f"filter: longer than {MAX_FILTER_CHARS} characters")
+    many = " OR ".join(f"area_m2 = {i}" for i in range(MAX_NODES))
+    assert status(many)[1] == f"filter: more than {MAX_NODES} nodes"
+    deep = "NOT (" * (MAX_DEPTH + 1) + "area_m2 = 1" + ")" * (MAX_DEPTH + 1)
+    assert status(deep)[1] == f"filter: nested deeper than {MAX_DEPTH} levels"
+
+
+def test_filter_that_postgres_cannot_evaluate_is_400_not_500(small_client):
+    response = small_client.get("/ogc/collections/parcels/items",
+                                params={"filter": "area_m2 * 1e308 * 1e308 > 1"})
+    assert response.status_code == 400
+    assert "ERROR" not in response.text and "postgres" not in response.text.lower()
