@@ -15,6 +15,7 @@ from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
 from geoportal.ogc import ogc_router
 from geoportal.registry import load_registry
+from geoportal.rules.routes import router as rules_router
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
 
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix="/ogc")
+    app.include_router(rules_router)
     return app

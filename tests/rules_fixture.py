@@ -19,13 +19,14 @@ plan and in high flood hazard; TF 1008/C under the plan under study.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import rasterio
-from rasterio.transform import from_origin
+from affine import Affine
 from shapely import wkt
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
@@ -177,7 +178,7 @@ def write_flood_raster(folder: Path) -> None:
     cells[142:158, 162:178] = 1
     cells[144:156, 170:178] = 3  # E 300 700–300 780, N 329 440–329 560
     profile = {"driver": "GTiff", "width": 200, "height": 200, "count": 1, "dtype": "uint8",
-               "crs": f"EPSG:{SRID}", "transform": from_origin(299000, 331000, 10, 10),
+               "crs": f"EPSG:{SRID}", "transform": Affine(10, 0, 299000, 0, -10, 331000),
                "nodata": 255}
     with rasterio.open(folder / "flood_hazard.tif", "w", **profile) as dataset:
         dataset.write(cells, 1)
@@ -199,3 +200,14 @@ def geometry_of(world: RulesWorld, ref: str) -> BaseGeometry:
                            (ref,)).fetchone()
     assert row is not None
     return wkt.loads(row[0])
+
+
+_WORLDS: dict[int, RulesWorld] = {}
+
+
+def shared_world(fresh_database: Callable[[str], str], folder: Path) -> RulesWorld:
+    """The world, built once per test session (several test modules share it)."""
+    key = id(fresh_database)
+    if key not in _WORLDS:
+        _WORLDS[key] = build_rules_world(fresh_database("rules"), folder)
+    return _WORLDS[key]

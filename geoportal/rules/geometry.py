@@ -19,7 +19,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geoportal.errors import InvalidBody, InvalidParameter
+from geoportal.errors import InvalidBody, InvalidParameter, OutsideArea
 from geoportal.settings import STORAGE_SRID
 
 MAX_VERTICES = 20_000
@@ -33,6 +33,18 @@ _EPSG_FORMS = (
     re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d{4,6})$", re.IGNORECASE),
 )
 ACCEPTED_TYPES = ("Point", "Polygon", "MultiPolygon")
+PLAUSIBLE_STORAGE = (-1e6, -1e6, 2e6, 2e6)
+"""Storage coordinates beyond these are a thousand kilometres off: certainly not in the area."""
+OUTSIDE = ("This place is outside the area of the Agence urbaine de Casablanca (préfectures "
+           "of Casablanca and Mohammedia, provinces of Nouaceur and Médiouna, commune of "
+           "Mansouria); no rules are known here.")
+
+
+def _within_reason(xy: np.ndarray) -> None:
+    xmin, ymin, xmax, ymax = PLAUSIBLE_STORAGE
+    if not ((xy[:, 0] >= xmin).all() and (xy[:, 0] <= xmax).all()
+            and (xy[:, 1] >= ymin).all() and (xy[:, 1] <= ymax).all()):
+        raise OutsideArea(OUTSIDE)
 
 
 @dataclass(frozen=True)
@@ -91,10 +103,12 @@ def point_to_storage(x: float, y: float, crs_name: str) -> tuple[float, float]:
     crs = input_crs(crs_name)
     _check_coordinate(x, y, crs, "point")
     if crs.transformer is None:
+        _within_reason(np.array([[x, y]]))
         return x, y
     sx, sy = crs.transformer.transform(x, y, errcheck=False)
     if not (math.isfinite(sx) and math.isfinite(sy)):
         raise InvalidParameter(f"point: ({x}, {y}) cannot be expressed in EPSG:{STORAGE_SRID}")
+    _within_reason(np.array([[sx, sy]]))
     return float(sx), float(sy)
 
 
@@ -139,6 +153,7 @@ def geometry_to_storage(document: dict[str, Any], crs_name: str) -> BaseGeometry
         )
         if not np.isfinite(shapely.get_coordinates(geom)).all():
             raise InvalidBody(f"geometry: cannot be expressed in EPSG:{STORAGE_SRID}")
+    _within_reason(shapely.get_coordinates(geom))
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         raise InvalidBody(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import WindowError
+from affine import Affine
 from rasterio.features import geometry_mask
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -95,8 +95,14 @@ def _clean(value: float, nodata: float | None) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+def _cell_of(dataset: rasterio.io.DatasetReader, x: float, y: float) -> tuple[int, int]:
+    """Row and column of the cell holding a point (north-up rasters)."""
+    t = dataset.transform
+    return math.floor((y - t.f) / t.e), math.floor((x - t.c) / t.a)
+
+
 def _value_at(dataset: rasterio.io.DatasetReader, point: Point) -> float | None:
-    row, col = dataset.index(point.x, point.y)
+    row, col = _cell_of(dataset, point.x, point.y)
     if not (0 <= row < dataset.height and 0 <= col < dataset.width):
         return None
     cell = dataset.read(1, window=Window(col, row, 1, 1))
@@ -104,18 +110,19 @@ def _value_at(dataset: rasterio.io.DatasetReader, point: Point) -> float | None:
 
 
 def _max_over(dataset: rasterio.io.DatasetReader, subject: BaseGeometry) -> float | None:
-    window = from_bounds(*subject.bounds, transform=dataset.transform)
-    window = window.round_offsets(op="floor").round_lengths(op="ceil")
-    full = Window(0, 0, dataset.width, dataset.height)
-    try:
-        window = window.intersection(full)
-    except WindowError:  # the subject is outside the raster
-        return None
-    window = Window(window.col_off, window.row_off, max(1, window.width + 1),
-                    max(1, window.height + 1)).intersection(full)
+    xmin, ymin, xmax, ymax = subject.bounds
+    top, left = _cell_of(dataset, xmin, ymax)
+    bottom, right = _cell_of(dataset, xmax, ymin)
+    top, left = max(top, 0), max(left, 0)
+    bottom, right = min(bottom, dataset.height - 1), min(right, dataset.width - 1)
+    if top > bottom or left > right:
+        return None  # the subject is outside the raster
+    window = Window(left, top, right - left + 1, bottom - top + 1)
     cells = dataset.read(1, window=window, masked=True)
+    t = dataset.transform
+    transform = Affine(t.a, t.b, t.c + left * t.a, t.d, t.e, t.f + top * t.e)
     inside = geometry_mask([mapping(subject)], out_shape=cells.shape, invert=True,
-                           transform=dataset.window_transform(window), all_touched=True)
+                           transform=transform, all_touched=True)
     picked = cells[inside & ~np.ma.getmaskarray(cells)]
     picked = picked[~np.isnan(picked)] if picked.dtype.kind == "f" else picked
     return float(picked.max()) if picked.size else None

@@ -26,7 +26,7 @@ from geoportal.errors import (
 )
 from geoportal.rules import sql
 from geoportal.rules.assess import build_answer
-from geoportal.rules.geometry import geometry_to_storage, point_to_storage
+from geoportal.rules.geometry import OUTSIDE, geometry_to_storage, point_to_storage
 from geoportal.rules.models import (
     BatchAnswer,
     BatchError,
@@ -42,10 +42,6 @@ Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
 AGENCY_TZ = ZoneInfo("Africa/Casablanca")
 BATCH_LIMIT = 1_000
 BATCH_CHUNK = 250
-OUTSIDE = ("This place is outside the area of the Agence urbaine de Casablanca (préfectures "
-           "of Casablanca and Mohammedia, provinces of Nouaceur and Médiouna, commune of "
-           "Mansouria); no rules are known here.")
-
 
 def agency_today() -> dt.date:
     """Today's date in Casablanca."""

@@ -1,0 +1,110 @@
+"""Build the note (answer + map extract) and render it as HTML (Jinja2) or PDF (WeasyPrint).
+
+Same data, same document: the reference number comes from the plot and the data version,
+the only date is the note's date (explicit, or today), and the PDF carries no timestamp
+other than that date and a file identifier derived from the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import asyncpg
+import jinja2
+
+from geoportal import __version__
+from geoportal.rules import french
+from geoportal.rules.models import RulesAnswer, RulesQuery
+from geoportal.rules.note.extract import MapFrame, fetch_extract
+from geoportal.rules.note.svgmap import draw_map
+from geoportal.rules.rasters import RasterSampler
+from geoportal.rules.service import agency_today, lookup
+
+MAP_WIDTH_MM = 174.0
+MAP_HEIGHT_MM = 96.0
+
+
+@dataclass(frozen=True)
+class Note:
+    """Everything the note shows."""
+
+    reference: str
+    date: dt.date
+    answer: RulesAnswer
+    frame: MapFrame
+    map_svg: str
+    zone_colours: dict[str, str]
+
+
+def note_reference(parcel_ref: str, data_version: str) -> str:
+    """A reference number that depends only on the plot and the data version."""
+    normalised = re.sub(r"\s+", "", parcel_ref).upper()
+    digest = hashlib.sha256(f"{normalised}|{data_version}".encode()).hexdigest()
+    return f"NRU-{digest[:10].upper()}"
+
+
+async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
+                     date: dt.date | None, rasters: RasterSampler | None,
+                     zone_colours: dict[str, str] | None = None) -> Note:
+    """The note about a registered plot, dated ``date`` (default today), rules of that date."""
+    day = date or agency_today()
+    answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day), rasters=rasters,
+                          today=agency_today())
+    assert answer.plot is not None and answer.plot.ref is not None
+    plan_refs = [p.ref for p in answer.plans if p.applies]
+    frame, extract = await fetch_extract(db, answer.plot.ref, plan_refs, MAP_WIDTH_MM,
+                                         MAP_HEIGHT_MM)
+    colours = zone_colours or {}
+    svg = draw_map(frame, extract, answer.plot.ref, colours, MAP_WIDTH_MM, MAP_HEIGHT_MM)
+    return Note(reference=note_reference(answer.plot.ref, answer.data_version), date=day,
+                answer=answer, frame=frame, map_svg=svg, zone_colours=colours)
+
+
+def _levels(value: int | None) -> str:
+    return "–" if value is None else ("RDC" if value == 0 else f"R+{value}")
+
+
+def _metres(value: float | None) -> str:
+    return "–" if value is None else f"{french.number(value, 2 if value % 1 else 0)}\u00a0m"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("geoportal.rules.note", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(
+        area=lambda v: "–" if v is None else french.area(v),
+        pct=lambda v: "–" if v is None else french.percent(v),
+        number=lambda v, d=2: "–" if v is None else french.number(v, d),
+        coef=french.coefficient, fdate=lambda d: "–" if d is None else french.date(d),
+        levels=_levels, metres=_metres,
+    )
+    return env
+
+
+def to_html(note: Note) -> str:
+    """The note as a standalone HTML page (A4, print styles included)."""
+    return _environment().get_template("note.html").render(
+        note=note, answer=note.answer, version=__version__)
+
+
+def _pdf_bytes(html: str, identifier: bytes) -> bytes:
+    from weasyprint import HTML  # heavy import, only when a PDF is asked
+
+    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
+    return pdf
+
+
+async def to_pdf(note: Note) -> bytes:
+    """The note as PDF, rendered off the event loop."""
+    identifier = hashlib.md5(  # noqa: S324 - a file identifier, not security
+        f"{note.reference}|{note.date.isoformat()}".encode()).hexdigest().encode()
+    return await asyncio.to_thread(_pdf_bytes, to_html(note), identifier)

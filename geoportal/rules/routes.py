@@ -1,0 +1,135 @@
+"""HTTP routes of ``/rules``: the lookup (GET by point or reference, POST by geometry),
+the batch and the note de renseignement urbanistique."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep
+from geoportal.errors import InvalidParameter
+from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
+from geoportal.rules.rasters import RasterSampler
+from geoportal.rules.service import lookup, lookup_batch
+from geoportal.settings import Settings
+
+router = APIRouter(prefix="/rules", tags=["rules"])
+
+JSON = "application/json"
+GEOJSON_EXAMPLE = {"type": "Polygon", "coordinates": [[
+    [-7.6321, 33.5921], [-7.6315, 33.5921], [-7.6315, 33.5926], [-7.6321, 33.5926],
+    [-7.6321, 33.5921]]]}
+At = Annotated[dt.date | None, Query(description="Rules in force on this date (YYYY-MM-DD).")]
+WithGeometry = Annotated[bool, Query(alias="geometry",
+                                     description="Include the plot's geometry (CRS84).")]
+
+
+def rasters_of(request: Request, settings: Settings) -> RasterSampler:
+    """The app's raster sampler, opened on first use (handles are kept between requests)."""
+    sampler: RasterSampler | None = getattr(request.app.state, "rules_rasters", None)
+    if sampler is None or sampler.folder != settings.raster_dir:
+        sampler = RasterSampler(settings.raster_dir)
+        request.app.state.rules_rasters = sampler
+    return sampler
+
+
+def _json(model: RulesAnswer | BatchAnswer) -> Response:
+    return Response(model.model_dump_json(), media_type=JSON,
+                    headers={"Cache-Control": "no-cache", "X-Data-Version": model.data_version})
+
+
+def query_from_parameters(lon: float | None, lat: float | None, x: float | None,
+                          y: float | None, crs: str | None, parcel: str | None,
+                          **options: Any) -> RulesQuery:
+    """The one question the query parameters ask; 400 when they ask none or several."""
+    forms = [lon is not None or lat is not None, x is not None or y is not None,
+             parcel is not None]
+    if sum(forms) != 1:
+        raise InvalidParameter("give either lon and lat, or x, y (and crs), or parcel")
+    if forms[0]:
+        if lon is None or lat is None or crs is not None:
+            raise InvalidParameter("lon and lat go together, in WGS 84 (use x, y and crs for "
+                                   "another CRS)")
+        return RulesQuery.at_lonlat(lon, lat, **options)
+    if forms[1]:
+        if x is None or y is None:
+            raise InvalidParameter("x and y go together")
+        return RulesQuery.at_xy(x, y, crs or "EPSG:26191", **options)
+    assert parcel is not None
+    return RulesQuery.for_parcel(parcel, **options)
+
+
+@router.get("", response_model=RulesAnswer, summary="What rules apply here",
+            responses={400: {"description": "Unusable parameters"},
+                       404: {"description": "Unknown plot, or outside the AUC area"}})
+async def rules_at(
+    request: Request, pool: PoolDep, settings: SettingsDep,
+    lon: Annotated[float | None, Query(description="Longitude, WGS 84.")] = None,
+    lat: Annotated[float | None, Query(description="Latitude, WGS 84.")] = None,
+    x: Annotated[float | None, Query(description="Easting (or longitude) in `crs`.")] = None,
+    y: Annotated[float | None, Query(description="Northing (or latitude) in `crs`.")] = None,
+    crs: Annotated[str | None, Query(description="CRS of x/y, e.g. EPSG:26191.")] = None,
+    parcel: Annotated[str | None, Query(description="Land-title reference, e.g. TF 12345/C.",
+                                        max_length=64)] = None,
+    at: At = None, with_geometry: WithGeometry = False,
+) -> Response:
+    """The plot at a point (WGS 84 or any CRS) or by its land-title reference: its plans,
+    zones with their shares, rules, servitudes, reservations, figures and warnings."""
+    query = query_from_parameters(lon, lat, x, y, crs, parcel, at=at,
+                                  with_geometry=with_geometry)
+    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)))
+
+
+@router.post("", response_model=RulesAnswer, summary="What rules apply to a geometry",
+             responses={422: {"description": "Invalid GeoJSON or geometry"},
+                        404: {"description": "Outside the AUC area"}})
+async def rules_for_geometry(
+    request: Request, pool: PoolDep, settings: SettingsDep,
+    geometry: Annotated[dict[str, Any], Body(
+        description="A GeoJSON Polygon, MultiPolygon or Point (or a Feature holding one), in "
+                    "CRS84 unless `crs` says otherwise; coordinates easting first.",
+        openapi_examples={"surveyed plot": {"value": GEOJSON_EXAMPLE}})],
+    crs: Annotated[str, Query(description="CRS of the coordinates.")] = "OGC:CRS84",
+    at: At = None, with_geometry: WithGeometry = False,
+) -> Response:
+    """The rules that apply to a submitted geometry, e.g. a surveyed plot not registered."""
+    query = RulesQuery.for_geometry(geometry, crs, at=at, with_geometry=with_geometry)
+    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)))
+
+
+@router.post("/batch", response_model=BatchAnswer, summary="Rules for many plots or points",
+             responses={413: {"description": "More items than the batch limit"}})
+async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
+                      batch: BatchRequest) -> Response:
+    """Up to 1,000 plots (``parcel``) or points (``lon``/``lat`` or ``x``/``y``/``crs``);
+    each result holds its answer or its own error, in the order asked."""
+    answer = await lookup_batch(pool, batch.items, at=batch.at,
+                                rasters=rasters_of(request, settings))
+    return _json(answer)
+
+
+@router.get("/note", summary="Note de renseignement urbanistique (HTML or PDF)",
+            response_class=HTMLResponse,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def rules_note(
+    request: Request, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
+    parcel: Annotated[str, Query(description="Land-title reference.", max_length=64)],
+    f: Annotated[Literal["html", "pdf"], Query(description="Format.")] = "html",
+    date: Annotated[dt.date | None, Query(
+        description="Date of the note, and of the rules in force (default: today).")] = None,
+) -> Response:
+    """A printable A4 note about one registered plot, in French."""
+    from geoportal.rules.note import render
+
+    zoning = registry.get("zoning")
+    colours = {c.value: c.color for c in zoning.style.classes} if zoning else {}
+    note = await render.build_note(pool, parcel, date, rasters_of(request, settings), colours)
+    if f == "pdf":
+        pdf = await render.to_pdf(note)
+        filename = f"{note.reference}.pdf"
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{filename}"'})
+    return HTMLResponse(render.to_html(note))
