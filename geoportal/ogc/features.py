@@ -82,11 +82,10 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
         head.update(conformsTo=JSONFG_CONFORMS, featureType=layer.id,
                     coordRefSys=place_crs.uri if place_crs.srid != 4326 else None)
     tail: dict[str, Any] = {"numberReturned": row["returned"]}
-    matched = row["matched"]
-    if matched is None and query.after is None and row["returned"] < (query.limit or 0):
-        matched = query.offset + row["returned"]  # the last page: the count is known
-    if matched is not None:
-        tail["numberMatched"] = matched
+    if query.after is None and row["returned"] < (query.limit or 0):
+        # The last page: the count is known for free. Elsewhere counting would cost a
+        # second pass over the matches (a COUNT(*) of a million rows), so it is omitted.
+        tail["numberMatched"] = query.offset + row["returned"]
     tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     tail["links"] = links
     return orjson.dumps(head)[:-1] + b',"features":[', b"]," + orjson.dumps(tail)[1:]

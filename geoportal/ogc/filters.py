@@ -305,7 +305,8 @@ class FilterTranslator:
         if geom.is_empty or not shapely.is_valid(geom):
             raise InvalidParameter(f"filter: invalid geometry ({shapely.is_valid_reason(geom)})")
         wkb = self.params.add(shapely.to_wkb(geom), "bytea")
-        return to_storage_sql(str(self.crs.srid), self.crs.lat_lon, f"ST_GeomFromWKB({wkb})")
+        storage = to_storage_sql(str(self.crs.srid), self.crs.lat_lon, f"ST_GeomFromWKB({wkb})")
+        return f"(SELECT {storage})"  # computed once per statement
 
 
 def _same_kind(op: str, lhs: Sql, rhs: Sql, kinds: tuple[str, ...]) -> None:

@@ -29,7 +29,6 @@ class Statement:
 
     text: str
     values: list[object]
-    counts: bool = False
 
 
 def _transformer(srid: int) -> Transformer:
@@ -64,12 +63,13 @@ def spatial_first(query: ItemsQuery, layer_area: float) -> bool:
     return query.filter is not None and bool(spatial_literals(query.filter.tree))
 
 
-def conditions(layer: Layer, query: ItemsQuery, params: Params) -> list[str]:
-    """Every filter of the request as SQL conditions."""
+def conditions(layer: Layer, query: ItemsQuery, params: Params,
+               envelope: str | None = None) -> list[str]:
+    """Every filter of the request as SQL conditions (``envelope``: the bbox, if built)."""
     clauses: list[str] = []
     if query.bbox is not None:
-        clauses.append(sql.bbox_clause(layer, sql.envelope_sql(query.bbox, query.bbox_crs,
-                                                               params)))
+        envelope = envelope or sql.envelope_sql(query.bbox, query.bbox_crs, params)
+        clauses.append(sql.bbox_clause(layer, envelope))
     if query.interval is not None:
         clause = sql.datetime_clause(layer, *query.interval, params)
         if clause:
@@ -126,37 +126,46 @@ def version_sql(layer: Layer) -> str:
     return f"(SELECT version FROM layer_versions WHERE table_name = {sql.literal(layer.table)})"
 
 
+def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: float) -> str:
+    """The CTE named ``page``: the rows of the requested page, in order."""
+    order = sql.order_by(layer, query.sortby)
+    keyset = [sql.after_id_clause(layer, query.after, params)] if query.after is not None \
+        else []
+    envelope = None
+    if query.bbox is not None:
+        envelope = sql.envelope_sql(query.bbox, query.bbox_crs, params)
+    clauses = conditions(layer, query, params, envelope)
+    limit = sql.limit_offset(query.limit, query.offset, params)
+    table = sql.table(layer)
+    if not spatial_first(query, layer_area):
+        return (f"WITH page AS (SELECT t.* FROM {table} t {sql.where(clauses + keyset)} "
+                f"{order} {limit})")
+    if envelope is None:  # a spatial filter: collect its matches through the index first
+        return (f"WITH hits AS MATERIALIZED (SELECT t.* FROM {table} t "
+                f"{sql.where(clauses + keyset)}), "
+                f"page AS (SELECT * FROM hits t {order} {limit})")
+    # A small bbox: candidates from the GiST index, ordered, then the exact tests in that
+    # order until the page is full (OFFSET 0 keeps the filter above the sort).
+    candidates = [sql.bbox_candidates_clause(layer, envelope), *keyset]
+    return (f"WITH candidates AS MATERIALIZED (SELECT t.* FROM {table} t "
+            f"{sql.where(candidates)}), "
+            f"page AS (SELECT t.* FROM (SELECT * FROM candidates t {order} OFFSET 0) t "
+            f"{sql.where(clauses)} {limit})")
+
+
 def items_statement(layer: Layer, query: ItemsQuery, fmt: Format,
                     layer_area: float) -> Statement:
-    """The page: (version, number returned, last id, matched or NULL, features as bytea)."""
+    """The page: (version, number returned, last id, features as bytea)."""
     params = Params()
-    clauses = conditions(layer, query, params)
-    count_matches = False
-    if query.after is not None:
-        clauses.append(sql.after_id_clause(layer, query.after, params))
-    limit = sql.limit_offset(query.limit, query.offset, params)
+    source = _page_source(layer, query, params, layer_area)
     feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
-    order = sql.order_by(layer, query.sortby)
-    page_order = sql.order_by(layer, query.sortby, alias="t")
-    if spatial_first(query, layer_area):
-        # MATERIALIZED keeps the planner from walking the primary key for ORDER BY id.
-        count_matches = query.after is None
-        matched = "(SELECT count(*) FROM hits)" if count_matches else "NULL::bigint"
-        source = (f"WITH hits AS MATERIALIZED (SELECT t.* FROM {sql.table(layer)} t "
-                  f"{sql.where(clauses)}), page AS (SELECT * FROM hits t {order} {limit})")
-        frm = "page t"
-    else:
-        matched = "NULL::bigint"
-        source = (f"WITH page AS (SELECT t.* FROM {sql.table(layer)} t {sql.where(clauses)} "
-                  f"{order} {limit})")
-        frm = "page t"
     text = f"""{source}
         SELECT {version_sql(layer)} AS version, count(*) AS returned,
-               max({sql.id_column(layer)}) AS last_id, {matched} AS matched,
-               convert_to(coalesce(string_agg({feature}, ',' {page_order}), ''), 'UTF8')
-                 AS features
-        FROM {frm}"""
-    return Statement(text, params.values, count_matches)
+               max({sql.id_column(layer)}) AS last_id,
+               convert_to(coalesce(string_agg({feature}, ',' {sql.order_by(layer, query.sortby)}),
+                                   ''), 'UTF8') AS features
+        FROM page t"""
+    return Statement(text, params.values)
 
 
 def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:

@@ -53,20 +53,29 @@ def table(layer: Layer) -> str:
 
 
 def envelope_sql(bbox: tuple[float, float, float, float], crs: Crs, params: Params) -> str:
-    """The bbox as a polygon in the storage CRS (the envelope is transformed, not the column)."""
+    """The bbox as a polygon in the storage CRS (the envelope is transformed, not the column).
+
+    It is a scalar subquery so that PostgreSQL computes it once per statement, also under a
+    generic plan of a prepared statement.
+    """
     x1, y1, x2, y2 = (bbox[1], bbox[0], bbox[3], bbox[2]) if crs.lat_lon else bbox
     corners = ", ".join(params.add(v, "float8") for v in (x1, y1, x2, y2))
     envelope = f"ST_MakeEnvelope({corners}, {crs.srid})"
     if crs.srid == STORAGE_SRID:
-        return envelope
+        return f"(SELECT {envelope})"
     # Densified so that the edges follow the curved lines of the source CRS.
     step = params.add(max(abs(x2 - x1), abs(y2 - y1)) / 8 or 1.0, "float8")
-    return f"ST_Transform(ST_Segmentize({envelope}, {step}), {STORAGE_SRID})"
+    return f"(SELECT ST_Transform(ST_Segmentize({envelope}, {step}), {STORAGE_SRID}))"
 
 
 def bbox_clause(layer: Layer, envelope: str) -> str:
     """Features whose geometry intersects the envelope; the GiST index serves ``&&``."""
     return f"ST_Intersects({geometry_column(layer)}, {envelope})"
+
+
+def bbox_candidates_clause(layer: Layer, envelope: str) -> str:
+    """Features whose bounding box meets the envelope's: answered by the GiST index alone."""
+    return f"{geometry_column(layer)} && {envelope}"
 
 
 def datetime_clause(layer: Layer, start: Any, end: Any, params: Params) -> str | None:
