@@ -124,9 +124,8 @@ async def rules_note(
     """A printable A4 note about one registered plot, in French."""
     from geoportal.rules.note import render
 
-    zoning = registry.get("zoning")
-    colours = {c.value: c.color for c in zoning.style.classes} if zoning else {}
-    note = await render.build_note(pool, parcel, date, rasters_of(request, settings), colours)
+    note = await render.build_note(pool, parcel, date, rasters_of(request, settings),
+                                   render.NoteStyle.from_registry(registry))
     if f == "pdf":
         pdf = await render.to_pdf(note)
         filename = f"{note.reference}.pdf"

@@ -11,22 +11,46 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import asyncpg
 import jinja2
 
 from geoportal import __version__
+from geoportal.registry import LayerRegistry
 from geoportal.rules import french
 from geoportal.rules.models import RulesAnswer, RulesQuery
 from geoportal.rules.note.extract import MapFrame, fetch_extract
-from geoportal.rules.note.svgmap import draw_map
+from geoportal.rules.note.svgmap import (
+    DEFAULT_ZONE_COLOUR,
+    SERVITUDE_COLOURS,
+    draw_map,
+    legend_key,
+)
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import agency_today, lookup
 
 MAP_WIDTH_MM = 174.0
 MAP_HEIGHT_MM = 96.0
+
+
+@dataclass(frozen=True)
+class NoteStyle:
+    """Colours and labels shared with the web map (from the layer registry)."""
+
+    zone_colours: dict[str, str] = field(default_factory=dict)
+    servitude_labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registry(cls, registry: LayerRegistry) -> NoteStyle:
+        """The zoning colours and servitude labels of the published layers."""
+        zoning, servitudes = registry.get("zoning"), registry.get("servitudes")
+        return cls(
+            zone_colours={c.value: c.color for c in zoning.style.classes} if zoning else {},
+            servitude_labels={c.value: c.label for c in servitudes.style.classes}
+            if servitudes else {},
+        )
 
 
 @dataclass(frozen=True)
@@ -38,7 +62,29 @@ class Note:
     answer: RulesAnswer
     frame: MapFrame
     map_svg: str
-    zone_colours: dict[str, str]
+    legend: list[tuple[str, str]]
+    style: NoteStyle
+
+
+def legend_for(answer: RulesAnswer, style: NoteStyle) -> list[tuple[str, str]]:
+    """Swatches and labels of what the map shows."""
+    assert answer.plot is not None
+    entries = [(legend_key("#f6d1d1", "#d7191c", stroke_width=1.0),
+                f"Parcelle {answer.plot.ref}")]
+    for zone in answer.zones:
+        colour = style.zone_colours.get(zone.code, DEFAULT_ZONE_COLOUR)
+        entries.append((legend_key(colour, "#555", opacity=0.55),
+                        f"Zone {zone.code} – {zone.label}"))
+    for kind in sorted({s.kind for s in answer.servitudes}):
+        colour = SERVITUDE_COLOURS.get(kind, "#2171b5")
+        entries.append((legend_key("#ffffff", colour, hatch="45"),
+                        style.servitude_labels.get(kind, f"Servitude ({kind})")))
+    if answer.reservations:
+        entries.append((legend_key("#e7298a", "#980043", opacity=0.25),
+                        "Réservation pour équipement public"))
+    if answer.planned_roads:
+        entries.append((legend_key("#fde0ef", "#c51b7d", hatch="-45"), "Voie projetée"))
+    return entries
 
 
 def note_reference(parcel_ref: str, data_version: str) -> str:
@@ -50,7 +96,7 @@ def note_reference(parcel_ref: str, data_version: str) -> str:
 
 async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
                      date: dt.date | None, rasters: RasterSampler | None,
-                     zone_colours: dict[str, str] | None = None) -> Note:
+                     style: NoteStyle | None = None) -> Note:
     """The note about a registered plot, dated ``date`` (default today), rules of that date."""
     day = date or agency_today()
     answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day), rasters=rasters,
@@ -59,10 +105,12 @@ async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
     plan_refs = [p.ref for p in answer.plans if p.applies]
     frame, extract = await fetch_extract(db, answer.plot.ref, plan_refs, MAP_WIDTH_MM,
                                          MAP_HEIGHT_MM)
-    colours = zone_colours or {}
-    svg = draw_map(frame, extract, answer.plot.ref, colours, MAP_WIDTH_MM, MAP_HEIGHT_MM)
+    style = style or NoteStyle()
+    svg = draw_map(frame, extract, answer.plot.ref, style.zone_colours, MAP_WIDTH_MM,
+                   MAP_HEIGHT_MM)
     return Note(reference=note_reference(answer.plot.ref, answer.data_version), date=day,
-                answer=answer, frame=frame, map_svg=svg, zone_colours=colours)
+                answer=answer, frame=frame, map_svg=svg, legend=legend_for(answer, style),
+                style=style)
 
 
 def _levels(value: int | None) -> str:

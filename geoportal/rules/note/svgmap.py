@@ -101,6 +101,27 @@ def _label(x: float, y: float, text: str, size: float, colour: str = "#222",
             f'<text {common} fill="{colour}">{escape(text)}</text>')
 
 
+def _plot_label(canvas: Canvas, geometry: dict[str, Any], ref: str) -> str:
+    """The plot's reference, just under the plot (above it when there is no room)."""
+    points = [canvas.xy(x, y) for x, y in _coordinates(geometry)]
+    if not points:
+        return ""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x = min(max((min(xs) + max(xs)) / 2, 12), canvas.width_mm - 12)
+    y = max(ys) + 3.4 if max(ys) + 5 < canvas.height_mm - 12 else min(ys) - 2.6
+    return _label(x, y, ref, 3.0, colour="#b2182b")
+
+
+def _coordinates(geometry: dict[str, Any]) -> list[tuple[float, float]]:
+    coords: Any = geometry.get("coordinates") or []
+    kind = geometry.get("type")
+    if kind == "Polygon":
+        return [(p[0], p[1]) for p in coords[0]]
+    if kind == "MultiPolygon":
+        return [(p[0], p[1]) for polygon in coords for p in polygon[0]]
+    return []
+
+
 def _north_arrow(canvas: Canvas, angle: float) -> str:
     x, y = canvas.width_mm - 9, 11
     return (f'<g transform="translate({x:.2f},{y:.2f}) rotate({angle:.2f})">'
@@ -176,8 +197,28 @@ def draw_map(frame: MapFrame, extract: dict[str, Any], plot_ref: str | None,
             out.append(f'<path d="{canvas.path(parcel["geom"])}" fill="#d7191c" '
                        'fill-opacity="0.18" stroke="#d7191c" stroke-width="0.9" '
                        'stroke-linejoin="round"/>')
+            out.append(_plot_label(canvas, parcel["geom"], parcel["ref"]))
     centre_x, centre_y = (frame.x0 + frame.x1) / 2, (frame.y0 + frame.y1) / 2
     out += [_north_arrow(canvas, true_north_deg(centre_x, centre_y)), _scale_bar(canvas),
             f'<rect width="{width_mm}" height="{height_mm}" fill="none" stroke="#333" '
             'stroke-width="0.4"/>', "</svg>"]
     return "".join(out)
+
+
+def legend_key(fill: str, stroke: str, hatch: str | None = None, stroke_width: float = 0.6,
+               opacity: float = 1.0) -> str:
+    """A small swatch for the legend: a filled, outlined (and optionally hatched) box."""
+    pattern = ""
+    paint = fill
+    if hatch is not None:
+        key_id = f"key-{fill.strip('#')}-{stroke.strip('#')}-{hatch}"
+        pattern = (f'<defs><pattern id="{key_id}" '
+                   'patternUnits="userSpaceOnUse" width="2" height="2" '
+                   f'patternTransform="rotate({hatch})"><rect width="2" height="2" '
+                   f'fill="{fill}"/><line x1="0" y1="0" x2="0" y2="2" stroke="{stroke}" '
+                   'stroke-width="0.7"/></pattern></defs>')
+        paint = f"url(#{key_id})"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="5mm" height="3.2mm" '
+            f'viewBox="0 0 5 3.2" class="key">{pattern}<rect x="0.3" y="0.3" width="4.4" '
+            f'height="2.6" fill="{paint}" fill-opacity="{opacity}" stroke="{stroke}" '
+            f'stroke-width="{stroke_width}"/></svg>')
