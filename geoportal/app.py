@@ -13,11 +13,13 @@ from geoportal import __version__, health
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
-from geoportal.ogc import ogc_router
+from geoportal.ogc import ogc_router, register_extension
 from geoportal.registry import load_registry
 from geoportal.rules.routes import router as rules_router
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
+from geoportal.tiles.ogc import tiles_extension
+from geoportal.web import routes as web_routes
 
 log = logging.getLogger("geoportal")
 
@@ -57,5 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix="/ogc")
+    register_extension(app, tiles_extension())
+    app.include_router(web_routes.router)
     app.include_router(rules_router)
     return app

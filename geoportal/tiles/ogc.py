@@ -1,0 +1,46 @@
+"""What tiles add to the OGC API: conformance classes, and links to the tilesets."""
+
+from __future__ import annotations
+
+from geoportal.ogc.extensions import OgcExtension
+from geoportal.ogc.links import Link, Links
+from geoportal.registry import Layer
+
+TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf"
+TMS = "http://www.opengis.net/spec/tms/2.0/conf"
+CONFORMANCE = (
+    f"{TILES}/core",
+    f"{TILES}/tileset",
+    f"{TILES}/tilesets-list",
+    f"{TILES}/geodata-tilesets",
+    f"{TILES}/dataset-tilesets",
+    f"{TILES}/collections-selection",
+    f"{TILES}/mvt",
+    f"{TMS}/tilematrixset",
+    f"{TMS}/json-tilematrixset",
+)
+REL_VECTOR_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+
+
+def collection_links(layer: Layer, links: Links) -> list[Link]:
+    """A collection's vector tilesets."""
+    return [{"rel": REL_VECTOR_TILESETS, "type": "application/json",
+             "title": "Tuiles vectorielles (Mapbox Vector Tile)",
+             "href": links.url(f"/ogc/collections/{layer.id}/tiles")}]
+
+
+def landing_links(links: Links) -> list[Link]:
+    """The dataset's tilesets (every layer in one tile) and the tile matrix sets."""
+    return [
+        {"rel": REL_VECTOR_TILESETS, "type": "application/json",
+         "title": "Tuiles vectorielles de toutes les couches", "href": links.url("/ogc/tiles")},
+        {"rel": REL_TILING_SCHEMES, "type": "application/json",
+         "title": "Tile matrix sets", "href": links.url("/ogc/tileMatrixSets")},
+    ]
+
+
+def tiles_extension() -> OgcExtension:
+    """The tiles capability, as an extension of the OGC API."""
+    return OgcExtension(conformance=CONFORMANCE, collection_links=collection_links,
+                        landing_links=landing_links)
