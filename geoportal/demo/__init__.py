@@ -1,0 +1,1 @@
+"""Deterministic synthetic demo data shaped like the AUC area."""
