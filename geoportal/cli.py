@@ -89,7 +89,9 @@ def migrate(revision: str = typer.Argument("head")) -> None:
 
 @cli.command()
 def demo(
-    parcels: int = typer.Option(20_000, min=0, max=5_000_000, help="How many plots."),
+    parcels: int = typer.Option(
+        20_000, min=0, max=1_200_000, help="How many plots (the land holds about 1.2 million)."
+    ),
     seed: int = typer.Option(42, help="Random seed: same seed, same data."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Only when the database is empty."),
 ) -> None:
