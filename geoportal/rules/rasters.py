@@ -1,14 +1,22 @@
-"""Raster values over a plot or a point (e.g. flood hazard class), read with rasterio."""
+"""Raster values over a plot or a point (e.g. flood hazard class), read with rasterio.
+
+A raster small enough (``IN_MEMORY_CELLS``) is read whole once, off the event loop, and
+sampled in memory afterwards: a lookup then costs microseconds, not a GDAL read. Larger
+rasters are read by window from a dataset handle kept open, in a worker thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
@@ -17,6 +25,13 @@ from shapely.geometry.base import BaseGeometry
 
 from geoportal.rules.models import RasterValue
 from geoportal.settings import STORAGE_SRID
+
+IN_MEMORY_CELLS = 16_000_000
+"""Rasters up to this many cells (16 MB of bytes) are kept in memory."""
+RECHECK_SECONDS = 1.0
+"""How often the files are checked for a new version."""
+SHAPELY_CELLS = 4_096
+"""Windows up to this many cells are tested cell by cell with shapely; larger ones rasterised."""
 
 
 @dataclass(frozen=True)
@@ -35,94 +50,160 @@ RASTER_LAYERS: tuple[RasterLayer, ...] = (
 )
 
 
+class Grid:
+    """One open raster: its grid, and its cells in memory or a dataset to read them from."""
+
+    def __init__(self, dataset: rasterio.io.DatasetReader, mtime: float) -> None:
+        if dataset.crs is None or dataset.crs.to_epsg() != STORAGE_SRID:
+            dataset.close()
+            raise ValueError(f"{dataset.name}: raster layers must be in EPSG:{STORAGE_SRID}")
+        self.mtime = mtime
+        self.transform: Affine = dataset.transform
+        self.width, self.height = dataset.width, dataset.height
+        self.nodata = dataset.nodata
+        self.cells: np.ndarray | None = None
+        self.dataset: rasterio.io.DatasetReader | None = dataset
+        if self.width * self.height <= IN_MEMORY_CELLS:
+            self.cells = dataset.read(1)
+            dataset.close()
+            self.dataset = None
+        self._lock = threading.Lock()  # a GDAL dataset must not be read by two threads at once
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether sampling needs no I/O."""
+        return self.cells is not None
+
+    def cell_of(self, x: float, y: float) -> tuple[int, int]:
+        """Row and column of the cell holding a point (north-up rasters)."""
+        t = self.transform
+        return math.floor((y - t.f) / t.e), math.floor((x - t.c) / t.a)
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """The cells of a window inside the raster."""
+        if self.cells is not None:
+            return self.cells[row:row + height, col:col + width]
+        assert self.dataset is not None
+        with self._lock:
+            block: np.ndarray = self.dataset.read(1, window=Window(col, row, width, height))
+        return block
+
+    def close(self) -> None:
+        """Release the dataset handle, if any."""
+        if self.dataset is not None:
+            self.dataset.close()
+
+    def value_at(self, point: Point) -> float | None:
+        """The cell value under a point."""
+        row, col = self.cell_of(point.x, point.y)
+        if not (0 <= row < self.height and 0 <= col < self.width):
+            return None
+        return self._clean(self.read(row, col, 1, 1).ravel())
+
+    def max_over(self, subject: BaseGeometry) -> float | None:
+        """The highest value of the cells the subject touches."""
+        xmin, ymin, xmax, ymax = subject.bounds
+        top, left = self.cell_of(xmin, ymax)
+        bottom, right = self.cell_of(xmax, ymin)
+        top, left = max(top, 0), max(left, 0)
+        bottom, right = min(bottom, self.height - 1), min(right, self.width - 1)
+        if top > bottom or left > right:
+            return None  # the subject is outside the raster
+        block = self.read(top, left, bottom - top + 1, right - left + 1)
+        return self._clean(block[self._touched(subject, top, left, block.shape)])
+
+    def _touched(self, subject: BaseGeometry, top: int, left: int,
+                 shape: tuple[int, ...]) -> np.ndarray:
+        t = self.transform
+        if shape[0] * shape[1] > SHAPELY_CELLS:
+            window = Affine(t.a, t.b, t.c + left * t.a, t.d, t.e, t.f + top * t.e)
+            mask: np.ndarray = geometry_mask([mapping(subject)], out_shape=shape, invert=True,
+                                             transform=window, all_touched=True)
+            return mask
+        rows, cols = np.indices(shape)
+        x0 = t.c + (left + cols) * t.a
+        y0 = t.f + (top + rows) * t.e
+        boxes = shapely.box(x0, y0 + t.e, x0 + t.a, y0)
+        shapely.prepare(subject)
+        touched: np.ndarray = shapely.intersects(boxes, subject)
+        return touched
+
+    def _clean(self, values: np.ndarray) -> float | None:
+        if self.nodata is not None:
+            values = values[values != self.nodata]
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
+        return float(values.max()) if values.size else None
+
+
 class RasterSampler:
-    """Reads raster layers from a folder; dataset handles are opened once and kept."""
+    """Reads the raster layers of a folder; grids are opened once and reopened on change."""
 
     def __init__(self, folder: Path, layers: tuple[RasterLayer, ...] = RASTER_LAYERS) -> None:
         self.folder = folder
         self.layers = layers
-        self._lock = threading.Lock()  # a GDAL dataset must not be read by two threads at once
-        self._open: dict[str, tuple[float, rasterio.io.DatasetReader]] = {}
+        self._grids: dict[str, Grid] = {}
+        self._open_lock = threading.Lock()
+        self._checked_at = -math.inf
 
     def available(self) -> bool:
-        """Whether any of the raster files exists."""
+        """Whether any of the raster files exists (as of the last check)."""
+        if time.monotonic() - self._checked_at < RECHECK_SECONDS:
+            return bool(self._grids)
         return any((self.folder / layer.file).is_file() for layer in self.layers)
 
-    def _dataset(self, layer: RasterLayer) -> rasterio.io.DatasetReader | None:
-        path = self.folder / layer.file
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return None
-        cached = self._open.get(layer.name)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        dataset = rasterio.open(path)
-        if dataset.crs is None or dataset.crs.to_epsg() != STORAGE_SRID:
-            dataset.close()
-            raise ValueError(f"{path}: raster layers must be in EPSG:{STORAGE_SRID}")
-        self._open[layer.name] = (mtime, dataset)
-        return dataset
+    def _refresh(self) -> None:
+        """Open the layers present, reopen the changed ones (checked at most once a second)."""
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS:
+            return
+        with self._open_lock:
+            for layer in self.layers:
+                path = self.folder / layer.file
+                try:
+                    mtime = path.stat().st_mtime
+                except OSError:
+                    old = self._grids.pop(layer.name, None)
+                    if old is not None:
+                        old.close()
+                    continue
+                grid = self._grids.get(layer.name)
+                if grid is None or grid.mtime != mtime:
+                    if grid is not None:
+                        grid.close()
+                    self._grids[layer.name] = Grid(rasterio.open(path), mtime)
+            self._checked_at = now
+
+    def _ready(self) -> bool:
+        """Whether sampling now needs no I/O (files checked recently, cells in memory)."""
+        fresh = time.monotonic() - self._checked_at < RECHECK_SECONDS
+        return fresh and all(grid.in_memory for grid in self._grids.values())
 
     def sample(self, subject: BaseGeometry, location: Point) -> list[RasterValue]:
         """Each layer's value at the location and its highest value over the subject."""
+        self._refresh()
         values = []
-        with self._lock:
-            for layer in self.layers:
-                dataset = self._dataset(layer)
-                if dataset is None:
-                    continue
-                at_point = _value_at(dataset, location)
-                highest = at_point if subject.geom_type == "Point" else _max_over(dataset, subject)
-                label = layer.classes.get(int(highest)) if highest is not None else None
-                values.append(RasterValue(layer=layer.name, title=layer.title,
-                                          at_point=at_point, max=highest, label=label))
+        for layer in self.layers:
+            grid = self._grids.get(layer.name)
+            if grid is None:
+                continue
+            at_point = grid.value_at(location)
+            highest = at_point if isinstance(subject, Point) else grid.max_over(subject)
+            label = layer.classes.get(int(highest)) if highest is not None else None
+            values.append(RasterValue(layer=layer.name, title=layer.title,
+                                      at_point=at_point, max=highest, label=label))
         return values
+
+    async def sample_async(self, subject: BaseGeometry, location: Point) -> list[RasterValue]:
+        """``sample`` without blocking the event loop: in place when the cells are in memory,
+        in a worker thread when files must be opened or read."""
+        if self._ready():
+            return self.sample(subject, location)
+        return await asyncio.to_thread(self.sample, subject, location)
 
     def close(self) -> None:
         """Close the open datasets."""
-        with self._lock:
-            for _, dataset in self._open.values():
-                dataset.close()
-            self._open.clear()
-
-
-def _clean(value: float, nodata: float | None) -> float | None:
-    if nodata is not None and value == nodata:
-        return None
-    return None if math.isnan(value) else float(value)
-
-
-def _cell_of(dataset: rasterio.io.DatasetReader, x: float, y: float) -> tuple[int, int]:
-    """Row and column of the cell holding a point (north-up rasters)."""
-    t = dataset.transform
-    return math.floor((y - t.f) / t.e), math.floor((x - t.c) / t.a)
-
-
-def _value_at(dataset: rasterio.io.DatasetReader, point: Point) -> float | None:
-    row, col = _cell_of(dataset, point.x, point.y)
-    if not (0 <= row < dataset.height and 0 <= col < dataset.width):
-        return None
-    cell = dataset.read(1, window=Window(col, row, 1, 1))
-    return _clean(float(cell[0, 0]), dataset.nodata)
-
-
-def _max_over(dataset: rasterio.io.DatasetReader, subject: BaseGeometry) -> float | None:
-    xmin, ymin, xmax, ymax = subject.bounds
-    top, left = _cell_of(dataset, xmin, ymax)
-    bottom, right = _cell_of(dataset, xmax, ymin)
-    top, left = max(top, 0), max(left, 0)
-    bottom, right = min(bottom, dataset.height - 1), min(right, dataset.width - 1)
-    if top > bottom or left > right:
-        return None  # the subject is outside the raster
-    window = Window(left, top, right - left + 1, bottom - top + 1)
-    cells = dataset.read(1, window=window, masked=True)
-    t = dataset.transform
-    transform = Affine(t.a, t.b, t.c + left * t.a, t.d, t.e, t.f + top * t.e)
-    inside = geometry_mask([mapping(subject)], out_shape=cells.shape, invert=True,
-                           transform=transform, all_touched=True)
-    picked = cells[inside & ~np.ma.getmaskarray(cells)]
-    picked = picked[~np.isnan(picked)] if picked.dtype.kind == "f" else picked
-    return float(picked.max()) if picked.size else None
+        for grid in self._grids.values():
+            grid.close()
+        self._grids.clear()
+        self._checked_at = -math.inf

@@ -80,7 +80,7 @@ async def _raster_values(rasters: RasterSampler | None, facts: dict[str, Any],
         return []
     location = Point(facts["location"]["x"], facts["location"]["y"])
     subject = shapely.from_wkb(wkb)
-    return await asyncio.to_thread(rasters.sample, subject, location)
+    return await rasters.sample_async(subject, location)
 
 
 async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,

@@ -71,13 +71,17 @@ FACTS = f"""json_build_object(
                    FROM reservations rv WHERE ST_Intersects(rv.geom, s.g))
 )"""  # noqa: S608
 
+# "OFFSET 0" fences keep the subject a computed row: its point-on-surface is computed once,
+# and the planner cannot specialise the plan to the point given, so the prepared statement
+# settles on one generic plan instead of re-planning this large statement on every call
+# (measured on the 1M bench DB: 0.5 ms instead of 1.1 ms per lookup).
 # A subject has: parcel_id, ref, area_m2 (stored), g (geometry), probe (a point inside g
 # where the administrative areas are read), is_area (g is a polygon).
 _BY_POINT = f"""
 SELECT p.id AS parcel_id, p.ref, p.area_m2, coalesce(p.geom, pt.g) AS g,
        CASE WHEN p.id IS NULL THEN pt.g ELSE ST_PointOnSurface(p.geom) END AS probe,
        p.id IS NOT NULL AS is_area
-FROM (SELECT ST_SetSRID(ST_MakePoint({{x}}, {{y}}), {STORAGE_SRID}) AS g) pt
+FROM (SELECT ST_SetSRID(ST_MakePoint({{x}}, {{y}}), {STORAGE_SRID}) AS g OFFSET 0) pt
 LEFT JOIN LATERAL (
   SELECT id, ref, area_m2, geom FROM parcels
   WHERE ST_Intersects(geom, pt.g) ORDER BY id LIMIT 1
@@ -96,7 +100,7 @@ FROM (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), {STORAGE_SRID}) AS g) x"""  #
 
 def _single(subject: str, with_geometry: str) -> str:
     return (f"SELECT {FACTS.format(with_geometry=with_geometry)} AS facts, "  # noqa: S608
-            f"ST_AsBinary(s.g) AS wkb FROM ({subject}) s")
+            f"ST_AsBinary(s.g) AS wkb FROM ({subject} OFFSET 0) s")
 
 
 BY_POINT = _single(_BY_POINT.format(x="$1::float8", y="$2::float8"), "$3::boolean")
@@ -111,10 +115,10 @@ BY_GEOMETRY = _single(_BY_GEOMETRY, "$2::boolean")
 BATCH = f"""
 SELECT q.ord, {FACTS.format(with_geometry="false")} AS facts, ST_AsBinary(s.g) AS wkb
 FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[]) AS q(ord, ref, x, y)
-CROSS JOIN LATERAL (
+CROSS JOIN LATERAL (SELECT * FROM (
   {_BY_REF.format(ref="q.ref")} AND q.ref IS NOT NULL
   UNION ALL
   {_BY_POINT.format(x="q.x", y="q.y")} WHERE q.ref IS NULL
-) s
+) u OFFSET 0) s
 ORDER BY q.ord"""  # noqa: S608
 """Facts for many plots and points at once ($1 ordinals, $2 refs or nulls, $3/$4 x/y)."""
