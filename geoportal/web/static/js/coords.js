@@ -8,10 +8,15 @@ export class CoordinateReadout {
     this.local = local;
     this.crs = crs;
     this.toLocal = window.proj4('EPSG:4326', crs.proj4);
-    map.on('mousemove', (event) => this.show(event.lngLat));
-    // On touch screens (no pointer), show the centre of the map.
+    this.pointerInside = false;
+    map.on('mousemove', (event) => {
+      this.pointerInside = true;
+      this.show(event.lngLat);
+    });
+    map.on('mouseout', () => { this.pointerInside = false; });
+    // Without a pointer over the map (touch screens, keyboard), show the centre of the map.
     map.on('moveend', () => {
-      if (!matchMedia('(hover: hover)').matches) this.show(map.getCenter());
+      if (!this.pointerInside) this.show(map.getCenter());
     });
     this.show(map.getCenter());
   }

@@ -72,8 +72,8 @@ function planningLayers(layer) {
     return [
       {id: `${layer.id}-fill`, type: 'fill', ...common, metadata: meta,
         paint: {'fill-color': colour,
-          'fill-opacity': ['interpolate', ['linear'], ['zoom'], 9, style.opacity * 0.75, 14, style.opacity,
-            18, style.opacity * 0.7]}},
+          'fill-opacity': ['interpolate', ['linear'], ['zoom'], 9, style.opacity * 0.9, 12, style.opacity * 0.8,
+            16, style.opacity * 0.6]}},
       {id: `${layer.id}-line`, type: 'line', ...common, minzoom: Math.max(layer.min_zoom, 12), metadata: meta,
         paint: {'line-color': style.outline ?? colour,
           'line-width': ['interpolate', ['linear'], ['zoom'], 12, 0.3, 16, 1.0],
@@ -111,17 +111,20 @@ function districtLayers(config, byId) {
 }
 
 function roadLayers(roads) {
-  const width = (scale) => ['interpolate', ['exponential', 1.6], ['zoom'],
-    9, ['*', scale, ['match', ['get', 'road_class'], 'autoroute', 1.6, 'principale', 1.0, 0.6]],
-    16, ['*', scale, ['match', ['get', 'road_class'], 'autoroute', 12, 'principale', 9, 6]]];
+  const byClass = (autoroute, principale, other) =>
+    ['match', ['get', 'road_class'], 'autoroute', autoroute, 'principale', principale, other];
+  const width = (scale) => ['interpolate', ['exponential', 1.5], ['zoom'],
+    8, ['*', scale, byClass(1.4, 0.8, 0.5)],
+    12, ['*', scale, byClass(3.5, 2.2, 1.4)],
+    17, ['*', scale, byClass(16, 12, 8)]];
   const common = {...zoomed(roads.min_zoom, roads), metadata: {registry: roads.id},
     layout: {'line-cap': 'round', 'line-join': 'round'}};
   return [
-    {id: 'roads-casing', type: 'line', ...common,
-      paint: {'line-color': '#a39a8a', 'line-width': width(1.35), 'line-opacity': 0.9}},
+    {id: 'roads-casing', type: 'line', ...common, minzoom: Math.max(roads.min_zoom, 10),
+      paint: {'line-color': byClass('#b8743a', '#9a8d78', '#aaa08f'),
+        'line-gap-width': width(1), 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 0.6, 16, 1.6]}},
     {id: 'roads-line', type: 'line', ...common,
-      paint: {'line-color': ['match', ['get', 'road_class'], 'autoroute', '#f5b560',
-        'principale', '#fde7a8', '#ffffff'], 'line-width': width(1)}},
+      paint: {'line-color': byClass('#f7a94b', '#ffffff', '#fbf7ef'), 'line-width': width(1)}},
   ];
 }
 
@@ -151,9 +154,13 @@ function labelLayers(config, byId) {
         layout: {'text-field': field, 'text-font': REGULAR, 'text-size': 12, 'text-max-width': 8},
         paint: halo});
     } else {
+      // One label per polygon at mid zooms; per visible piece of polygon when zoomed in.
+      const layout = {'text-field': field, 'text-font': BOLD, 'text-size': 13.5};
+      const paint = {...halo, 'text-color': '#333333'};
       layers.push({...base, id: `${layer.id}-label`, minzoom: Math.max(layer.min_zoom, 13.5),
-        layout: {'text-field': field, 'text-font': BOLD, 'text-size': 12},
-        paint: {...halo, 'text-color': '#3a3a3a'}});
+        maxzoom: 15, layout, paint});
+      layers.push({...base, id: `${layer.id}-label-near`, 'source-layer': layer.id,
+        minzoom: Math.max(layer.min_zoom, 15), layout: {...layout, 'text-size': 15}, paint});
     }
   }
   const parcels = byId.parcels;
