@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     )
     tiles_max_age_s: int = Field(default=60, ge=0, description="Cache-Control max-age of tiles.")
 
+    opendata_max_downloads: int = Field(
+        default=4, ge=1, description="Whole-layer downloads served at once per worker (503 above)."
+    )
+    pygeoapi_config: Path = Field(
+        default=PROJECT_ROOT / "pygeoapi-config.yml", description="pygeoapi's configuration."
+    )
+
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:
         if self.items_default_limit > self.items_max_limit:
