@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
@@ -51,14 +52,27 @@ class ExtentCache:
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[int, Extent]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, pool: asyncpg.Pool, layer: Layer) -> Extent:
-        """The layer's extent, from the cache when its data version has not moved."""
+    async def get(self, pool: asyncpg.Pool, layer: Layer, fresh: bool = True) -> Extent:
+        """The layer's extent, from the cache when its data version has not moved.
+
+        ``fresh=False`` accepts any cached extent (for planning heuristics: no round trip).
+        """
+        if not fresh and layer.id in self._cache:
+            return self._cache[layer.id][1]
         version = await pool.fetchval(
             "SELECT version FROM layer_versions WHERE table_name = $1", layer.table)
         cached = self._cache.get(layer.id)
         if cached is not None and cached[0] == version:
             return cached[1]
+        async with self._locks.setdefault(layer.id, asyncio.Lock()):  # one scan at a time
+            cached = self._cache.get(layer.id)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            return await self._compute(pool, layer)
+
+    async def _compute(self, pool: asyncpg.Pool, layer: Layer) -> Extent:
         row = await pool.fetchrow(extent_sql(layer))
         assert row is not None
         values = list(row.values())

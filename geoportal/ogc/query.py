@@ -140,13 +140,12 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
     if not spatial_first(query, layer_area):
         return (f"WITH page AS (SELECT t.* FROM {table} t {sql.where(clauses + keyset)} "
                 f"{order} {limit})")
-    if envelope is None:  # a spatial filter: collect its matches through the index first
-        return (f"WITH hits AS MATERIALIZED (SELECT t.* FROM {table} t "
-                f"{sql.where(clauses + keyset)}), "
-                f"page AS (SELECT * FROM hits t {order} {limit})")
-    # A small bbox: candidates from the GiST index, ordered, then the exact tests in that
-    # order until the page is full (OFFSET 0 keeps the filter above the sort).
-    candidates = [sql.bbox_candidates_clause(layer, envelope), *keyset]
+    if envelope is None and query.filter is not None:  # a spatial filter's geometry
+        literal = spatial_literals(query.filter.tree)[0]
+        envelope = FilterTranslator(layer, params, query.filter.crs).expression(literal).text
+    # Candidates from the GiST index (bounding boxes meet), ordered, then the exact tests in
+    # that order until the page is full (OFFSET 0 keeps the filter above the sort).
+    candidates = [sql.bbox_candidates_clause(layer, str(envelope)), *keyset]
     return (f"WITH candidates AS MATERIALIZED (SELECT t.* FROM {table} t "
             f"{sql.where(candidates)}), "
             f"page AS (SELECT t.* FROM (SELECT * FROM candidates t {order} OFFSET 0) t "

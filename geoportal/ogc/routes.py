@@ -8,7 +8,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from geoportal.deps import PoolDep, RegistryDep, SettingsDep
+from geoportal.deps import get_pool
 from geoportal.errors import NotFound
 from geoportal.ogc import documents, features, formats, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
@@ -19,8 +19,15 @@ from geoportal.ogc.links import Links
 from geoportal.ogc.openapi import openapi_document
 from geoportal.ogc.params import parse_feature_params, parse_items_query, reject_unknown
 from geoportal.registry import Layer, LayerRegistry
+from geoportal.settings import Settings
 
 ONLY_F = frozenset({"f"})
+
+
+def _state(request: Request) -> tuple[Settings, LayerRegistry]:
+    # Read from app state directly: FastAPI runs the sync dependencies of geoportal.deps in
+    # a thread pool, a hop that costs more than the whole hot path of a small request.
+    return request.app.state.settings, request.app.state.registry
 
 
 def _layer(registry: LayerRegistry, collection_id: str) -> Layer:
@@ -30,11 +37,12 @@ def _layer(registry: LayerRegistry, collection_id: str) -> Layer:
     return layer
 
 
-async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer) -> Extent:
+async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer,
+                  fresh: bool = True) -> Extent:
     cache: ExtentCache | None = getattr(request.app.state, "ogc_extents", None)
     if cache is None:
         cache = request.app.state.ogc_extents = ExtentCache()
-    return await cache.get(pool, layer)
+    return await cache.get(pool, layer, fresh)
 
 
 def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: str,
@@ -55,8 +63,9 @@ def ogc_router() -> APIRouter:
     add_docs_routes(router)
 
     @router.get("/ogc", summary="Landing page")
-    async def landing(request: Request, settings: SettingsDep) -> Response:
+    async def landing(request: Request) -> Response:
         """What the API offers, as links."""
+        settings, _ = _state(request)
         reject_unknown(request.query_params, ONLY_F)
         links = Links.for_request(request, settings)
         fmt = formats.negotiate(request, formats.METADATA)
@@ -65,8 +74,9 @@ def ogc_router() -> APIRouter:
                          html.crumbs(links.base), links)
 
     @router.get("/ogc/conformance", summary="Conformance classes")
-    async def conformance(request: Request, settings: SettingsDep) -> Response:
+    async def conformance(request: Request) -> Response:
         """The conformance classes this API implements."""
+        settings, _ = _state(request)
         reject_unknown(request.query_params, ONLY_F)
         links = Links.for_request(request, settings)
         fmt = formats.negotiate(request, formats.METADATA)
@@ -76,8 +86,9 @@ def ogc_router() -> APIRouter:
                          html.crumbs(links.base, ("Conformance", None)), links)
 
     @router.get("/ogc/api", summary="OpenAPI 3.0 definition (f=html: documentation)")
-    async def api(request: Request, settings: SettingsDep, registry: RegistryDep) -> Response:
+    async def api(request: Request) -> Response:
         """The API definition as OpenAPI 3.0 JSON, or its Swagger UI page."""
+        settings, registry = _state(request)
         reject_unknown(request.query_params, ONLY_F)
         fmt = formats.negotiate(request, (formats.OPENAPI, formats.HTML))
         if fmt is formats.HTML:
@@ -86,72 +97,75 @@ def ogc_router() -> APIRouter:
         return Response(orjson.dumps(doc), media_type=formats.OPENAPI.media_type)
 
     @router.get("/ogc/collections", summary="The collections")
-    async def collections(request: Request, settings: SettingsDep, registry: RegistryDep,
-                          pool: PoolDep) -> Response:
+    async def collections(request: Request) -> Response:
         """Every published layer as a collection."""
+        settings, registry = _state(request)
         reject_unknown(request.query_params, ONLY_F)
         links = Links.for_request(request, settings)
         fmt = formats.negotiate(request, formats.METADATA)
+        pool = get_pool(request)
         layers = [(layer, await _extent(request, pool, layer)) for layer in registry]
         doc = documents.collections(request, layers, links, fmt)
         return _document(request, doc, fmt, "collections.html", "Collections",
                          html.crumbs(links.base, ("Collections", None)), links)
 
     @router.get("/ogc/collections/{collection_id}", summary="One collection")
-    async def collection(collection_id: str, request: Request, settings: SettingsDep,
-                         registry: RegistryDep, pool: PoolDep) -> Response:
+    async def collection(collection_id: str, request: Request) -> Response:
         """A collection: extent, CRSs and links to its items and queryables."""
+        settings, registry = _state(request)
         layer = _layer(registry, collection_id)
         reject_unknown(request.query_params, ONLY_F)
         links = Links.for_request(request, settings)
         fmt = formats.negotiate(request, formats.METADATA)
-        doc = documents.collection(request, layer, await _extent(request, pool, layer), links,
-                                   fmt)
+        extent = await _extent(request, get_pool(request), layer)
+        doc = documents.collection(request, layer, extent, links, fmt)
         return _document(request, doc, fmt, "collection.html", layer.title, html.crumbs(
             links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
             (layer.title, None)), links)
 
     @router.get("/ogc/collections/{collection_id}/queryables", summary="Queryables")
-    async def queryables(collection_id: str, request: Request, settings: SettingsDep,
-                         registry: RegistryDep) -> Response:
+    async def queryables(collection_id: str, request: Request) -> Response:
         """The properties usable in filter, sortby and name=value, as JSON Schema."""
+        settings, registry = _state(request)
         return _schema(request, settings, _layer(registry, collection_id), "queryables")
 
     @router.get("/ogc/collections/{collection_id}/schema", summary="Schema of the features")
-    async def schema(collection_id: str, request: Request, settings: SettingsDep,
-                     registry: RegistryDep) -> Response:
+    async def schema(collection_id: str, request: Request) -> Response:
         """Every property of the features, as JSON Schema."""
+        settings, registry = _state(request)
         return _schema(request, settings, _layer(registry, collection_id), "schema")
 
     @router.get("/ogc/collections/{collection_id}/items", summary="Features")
-    async def items(collection_id: str, request: Request, settings: SettingsDep,
-                    registry: RegistryDep, pool: PoolDep) -> Response:
+    async def items(collection_id: str, request: Request) -> Response:
         """A page of features (GeoJSON, JSON-FG, HTML) or the whole set streamed (jsonseq, CSV)."""
+        settings, registry = _state(request)
         layer = _layer(registry, collection_id)
         fmt = formats.negotiate(request, formats.FEATURES)
         streaming = fmt in formats.STREAMING
         query = parse_items_query(request.query_params, layer, settings, streaming)
         links = Links.for_request(request, settings)
+        pool = get_pool(request)
         if streaming:
             return await features.stream_response(request, pool, links, layer, query, fmt)
-        area = (await _extent(request, pool, layer)).storage_area if query.bbox else 0.0
+        area = (await _extent(request, pool, layer, fresh=False)).storage_area \
+            if query.bbox else 0.0
         return await features.items_response(request, pool, links, layer, query, fmt, area)
 
     @router.get("/ogc/collections/{collection_id}/items/{feature_id}", summary="One feature")
-    async def item(collection_id: str, feature_id: str, request: Request,
-                   settings: SettingsDep, registry: RegistryDep, pool: PoolDep) -> Response:
+    async def item(collection_id: str, feature_id: str, request: Request) -> Response:
         """One feature by its id."""
+        settings, registry = _state(request)
         layer = _layer(registry, collection_id)
         fmt = formats.negotiate(request, formats.FEATURE)
         crs, crs_given, props = parse_feature_params(request.query_params, layer)
         links = Links.for_request(request, settings)
-        return await features.feature_response(request, pool, links, layer, feature_id, fmt,
-                                               crs, props, crs_given)
+        return await features.feature_response(request, get_pool(request), links, layer,
+                                               feature_id, fmt, crs, props, crs_given)
 
     return router
 
 
-def _schema(request: Request, settings: Any, layer: Layer, kind: str) -> Response:
+def _schema(request: Request, settings: Settings, layer: Layer, kind: str) -> Response:
     reject_unknown(request.query_params, ONLY_F)
     links = Links.for_request(request, settings)
     fmt = formats.negotiate(request, (formats.SCHEMA, formats.HTML))
