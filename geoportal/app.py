@@ -14,6 +14,8 @@ from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
 from geoportal.ogc import ogc_router, register_extension
+from geoportal.opendata import opendata_extension
+from geoportal.opendata import router as opendata_router
 from geoportal.registry import load_registry
 from geoportal.rules.routes import router as rules_router
 from geoportal.settings import Settings
@@ -62,4 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_extension(app, tiles_extension())
     app.include_router(web_routes.router)
     app.include_router(rules_router)
+    app.include_router(opendata_router)
+    register_extension(app, opendata_extension())
     return app

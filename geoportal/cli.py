@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -130,6 +131,39 @@ def layers() -> None:
         table.add_row(layer.id, layer.title, layer.table, layer.geometry_type,
                       ", ".join(p.name for p in layer.queryables))
     console.print(table)
+
+
+@cli.command("import")
+def import_(
+    layer: str = typer.Argument(..., help="Layer id from layers/ (e.g. parcels)."),
+    file: Path = typer.Argument(..., help="Shapefile (.shp/.zip), GeoPackage, GeoJSON, FGB."),
+    crs: str | None = typer.Option(None, help="CRS of the file when it has none or a wrong one."),
+    encoding: str | None = typer.Option(None, help="Text encoding of the attributes."),
+    mode: str = typer.Option("replace", help="replace the layer, or append to it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check everything, change nothing."),
+    layer_name: str | None = typer.Option(None, help="Layer inside the file (GeoPackage)."),
+    report: Path | None = typer.Option(None, help="Report file (CSV); default beside you."),
+) -> None:
+    """Import one of the agency's files into a layer, all or nothing."""
+    from geoportal.ingest import ImportOptions, IngestError, import_file
+    from geoportal.ingest.console import ImportProgress, summary_table
+    from geoportal.ingest.importer import Mode
+
+    if mode not in ("replace", "append"):
+        raise _fail(f"--mode must be replace or append, not {mode!r}")
+    chosen: Mode = "append" if mode == "append" else "replace"
+    settings = Settings()
+    report = report or Path(f"{file.stem}-{layer}-import-report.csv")
+    options = ImportOptions(mode=chosen, crs=crs, encoding=encoding, layer_name=layer_name,
+                            dry_run=dry_run, report_path=report)
+    try:
+        registry = load_registry(settings.layers_dir)
+        with ImportProgress(console) as progress:
+            summary = import_file(_database_url(settings), registry, layer, file, options,
+                                  progress)
+    except (IngestError, RegistryError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(summary_table(summary))
 
 
 @cli.command()

@@ -1,0 +1,135 @@
+"""The staging table: created like the layer's table, filled by COPY, checked in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from geoportal.ingest.crs import AUC_BOUNDS
+from geoportal.ingest.geometry import StorageShape
+from geoportal.settings import STORAGE_SRID
+
+Ident = sql.Identifier
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A staged feature whose geometry is invalid, empty or outside the area."""
+
+    id: int
+    key: str | None
+    empty: bool
+    reason: str | None
+    area: float | None
+
+
+def create_stage(conn: psycopg.Connection[Any], target: str, stage: str,
+                 temporary: bool) -> None:
+    """A table shaped like the target (columns, defaults, generated columns), no constraints."""
+    conn.execute(sql.SQL(
+        "CREATE {temp} TABLE {stage} (LIKE {target} INCLUDING DEFAULTS INCLUDING GENERATED"
+        " INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)"
+        " {on_commit}"
+    ).format(temp=sql.SQL("TEMPORARY" if temporary else ""), stage=Ident(stage),
+             target=Ident(target),
+             on_commit=sql.SQL("ON COMMIT DROP" if temporary else "")))
+
+
+def copy_rows(conn: psycopg.Connection[Any], stage: str, columns: Sequence[str],
+              pg_types: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Binary COPY of rows (geometry last, as EWKB bytes) into the staging table."""
+    statement = sql.SQL("COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)").format(
+        stage=Ident(stage), columns=sql.SQL(", ").join(map(Ident, columns)))
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(pg_types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def invalid_or_empty(conn: psycopg.Connection[Any], stage: str, id_column: str, geom: str,
+                     key: str | None) -> list[Finding]:
+    """Features whose geometry is empty or not valid (OGC rules), with GEOS's reason."""
+    query = sql.SQL(
+        "SELECT {id}, {key}, ST_IsEmpty({geom}), "
+        " CASE WHEN NOT ST_IsEmpty({geom}) THEN ST_IsValidReason({geom}) END,"
+        " CASE WHEN ST_Dimension({geom}) = 2 THEN ST_Area({geom}) END"
+        " FROM {stage} WHERE ST_IsEmpty({geom}) OR NOT ST_IsValid({geom}) ORDER BY {id}"
+    ).format(id=Ident(id_column), key=Ident(key) if key else sql.SQL("NULL"),
+             geom=Ident(geom), stage=Ident(stage))
+    return [Finding(int(r[0]), None if r[1] is None else str(r[1]), bool(r[2]), r[3], r[4])
+            for r in conn.execute(query).fetchall()]
+
+
+def repair(conn: psycopg.Connection[Any], stage: str, id_column: str, geom: str,
+           shape: StorageShape, ids: Sequence[int]) -> dict[int, float | None]:
+    """ST_MakeValid, keeping only the layer's kind of geometry; the new area per id."""
+    if not ids:
+        return {}
+    shaped = sql.SQL("ST_CollectionExtract(ST_MakeValid({geom}), {family})").format(
+        geom=Ident(geom), family=sql.Literal(shape.family))
+    if shape.multi:
+        shaped = sql.SQL("ST_Multi({inner})").format(inner=shaped)
+    query = sql.SQL(
+        "UPDATE {stage} SET {geom} = {shaped} WHERE {id} = ANY(%s)"
+        " RETURNING {id}, CASE WHEN ST_IsEmpty({geom}) THEN NULL"
+        " WHEN ST_Dimension({geom}) = 2 THEN ST_Area({geom}) ELSE 0 END"
+    ).format(stage=Ident(stage), geom=Ident(geom), shaped=shaped, id=Ident(id_column))
+    return {int(r[0]): r[1] for r in conn.execute(query, (list(ids),)).fetchall()}
+
+
+def delete(conn: psycopg.Connection[Any], stage: str, id_column: str,
+           ids: Sequence[int]) -> None:
+    """Drop refused features from the staging table."""
+    if ids:
+        conn.execute(sql.SQL("DELETE FROM {stage} WHERE {id} = ANY(%s)").format(
+            stage=Ident(stage), id=Ident(id_column)), (list(ids),))
+
+
+def _a_vertex(geom: sql.Composable, family: int) -> sql.Composable:
+    """A point on the geometry, cheap to get: the first vertex of its first part."""
+    part = sql.SQL("ST_GeometryN({g}, 1)").format(g=geom)
+    if family == 3:
+        return sql.SQL("ST_StartPoint(ST_ExteriorRing({p}))").format(p=part)
+    if family == 2:
+        return sql.SQL("ST_StartPoint({p})").format(p=part)
+    return part
+
+
+def outside_area(conn: psycopg.Connection[Any], stage: str, id_column: str, geom: str,
+                 key: str | None, area: tuple[str, str] | None,
+                 family: int) -> list[tuple[int, str | None]]:
+    """Features that do not touch the AUC area (its préfectures, else its bounding box).
+
+    A feature with a vertex inside is inside; only the others get the exact (costly) test.
+    """
+    box = sql.SQL("ST_MakeEnvelope({w}, {s}, {e}, {n}, {srid})").format(
+        w=sql.Literal(AUC_BOUNDS[0]), s=sql.Literal(AUC_BOUNDS[1]), e=sql.Literal(AUC_BOUNDS[2]),
+        n=sql.Literal(AUC_BOUNDS[3]), srid=sql.Literal(STORAGE_SRID))
+    shape = box if area is None else sql.SQL(
+        "coalesce((SELECT ST_Union({geom}) FROM {table}), {box})").format(
+        geom=Ident(area[1]), table=Ident(area[0]), box=box)
+    column = sql.SQL("s.{g}").format(g=Ident(geom))
+    query = sql.SQL(
+        "WITH area AS MATERIALIZED (SELECT {area} AS g)"
+        " SELECT s.{id}, s.{key} FROM {stage} s, area"
+        " WHERE NOT ({column} && area.g AND ST_Intersects({vertex}, area.g))"
+        " AND NOT ST_Intersects({column}, area.g) ORDER BY s.{id}"
+    ).format(area=shape, id=Ident(id_column), key=Ident(key) if key else sql.SQL("NULL"),
+             stage=Ident(stage), column=column, vertex=_a_vertex(column, family))
+    return [(int(r[0]), None if r[1] is None else str(r[1]))
+            for r in conn.execute(query).fetchall()]
+
+
+def count(conn: psycopg.Connection[Any], table: str) -> int:
+    """The number of rows of a table."""
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=Ident(table))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def drop(conn: psycopg.Connection[Any], table: str) -> None:
+    """Drop a staging table if it is there."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {t}").format(t=Ident(table)))

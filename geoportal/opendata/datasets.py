@@ -1,0 +1,78 @@
+"""What the open data catalogue says of each layer: features, update date, estimated size.
+
+One statement answers for every layer; its result is kept until the data version changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from geoportal.ogc import formats as ogc_formats
+from geoportal.ogc.crs import WGS84_LON_LAT
+from geoportal.ogc.query import feature_sql
+from geoportal.ogc.sql import ident, literal
+from geoportal.registry import Layer, LayerRegistry
+
+SAMPLE_FEATURES = 200
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """A layer's feature count, change counter and date, and GeoJSON bytes per feature."""
+
+    features: int
+    version: int
+    updated: dt.datetime | None
+    bytes_per_feature: float | None
+
+    @property
+    def estimated_bytes(self) -> int | None:
+        """About how large the whole layer is as GeoJSON (CRS84)."""
+        if self.bytes_per_feature is None:
+            return None
+        return int(self.bytes_per_feature * self.features)
+
+
+def _layer_part(layer: Layer) -> str:
+    feature = feature_sql(layer, ogc_formats.GEOJSON, WGS84_LON_LAT, layer.properties)
+    table = ident(layer.table)
+    order = f"t.{ident(layer.id_column)}"
+    # Identifiers from the registry, quoted; no request input reaches this statement.
+    return (f"SELECT {literal(layer.id)} AS id, {literal(layer.table)} AS table_name, "  # noqa: S608
+            f"(SELECT count(*) FROM {table}) AS features, "
+            f"(SELECT avg(octet_length({feature})) FROM "
+            f"(SELECT * FROM {table} t ORDER BY {order} LIMIT {SAMPLE_FEATURES}) t) AS sample")
+
+
+def stats_sql(registry: LayerRegistry) -> str:
+    """One statement: (id, features, sample bytes per feature, version, updated) per layer."""
+    parts = " UNION ALL ".join(_layer_part(layer) for layer in registry)
+    return (f"WITH s AS ({parts}) SELECT s.id, s.features, s.sample, v.version, v.updated_at "  # noqa: S608
+            "FROM s LEFT JOIN layer_versions v ON v.table_name = s.table_name")
+
+
+def stats_from_rows(rows: list[Any]) -> dict[str, LayerStats]:
+    """The statistics by layer id, from the rows of :func:`stats_sql`."""
+    return {
+        str(r[0]): LayerStats(
+            features=int(r[1]),
+            version=int(r[3] or 0),
+            updated=r[4],
+            bytes_per_feature=None if r[2] is None else float(r[2]),
+        )
+        for r in rows
+    }
+
+
+def human_size(size: int | None) -> str:
+    """``12.3 MB``-style size, ``–`` when unknown."""
+    if size is None:
+        return "–"
+    value = float(size)
+    for unit in ("octets", "ko", "Mo", "Go"):
+        if value < 1000 or unit == "Go":
+            return f"{value:,.0f} {unit}" if unit == "octets" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{value:,.1f} Go"

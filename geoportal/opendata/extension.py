@@ -1,0 +1,28 @@
+"""Links from the OGC API to the open data: the landing page, and a download per collection."""
+
+from __future__ import annotations
+
+from geoportal.ogc.extensions import OgcExtension
+from geoportal.ogc.links import Link, Links
+from geoportal.opendata.formats import GPKG
+from geoportal.registry import Layer
+
+
+def _landing_links(links: Links) -> list[Link]:
+    return [
+        {"rel": "related", "type": "text/html", "href": links.url("/opendata"),
+         "title": "Open data: every layer as GeoJSON, GeoPackage, CSV or Shapefile"},
+        {"rel": "related", "type": "application/json", "href": links.url("/pygeoapi"),
+         "title": "pygeoapi: catalogue (OGC API Records), processes and coverages"},
+    ]
+
+
+def _collection_links(layer: Layer, links: Links) -> list[Link]:
+    return [{"rel": "enclosure", "type": GPKG.media_type,
+             "href": links.url(f"/opendata/{layer.id}.{GPKG.ext}"),
+             "title": f"{layer.title}: the whole layer ({GPKG.title})"}]
+
+
+def opendata_extension() -> OgcExtension:
+    """The open data's contribution to the OGC API's landing page and collections."""
+    return OgcExtension(landing_links=_landing_links, collection_links=_collection_links)

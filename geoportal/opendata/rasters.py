@@ -1,0 +1,56 @@
+"""The raster datasets (GeoTIFF) of the open data, from the rules' list of raster layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from geoportal.rules.rasters import RASTER_LAYERS, RasterLayer
+
+RASTER_LICENSE = "ODbL-1.0"
+
+
+@dataclass(frozen=True)
+class RasterDataset:
+    """A raster file of the data folder, published as a coverage and as a download."""
+
+    layer: RasterLayer
+
+    @property
+    def id(self) -> str:
+        """The dataset id, e.g. ``flood-hazard``."""
+        return self.layer.name.replace("_", "-")
+
+    @property
+    def title(self) -> str:
+        """Its title."""
+        return self.layer.title
+
+    @property
+    def description(self) -> str:
+        """What its pixel values mean."""
+        classes = ", ".join(f"{value} = {name}" for value, name in self.layer.classes.items())
+        return (f"{self.layer.title}, raster in EPSG:26191 (GeoTIFF). Classes: {classes}. "
+                "Demonstration data: synthetic.")
+
+    @property
+    def license(self) -> str:
+        """Its license identifier."""
+        return RASTER_LICENSE
+
+    @property
+    def keywords(self) -> list[str]:
+        """Keywords for the catalogue."""
+        return ["raster", "aléa", *self.layer.title.lower().split()]
+
+    def path(self, folder: Path) -> Path:
+        """Where the file is."""
+        return folder / self.layer.file
+
+
+RASTERS: tuple[RasterDataset, ...] = tuple(RasterDataset(layer) for layer in RASTER_LAYERS)
+
+
+def raster(dataset_id: str) -> RasterDataset | None:
+    """The raster dataset with that id."""
+    return next((r for r in RASTERS if r.id == dataset_id), None)
