@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from shapely import box, unary_union
 
 from geoportal.errors import NotFound
 from geoportal.settings import STORAGE_SRID
@@ -28,11 +29,15 @@ SELECT json_build_object(
                  ORDER BY p.id)
               FROM parcels p WHERE p.geom && f.b),
   'zones', (SELECT json_agg(json_build_object(
-               'code', z.code, 'geom', ST_AsGeoJSON(c.g, 2)::json,
-               'area', ST_Area(c.g), 'label', ST_AsGeoJSON(ST_PointOnSurface(c.g), 2)::json)
+               'code', z.code, 'geom', ST_AsGeoJSON(c.g, 2)::json, 'area', ST_Area(c.free),
+               'label', CASE WHEN NOT ST_IsEmpty(c.free) THEN ST_AsGeoJSON(
+                   (ST_MaximumInscribedCircle(c.free)).center, 2)::json END)
                ORDER BY z.id)
             FROM zoning z JOIN plans pl ON pl.id = z.plan_id
-            CROSS JOIN LATERAL (SELECT ST_Intersection(z.geom, f.b) AS g) c
+            CROSS JOIN LATERAL (SELECT ST_Intersection(z.geom, f.b) AS g) clipped
+            CROSS JOIN LATERAL (SELECT clipped.g,
+                                       ST_Difference(clipped.g, ST_SetSRID(ST_GeomFromWKB($6),
+                                                     {STORAGE_SRID})) AS free) c
             WHERE z.geom && f.b AND pl.ref = ANY($5::text[]) AND NOT ST_IsEmpty(c.g)),
   'servitudes', (SELECT json_agg(json_build_object(
                     'kind', s.kind, 'name', s.name,
@@ -61,6 +66,21 @@ class MapFrame:
     scale: int
 
 
+def keep_out(frame: MapFrame, plot_bounds: tuple[float, float, float, float],
+             width_mm: float, height_mm: float) -> bytes:
+    """Where zone codes must not be written (WKB): around the plot, under the north arrow
+    and the scale bar."""
+    metres_per_mm = frame.scale / 1000
+    margin = 6 * metres_per_mm
+    x0, y0, x1, y1 = plot_bounds
+    arrow = box(frame.x1 - 18 * metres_per_mm, frame.y1 - 20 * metres_per_mm, frame.x1, frame.y1)
+    scale_bar = box(frame.x0, frame.y0, frame.x0 + 0.4 * width_mm * metres_per_mm,
+                    frame.y0 + 13 * metres_per_mm)
+    zones = unary_union([box(x0 - margin, y0 - margin, x1 + margin, y1 + margin), arrow,
+                         scale_bar])
+    return bytes(zones.wkb)
+
+
 def choose_frame(bounds: tuple[float, float, float, float], width_mm: float,
                  height_mm: float) -> MapFrame:
     """A frame centred on the plot at the largest standard scale where it fits with margin."""
@@ -79,7 +99,9 @@ async def fetch_extract(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
     row = await db.fetchrow(BOUNDS, parcel)
     if row is None:
         raise NotFound(f"No registered plot has the land-title reference {parcel!r}.")
-    frame = choose_frame((row["x0"], row["y0"], row["x1"], row["y1"]), width_mm, height_mm)
-    value = await db.fetchval(EXTRACT, frame.x0, frame.y0, frame.x1, frame.y1, plan_refs)
+    bounds = (row["x0"], row["y0"], row["x1"], row["y1"])
+    frame = choose_frame(bounds, width_mm, height_mm)
+    value = await db.fetchval(EXTRACT, frame.x0, frame.y0, frame.x1, frame.y1, plan_refs,
+                              keep_out(frame, bounds, width_mm, height_mm))
     extract: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
     return frame, extract

@@ -189,7 +189,7 @@ def draw_map(frame: MapFrame, extract: dict[str, Any], plot_ref: str | None,
             out.append(f'<path d="{canvas.path(parcel["geom"])}" fill="none" stroke="#6b4f2a" '
                        'stroke-width="0.25"/>')
     for zone in zones:
-        if zone["area"] * canvas.k ** 2 > 60 and zone.get("label"):
+        if zone.get("label") and zone["area"] * canvas.k ** 2 > 60:
             lx, ly = canvas.xy(*zone["label"]["coordinates"][:2])
             out.append(_label(lx, ly, zone["code"], 3.6, colour="#333"))
     for parcel in parcels:
