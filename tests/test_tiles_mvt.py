@@ -5,11 +5,13 @@ Tiles are decoded by GDAL's MVT driver (through pyogrio), a real independent rea
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import pyogrio
 import pytest
@@ -18,7 +20,10 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 
 from geoportal.app import create_app
+from geoportal.registry import load_registry
 from geoportal.settings import Settings
+from geoportal.tiles.grid import fit_affine, storage_footprint, tile_address
+from geoportal.tiles.sql import layer_tile_sql
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiles.sql"
 PLOTS_Z15 = "15/15693/13136"  # holds the 100 hand-made plots around (296600, 332700)
@@ -199,3 +204,35 @@ def test_the_tile_cache_keeps_each_tile_once(client: TestClient) -> None:
     second = client.get(url)
     assert second.content == first.content
     assert len(service.cache) == held
+
+
+def test_the_affine_shortcut_draws_the_same_tile_as_st_transform(tiles_database: str,
+                                                                  tmp_path: Path) -> None:
+    layer = load_registry(Settings().layers_dir).get("parcels")
+    assert layer is not None
+    tile = tile_address(15, 15693, 13136)
+    footprint = storage_footprint(tile)
+    assert footprint is not None and footprint.to_mercator is not None
+    assert fit_affine(tile_address(9, 245, 205)) is None  # too large a tile: real transform
+    base = (tile.z, tile.x, tile.y, footprint.xmin, footprint.ymin, footprint.xmax,
+            footprint.ymax, footprint.unit_m)
+
+    async def both() -> tuple[bytes, bytes]:
+        conn = await asyncpg.connect(tiles_database)
+        try:
+            exact = await conn.fetchval(layer_tile_sql(layer, affine=False), *base)
+            fast = await conn.fetchval(layer_tile_sql(layer, affine=True), *base,
+                                       *footprint.to_mercator)
+        finally:
+            await conn.close()
+        return exact, fast
+
+    exact, fast = asyncio.run(both())
+    shapes = {}
+    for name, body in (("exact", exact), ("fast", fast)):
+        plots = decode(body, PLOTS_Z15, tmp_path / name)["parcels"]
+        shapes[name] = {p["ref"]: p["geometry"] for p in plots}
+    assert shapes["exact"].keys() == shapes["fast"].keys()
+    one_unit_deg = footprint.unit_m / 111_000 * 1.5
+    for ref, shape in shapes["exact"].items():
+        assert shapely.hausdorff_distance(shape, shapes["fast"][ref]) < one_unit_deg

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import morecantile
+import numpy as np
 from pyproj import Transformer
 
 from geoportal.errors import InvalidParameter, NotFound
@@ -70,15 +71,44 @@ def mercator_bounds(tile: TileAddress) -> tuple[float, float, float, float]:
     return b.left, b.bottom, b.right, b.top
 
 
+Affine = tuple[float, float, float, float, float, float]
+# An affine stand-in for the projection is used when it is off by less than this many tile
+# units anywhere on the tile (z14 and deeper here): well under the ±0.5 unit of the grid.
+AFFINE_TOLERANCE_UNITS = 0.25
+
+
 @dataclass(frozen=True)
 class Footprint:
-    """What a tile covers in the storage CRS: the index filter box and a simplification step."""
+    """What a tile covers in the storage CRS: the index filter box and a simplification step.
+
+    ``to_mercator`` is an affine map (a, b, d, e, xoff, yoff) from EPSG:26191 to EPSG:3857
+    that matches the real projection over the tile, when one does (small tiles).
+    """
 
     xmin: float
     ymin: float
     xmax: float
     ymax: float
     unit_m: float  # ground size of one tile unit (1/EXTENT of the tile), in metres
+    to_mercator: Affine | None = None
+
+
+def fit_affine(tile: TileAddress) -> Affine | None:
+    """The affine map from storage CRS to 3857 over the tile, if it is accurate enough there."""
+    left, bottom, right, top = mercator_bounds(tile)
+    pad = (right - left) * BUFFER / EXTENT
+    steps = np.linspace(0.0, 1.0, 6)
+    mx = np.repeat(left - pad + (right - left + 2 * pad) * steps, len(steps))
+    my = np.tile(bottom - pad + (top - bottom + 2 * pad) * steps, len(steps))
+    sx, sy = _to_storage().transform(mx, my)
+    design = np.column_stack([sx, sy, np.ones_like(sx)])
+    (a, b, xoff), *_ = np.linalg.lstsq(design, mx, rcond=None)
+    (d, e, yoff), *_ = np.linalg.lstsq(design, my, rcond=None)
+    error = np.hypot(design @ np.array([a, b, xoff]) - mx, design @ np.array([d, e, yoff]) - my)
+    tolerance = (right - left) / EXTENT * AFFINE_TOLERANCE_UNITS
+    if not np.all(np.isfinite(error)) or error.max() > tolerance:
+        return None
+    return (float(a), float(b), float(d), float(e), float(xoff), float(yoff))
 
 
 def storage_footprint(tile: TileAddress) -> Footprint | None:
@@ -103,4 +133,4 @@ def storage_footprint(tile: TileAddress) -> Footprint | None:
     unit_m = (right - left) / EXTENT * math.cos(math.radians(latitude))
     margin = unit_m * BUFFER * 2
     return Footprint(min(ex) - margin, min(ey) - margin, max(ex) + margin, max(ey) + margin,
-                     unit_m)
+                     unit_m, fit_affine(tile))

@@ -21,6 +21,7 @@ from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, la
 TILE_FORMAT = "1"
 # Simplification tolerance, in tile units (1/4096 of a tile): below what a screen shows.
 SIMPLIFY_UNITS = 1.0
+SERIAL = "SET max_parallel_workers_per_gather = 0"
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,14 @@ def layers_at_zoom(layers: Sequence[Layer], z: int) -> tuple[Layer, ...]:
     return tuple(layer for layer in layers if layer.min_zoom <= z)
 
 
-def tile_statement(layers: tuple[Layer, ...], labels: bool) -> str:
+def tile_statement(layers: tuple[Layer, ...], labels: bool, affine: bool) -> str:
     """The one statement that renders these layers (label points for labelled polygons)."""
-    parts = [layer_tile_sql(layer) for layer in layers]
+    parts = [layer_tile_sql(layer, affine) for layer in layers]
     if labels:
         for layer in layers:
             label = layer.find_property(layer.style.label) if layer.style.label else None
             if label is not None and layer.geometry_type in POLYGONAL:
-                parts.append(label_tile_sql(layer, label))
+                parts.append(label_tile_sql(layer, label, affine))
     return combined_tile_sql(parts)
 
 
@@ -62,7 +63,7 @@ class TileService:
         self.enabled = settings.tiles_cache_mb > 0
         self.versions = DataVersions(settings.tiles_version_check_s)
         self._rendering: dict[str, asyncio.Future[CachedTile]] = {}
-        self._statements: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool, bool], str] = {}
         self._bounds: dict[tuple[str, int], Bounds] = {}
 
     async def bounds(self, pool: asyncpg.Pool, layers: Sequence[Layer]) -> Bounds:
@@ -76,12 +77,12 @@ class TileService:
             found.append(self._bounds[key])
         return union_bounds(found)
 
-    def statement(self, request: TileRequest) -> str:
+    def statement(self, request: TileRequest, affine: bool) -> str:
         """The tile statement for a combination of layers, built once."""
-        key = (tuple(layer.id for layer in request.layers), request.labels)
+        key = (tuple(layer.id for layer in request.layers), request.labels, affine)
         sql = self._statements.get(key)
         if sql is None:
-            sql = self._statements[key] = tile_statement(request.layers, request.labels)
+            sql = self._statements[key] = tile_statement(request.layers, request.labels, affine)
         return sql
 
     async def etag(self, pool: asyncpg.Pool, request: TileRequest) -> str:
@@ -94,26 +95,26 @@ class TileService:
 
     async def render(self, pool: asyncpg.Pool, request: TileRequest, etag: str) -> CachedTile:
         """The tile's MVT bytes (empty when it holds nothing), from the cache when it can."""
-        if self.enabled:
-            cached = self.cache.get(etag)
-            if cached is not None:
-                return cached
-            pending = self._rendering.get(etag)
-            if pending is not None:  # the same tile is being drawn for another client
-                return await asyncio.shield(pending)
+        if not self.enabled:
+            return CachedTile(etag, await self._draw(pool, request))
+        cached = self.cache.get(etag)
+        if cached is not None:
+            return cached
+        pending = self._rendering.get(etag)
+        if pending is not None:  # the same tile is being drawn for another client: share it
+            return await asyncio.shield(pending)
         future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
         self._rendering[etag] = future
         try:
             tile = CachedTile(etag, await self._draw(pool, request))
-            future.set_result(tile)
         except BaseException as exc:
             future.set_exception(exc)
-            future.exception()  # retrieved: nobody else may be waiting
+            future.exception()  # marked as retrieved: nobody else may be waiting
             raise
         finally:
-            del self._rendering[etag]
-        if self.enabled:
-            self.cache.put(etag, tile)
+            self._rendering.pop(etag, None)
+        future.set_result(tile)
+        self.cache.put(etag, tile)
         return tile
 
     def gzipped(self, tile: CachedTile) -> bytes:
@@ -129,11 +130,16 @@ class TileService:
         if footprint is None or not request.layers:
             return b""
         t = request.tile
-        body = await pool.fetchval(
-            self.statement(request),
-            t.z, t.x, t.y, footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax,
-            footprint.unit_m * SIMPLIFY_UNITS,
-        )
+        affine = footprint.to_mercator
+        async with pool.acquire() as conn:
+            # One tile is a few milliseconds of work: parallel workers only add start-up cost
+            # under load. The pool resets the setting when the connection goes back (RESET ALL).
+            await conn.execute(SERIAL)
+            body = await conn.fetchval(
+                self.statement(request, affine is not None),
+                t.z, t.x, t.y, footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax,
+                footprint.unit_m * SIMPLIFY_UNITS, *(affine or ()),
+            )
         return bytes(body or b"")
 
 

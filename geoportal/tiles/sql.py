@@ -2,7 +2,8 @@
 
 Every statement takes the same bound parameters: ``$1..$3`` the tile (z, x, y), ``$4..$7``
 the tile's box in EPSG:26191 with a margin (so the GiST index on the stored geometry is
-used), ``$8`` the simplification tolerance in metres.
+used), ``$8`` the simplification tolerance in metres, and in the affine variant ``$9..$14``
+the affine map that stands in for ST_Transform to 3857 over a small tile (see grid.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ def _property_sql(prop: LayerProperty) -> str:
     return f"{column} AS {quote(prop.name)}"
 
 
-def _geometry_sql(layer: Layer) -> str:
+def _to_mercator(shape: str, affine: bool) -> str:
+    if affine:
+        return f"ST_Affine({shape}, $9, $10, $11, $12, $13, $14)"
+    return f"ST_Transform({shape}, 3857)"
+
+
+def _geometry_sql(layer: Layer, affine: bool) -> str:
     """Clip to the box, simplify by zoom, project to 3857 and quantise to the tile grid."""
     geom = quote(layer.geometry_column)
     if layer.geometry_type in POINTS:
@@ -47,19 +54,18 @@ def _geometry_sql(layer: Layer) -> str:
     else:
         clipped = f"CASE WHEN {geom} @ {BOX} THEN {geom} ELSE ST_ClipByBox2D({geom}, {BOX}) END"
         shape = f"ST_Simplify({clipped}, $8)"
-    return (f"ST_AsMVTGeom(ST_Transform({shape}, 3857), {TILE}, {EXTENT}, {BUFFER}, true)")
+    return f"ST_AsMVTGeom({_to_mercator(shape, affine)}, {TILE}, {EXTENT}, {BUFFER}, true)"
 
 
-def layer_tile_sql(layer: Layer) -> str:
+def layer_tile_sql(layer: Layer, affine: bool = False) -> str:
     """A statement returning the layer's part of a tile as MVT bytes (empty when none)."""
     columns = [f"{quote(layer.id_column)} AS id", *map(_property_sql, tile_properties(layer))]
     name = quote_literal(layer.id)
     return (  # identifiers from the registry, quoted; values are bound parameters
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
-        f" FROM (SELECT {', '.join(columns)}, {_geometry_sql(layer)} AS geom"
+        f" FROM (SELECT {', '.join(columns)}, {_geometry_sql(layer, affine)} AS geom"
         f" FROM {quote(layer.table)}"
         f" WHERE {quote(layer.geometry_column)} && {BOX}) AS t"
-        " WHERE t.geom IS NOT NULL"
     )
 
 
@@ -68,18 +74,17 @@ def label_layer_id(layer: Layer) -> str:
     return f"{layer.id}_labels"
 
 
-def label_tile_sql(layer: Layer, label: LayerProperty) -> str:
+def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False) -> str:
     """One label point per polygon (on its surface), in the one tile that holds the point."""
     geom = quote(layer.geometry_column)
     name = quote_literal(label_layer_id(layer))
     return (  # identifiers from the registry, quoted; values are bound parameters
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
         f" FROM (SELECT s.id, s.{quote(label.name)},"
-        f" ST_AsMVTGeom(ST_Transform(s.point, 3857), {TILE}, {EXTENT}, 0, true) AS geom"
+        f" ST_AsMVTGeom({_to_mercator('s.point', affine)}, {TILE}, {EXTENT}, 0, true) AS geom"
         f" FROM (SELECT {quote(layer.id_column)} AS id, {_property_sql(label)},"
         f" ST_PointOnSurface({geom}) AS point FROM {quote(layer.table)}"
         f" WHERE {geom} && {BOX}) AS s) AS t"
-        " WHERE t.geom IS NOT NULL"
     )
 
 
