@@ -6,6 +6,7 @@ Expected areas are computed independently with shapely from the fixture's own ge
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -370,3 +371,30 @@ def test_the_openapi_documents_the_rules_answer(client: TestClient) -> None:
     assert "ZoneShare" in spec["components"]["schemas"]
     assert {"post"} <= set(spec["paths"]["/rules/batch"])
 
+
+
+def test_a_geometry_with_heights_is_read_in_two_dimensions(client: TestClient) -> None:
+    ring = [[299930, 330500, 12.5], [300030, 330500, 12.5], [300030, 330520, 13.0],
+            [299930, 330520, 13.0], [299930, 330500, 12.5]]
+    posted = client.post("/rules", params={"crs": "EPSG:26191"},
+                         json={"type": "Polygon", "coordinates": [ring]})
+    assert posted.status_code == 200, posted.text
+    assert [(z["code"], z["pct"]) for z in posted.json()["zones"]] == [("C", 70.0), ("D", 30.0)]
+
+
+def test_an_area_too_large_for_one_lookup_is_refused_clearly(client: TestClient) -> None:
+    ring = [[280000, 320000], [300000, 320000], [300000, 340000], [280000, 340000],
+            [280000, 320000]]
+    posted = client.post("/rules", params={"crs": "EPSG:26191"},
+                         json={"type": "Polygon", "coordinates": [ring]})
+    assert posted.status_code == 422
+    assert "split the area" in posted.json()["description"]
+
+
+def test_an_unreadable_raster_does_not_break_the_lookup(
+        rules_world: RulesWorld, tmp_path: Path) -> None:
+    (tmp_path / "flood_hazard.tif").write_bytes(b"not a GeoTIFF")
+    settings = Settings(database_url=rules_world.url, data_dir=tmp_path)
+    with TestClient(create_app(settings)) as other:
+        answer = rules(other, parcel="TF 1007/C")
+    assert answer["rasters"] == [] and [z["code"] for z in answer["zones"]] == ["I"]

@@ -23,6 +23,8 @@ from geoportal.errors import InvalidBody, InvalidParameter, OutsideArea
 from geoportal.settings import STORAGE_SRID
 
 MAX_VERTICES = 20_000
+MAX_AREA_M2 = 25e6
+"""A lookup is about a plot or a project; larger areas are refused (split them)."""
 _CRS84_FORMS = {
     "crs84", "ogc:crs84", "[ogc:crs84]", "urn:ogc:def:crs:ogc:1.3:crs84",
     "http://www.opengis.net/def/crs/ogc/1.3/crs84", "https://www.opengis.net/def/crs/ogc/1.3/crs84",
@@ -130,6 +132,7 @@ def _parse_geojson(document: dict[str, Any]) -> BaseGeometry:
         raise InvalidBody(f"geometry: not a valid GeoJSON {kind} ({exc})") from None
     if geom.is_empty:
         raise InvalidBody("geometry: the geometry is empty")
+    geom = shapely.force_2d(geom)
     if shapely.get_num_coordinates(geom) > MAX_VERTICES:
         raise InvalidBody(f"geometry: more than {MAX_VERTICES} vertices; simplify it")
     return geom
@@ -162,6 +165,9 @@ def geometry_to_storage(document: dict[str, Any], crs_name: str) -> BaseGeometry
         )
     if geom.geom_type != "Point" and geom.area <= 0:
         raise InvalidBody("geometry: the polygon has no area")
+    if geom.area > MAX_AREA_M2:
+        raise InvalidBody(f"geometry: {geom.area / 1e6:,.1f} km² is more than the "
+                          f"{MAX_AREA_M2 / 1e6:,.0f} km² a lookup covers; split the area")
     return geom
 
 

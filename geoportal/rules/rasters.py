@@ -8,6 +8,7 @@ rasters are read by window from a dataset handle kept open, in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import shapely
 from affine import Affine
 from rasterio.features import geometry_mask
@@ -26,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from geoportal.rules.models import RasterValue
 from geoportal.settings import STORAGE_SRID
 
+log = logging.getLogger("geoportal")
 IN_MEMORY_CELLS = 16_000_000
 """Rasters up to this many cells (16 MB of bytes) are kept in memory."""
 RECHECK_SECONDS = 1.0
@@ -171,7 +174,11 @@ class RasterSampler:
                 if grid is None or grid.mtime != mtime:
                     if grid is not None:
                         grid.close()
-                    self._grids[layer.name] = Grid(rasterio.open(path), mtime)
+                        del self._grids[layer.name]
+                    try:
+                        self._grids[layer.name] = Grid(rasterio.open(path), mtime)
+                    except (rasterio.errors.RasterioError, ValueError) as exc:
+                        log.error("raster layer %s unusable: %s", path, exc)
             self._checked_at = now
 
     def _ready(self) -> bool:

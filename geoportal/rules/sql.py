@@ -52,7 +52,11 @@ FACTS = f"""json_build_object(
                 'status', pl.status, 'approval_date', pl.approval_date,
                 'valid_until', pl.valid_until, 'decree', pl.decree,
                 'at_location', ST_Intersects(pl.geom, s.probe)) ORDER BY pl.id)
-            FROM plans pl WHERE ST_Intersects(pl.geom, s.g)),
+            FROM plans pl
+            WHERE ST_Intersects(pl.geom, s.g)
+               OR pl.id IN (SELECT zn.plan_id FROM zoning zn WHERE ST_Intersects(zn.geom, s.g))
+               OR pl.id IN (SELECT rv.plan_id FROM reservations rv
+                            WHERE ST_Intersects(rv.geom, s.g))),
   'zones', (SELECT json_agg(json_build_object('plan_id', z.plan_id, 'area_m2', z.area_m2,
                                               'rules', to_json(r)) ORDER BY z.plan_id, z.code)
             FROM (SELECT zn.plan_id, zn.code, sum({_overlap("zn")}) AS area_m2
