@@ -112,7 +112,9 @@ def workloads(database_url: str) -> list[Workload]:
                  [f"/ogc{_items('parcels', filter=cql, limit='100')}"],
                  [_items("public.parcels", filter=cql_geom, limit="100",
                          **{"filter-lang": "cql2-text"})],
-                 [_items("parcels", filter=cql_geom, limit="100", f="json")],
+                 # pygeoapi 0.21 reads filter= as ECQL (INTERSECTS, not S_INTERSECTS)
+                 [_items("parcels", filter=cql_geom.replace("S_INTERSECTS", "INTERSECTS"),
+                         limit="100", f="json")],
                  _statement(f"filter={quote(cql)}&limit=100", area)),
         Workload("e", f"deep page: 100 features after {DEEP:,}", 8,
                  [f"/ogc{_items('parcels', cursor=str(DEEP), limit='100')}"],

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Urban-planning layers over OGC API, and the rules that apply to a plot.",
         lifespan=lifespan,
         docs_url=None,  # served by geoportal.ogc from the package, no CDN
+        redoc_url=None,  # ReDoc would load its script from a CDN
         openapi_url="/openapi.json",
     )
     app.state.settings = settings

@@ -138,7 +138,7 @@ def test_one_feature_by_id_has_links_and_404_when_missing(small_client):
 
 
 @pytest.mark.parametrize("query", [
-    "limit=abc", "limit=-1", "limit=0", "limit=1001", "offset=-3", "bbox=1,2,3",
+    "limit=abc", "limit=-1", "limit=0", "limit=1e3", "offset=-3", "bbox=1,2,3",
     "bbox=a,b,c,d", "bbox=10,10,0,0", "bbox=1,2,3,nan", "crs=EPSG:9999", "bbox-crs=EPSG:4326",
     "bbox=1,2,3,4&bbox-crs=foo", "datetime=yesterday", "datetime=2024-02-01/2024-01-01",
     "datetime=../..", "sortby=nope", "properties=ref,nope", "filter=ref%20%3D", "filter-lang=sql",
@@ -150,6 +150,13 @@ def test_invalid_parameters_are_400_with_an_ogc_exception(small_client, query):
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "InvalidParameterValue" and body["description"]
+
+
+def test_limit_above_the_maximum_is_cut_to_the_maximum(small_client):
+    body = small_client.get("/ogc/collections/parcels/items?limit=1000000&offset=1").json()
+    assert body["numberReturned"] == 4 and body["numberMatched"] == 5
+    self_link = next(link["href"] for link in body["links"] if link["rel"] == "self")
+    assert "limit=1000000" in self_link
 
 
 def test_unknown_collection_is_404(small_client):

@@ -170,8 +170,11 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
     limit_given = "limit" in params
     limit: int | None
     if limit_given:
-        high = MAX_OFFSET * 10 if streaming else settings.items_max_limit
-        limit = parse_int(params["limit"], "limit", 1, high)
+        # Above the maximum the page is cut to it (OGC API Features permits either this or a
+        # 400); clients such as QGIS then follow the next links.
+        limit = parse_int(params["limit"], "limit", 1, 2**62)
+        if not streaming:
+            limit = min(limit, settings.items_max_limit)
     else:
         limit = None if streaming else settings.items_default_limit
     offset = parse_int(params["offset"], "offset", 0, MAX_OFFSET) if "offset" in params else 0

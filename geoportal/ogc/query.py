@@ -7,6 +7,7 @@ One statement per request returns the data version, the page's features already 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pyproj import Transformer
 
@@ -31,11 +32,10 @@ class Statement:
     values: list[object]
 
 
-def _transformer(srid: int) -> Transformer:
+@lru_cache(maxsize=8)
+def _to_storage(srid: int) -> Transformer:
+    """A cached transformer to the storage CRS (building one costs milliseconds)."""
     return Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
-
-
-_TRANSFORMERS: dict[int, Transformer] = {}
 
 
 def bbox_share(query: ItemsQuery, layer_area: float) -> float:
@@ -47,8 +47,7 @@ def bbox_share(query: ItemsQuery, layer_area: float) -> float:
     if crs.lat_lon:
         x1, y1, x2, y2 = y1, x1, y2, x2
     if crs.srid != STORAGE_SRID:
-        transformer = _TRANSFORMERS.setdefault(crs.srid, _transformer(crs.srid))
-        x1, y1, x2, y2 = transformer.transform_bounds(x1, y1, x2, y2)
+        x1, y1, x2, y2 = _to_storage(crs.srid).transform_bounds(x1, y1, x2, y2)
     return max(x2 - x1, 0.0) * max(y2 - y1, 0.0) / layer_area
 
 
