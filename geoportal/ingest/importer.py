@@ -369,6 +369,8 @@ def _append(conn: psycopg.Connection[Any], connect: swap.Connect, plan: _Plan,
         if plan.mapping.id_field is not None:
             columns.insert(0, layer.id_column)
         progress(INDEXING, 0, 1)
+        if plan.mapping.id_field is None:  # rows loaded with explicit ids may lag the sequence
+            swap.advance_sequence(conn, layer.table, layer.id_column)
         try:
             conn.execute(sql.SQL(
                 "INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} ORDER BY {id}"

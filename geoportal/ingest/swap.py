@@ -138,15 +138,21 @@ def _restore_inbound(conn: psycopg.Connection[Any], structure: Structure) -> Non
             ) from exc
 
 
+def advance_sequence(conn: psycopg.Connection[Any], table: str, column: str) -> None:
+    """Make the column's sequence (if any) hand out ids above every id in the table."""
+    conn.execute(sql.SQL(
+        "SELECT setval(s.seq, greatest((SELECT max({c}) FROM {t}),"
+        " pg_sequence_last_value(s.seq), 1))"
+        " FROM (SELECT pg_get_serial_sequence({name}, {col})::regclass AS seq) s"
+        " WHERE s.seq IS NOT NULL"
+    ).format(c=Ident(column), t=Ident(table), name=sql.Literal(Ident(table).as_string(conn)),
+             col=sql.Literal(column)))
+
+
 def _advance_sequences(conn: psycopg.Connection[Any], structure: Structure) -> None:
-    table = Ident(structure.table)
     columns = [c for c, _ in structure.owned_sequences] + list(structure.identity_columns)
     for column in columns:
-        conn.execute(sql.SQL(
-            "SELECT setval(pg_get_serial_sequence({name}, {col}),"
-            " greatest((SELECT max({c}) FROM {t}), 1))"
-        ).format(name=sql.Literal(table.as_string(conn)), col=sql.Literal(column),
-                 c=Ident(column), t=table))
+        advance_sequence(conn, structure.table, column)
 
 
 def swap(conn: psycopg.Connection[Any], before: Structure, stage: str) -> None:
