@@ -151,13 +151,15 @@ def main() -> None:
                      connections=1, seconds=SECONDS)
         http_8 = wrk("GET /rules?lon&lat (HTTP), 8 conn", [base + u for u in urls],
                      connections=8, seconds=SECONDS, threads=2)
+        floor_8 = wrk("HTTP floor: GET /docs (no database), 8 conn", [base + "/docs"],
+                      connections=8, seconds=SECONDS, threads=2)
         batches = time_batches(base, refs)
 
     print_table(
         f"Rules lookup by point on {len(points)} points inside random plots "
         f"(1,000,000 parcels, {WORKERS} workers, {SECONDS} s runs)",
         ["workload", "req/s", "p50 ms", "p95 ms", "errors"],
-        [r.row() for r in (http_1, raw_1, sql_1, http_8, raw_8, sql_8)],
+        [r.row() for r in (http_1, raw_1, sql_1, http_8, raw_8, sql_8, floor_8)],
     )
     median = statistics.median(batches)
     print_table(
