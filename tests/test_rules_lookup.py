@@ -398,3 +398,12 @@ def test_an_unreadable_raster_does_not_break_the_lookup(
     with TestClient(create_app(settings)) as other:
         answer = rules(other, parcel="TF 1007/C")
     assert answer["rasters"] == [] and [z["code"] for z in answer["zones"]] == ["I"]
+
+
+def test_a_point_on_a_planned_road_without_a_plot_is_told_so(client: TestClient) -> None:
+    answer = rules(client, x=299580, y=330180, crs="EPSG:26191")
+    assert answer["plot"] is None
+    [road] = answer["planned_roads"]
+    assert (road["width_m"], road["area_m2"], road["pct"]) == (20, None, None)
+    message = next(w["message"] for w in answer["warnings"] if w["code"] == "planned_road")
+    assert message.startswith("Le point demandé est sur l'emprise d'une voie projetée de 20 m")

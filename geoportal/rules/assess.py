@@ -243,6 +243,9 @@ def warnings_for(answer: RulesAnswer, plot_area: float | None,
     def add(code: str, message: str) -> None:
         notes.append(RulesWarning(code=code, message=message))
 
+    subject = "Le point demandé" if answer.plot is None else "La parcelle"
+    where = "au point demandé" if answer.plot is None else "sur la parcelle"
+
     if answer.plot is None:
         add("no_plot", "Aucune parcelle immatriculée n'est enregistrée à cet endroit (voie "
             "publique ou terrain non immatriculé) : les règles indiquées sont celles du point "
@@ -251,21 +254,27 @@ def warnings_for(answer: RulesAnswer, plot_area: float | None,
         parts = ", ".join(
             f"{z.code} ({french.percent(z.pct)})" if z.pct is not None else z.code
             for z in answer.zones)
-        add("several_zones", f"La parcelle est située dans plusieurs zones : {parts}. Chaque "
-            "partie de la parcelle suit les règles de sa zone.")
+        if answer.plot is None:
+            add("several_zones", f"Le point demandé est en limite de plusieurs zones : {parts}.")
+        else:
+            add("several_zones", f"La parcelle est située dans plusieurs zones : {parts}. "
+                "Chaque partie de la parcelle suit les règles de sa zone.")
     _plan_warnings(answer, add)
     if plot_area is not None and answer.zones and plot_area - zoned_area >= UNZONED_WARNING_M2:
         add("not_fully_zoned", f"{french.area(plot_area - zoned_area)} de la parcelle ne sont "
             "couverts par aucune zone du plan applicable.")
+    on_plot = answer.plot is not None
     for reservation in answer.reservations:
-        add("reservation", f"La parcelle est grevée d'une réservation pour équipement public "
+        verb = "est grevée d'" if on_plot else "est situé dans "
+        add("reservation", f"{subject} {verb}une réservation pour équipement public "
             f"« {reservation.label} »{_share_text(reservation.area_m2, reservation.pct)} : "
-            "cette partie n'est pas constructible pour un usage privé.")
+            "ce terrain n'est pas constructible pour un usage privé.")
     for road in answer.planned_roads:
         width = f" de {french.number(road.width_m, 0)} m d'emprise" if road.width_m else ""
-        add("planned_road", f"La parcelle est touchée par une voie projetée{width} "
-            f"« {road.label} »{_share_text(road.area_m2, road.pct)} : cette partie est "
-            "réservée à la voirie.")
+        verb = "est touchée par" if on_plot else "est sur l'emprise d'"
+        add("planned_road", f"{subject} {verb}{' ' if on_plot else ''}une voie projetée{width} "
+            f"« {road.label} »{_share_text(road.area_m2, road.pct)} : ce terrain est "
+            "réservé à la voirie.")
     for servitude in answer.servitudes:
         add(f"servitude_{servitude.kind}", f"Servitude « {servitude.name} »"
             f"{_share_text(servitude.area_m2, servitude.pct)} : {servitude.effect}")
@@ -279,7 +288,7 @@ def warnings_for(answer: RulesAnswer, plot_area: float | None,
     for raster in answer.rasters:
         if raster.layer == "flood_hazard" and raster.max is not None and raster.max >= 1:
             level = "fort" if raster.max >= HIGH_HAZARD else raster.label or "présent"
-            add("flood_hazard", f"Aléa d'inondation {level} sur la parcelle (classe "
+            add("flood_hazard", f"Aléa d'inondation {level} {where} (classe "
                 f"{raster.max:g}) : le projet doit en tenir compte.")
     return notes
 
