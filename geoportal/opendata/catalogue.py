@@ -27,6 +27,11 @@ def download_href(links: Links, dataset_id: str, ext: str, crs_label: str | None
     return links.url(f"/opendata/{dataset_id}.{ext}", params)
 
 
+def download_name(dataset_id: str, ext: str, crs_label: str) -> str:
+    """The file name a download is saved under (``parcels-26191.gpkg`` in EPSG:26191)."""
+    return f"{dataset_id}{'-26191' if crs_label == 'EPSG:26191' else ''}.{ext}"
+
+
 def _license(identifier: str) -> dict[str, Any]:
     terms = license_of(identifier)
     return {"id": terms.id, "title": terms.title, "url": terms.url}
@@ -36,7 +41,8 @@ def layer_document(layer: Layer, stats: LayerStats | None, links: Links) -> dict
     """One vector dataset: what it is, its terms, its size and its download links."""
     downloads = [
         {"href": download_href(links, layer.id, d.ext, label), "type": d.media_type,
-         "title": f"{d.title} ({label})", "format": d.title, "crs": label}
+         "title": f"{d.title} ({label})", "format": d.title, "crs": label,
+         "filename": download_name(layer.id, d.ext, label)}
         for label in CRS_CHOICES for d in DOWNLOADS
     ]
     return {

@@ -39,8 +39,9 @@ def export_sql(layer: Layer, crs: Crs) -> str:
 
 
 def _file_crs(crs: Crs) -> str:
-    # GeoPackage and Shapefile store longitude first whatever the CRS says.
-    return "OGC:CRS84" if crs.srid == 4326 else f"EPSG:{crs.srid}"
+    # GeoPackage and Shapefile store longitude first whatever the CRS says, and every reader
+    # knows EPSG:4326 there (an OGC:CRS84 .prj is not understood by all).
+    return f"EPSG:{crs.srid}"
 
 
 def _column(values: Sequence[Any], prop: LayerProperty | None, shapefile: bool

@@ -26,7 +26,7 @@ from geoportal.ogc.links import Links
 from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files
-from geoportal.opendata.catalogue import catalogue_document
+from geoportal.opendata.catalogue import catalogue_document, download_name
 from geoportal.opendata.datasets import LayerStats, stats_from_rows, stats_sql
 from geoportal.opendata.formats import (
     CSV,
@@ -119,10 +119,6 @@ def _layer(registry: LayerRegistry, dataset_id: str) -> Layer:
     if layer is None:
         raise NotFound(f"no dataset {dataset_id!r}; see /opendata for the list")
     return layer
-
-
-def _filename(dataset_id: str, crs: Crs, ext: str) -> str:
-    return f"{dataset_id}{'-26191' if crs is STORAGE else ''}.{ext}"
 
 
 def _headers(links: Links, dataset_id: str, license_id: str, filename: str,
@@ -270,8 +266,8 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     async with pool.acquire() as conn:
         version, updated = await _version_row(conn, layer)
     etag = _etag(layer, version, ext, output_crs)
-    headers = _headers(links, layer.id, layer.license, _filename(layer.id, output_crs, ext),
-                       etag)
+    filename = download_name(layer.id, ext, output_crs.label)
+    headers = _headers(links, layer.id, layer.license, filename, etag)
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     slot = await _take_slot(request, settings)
