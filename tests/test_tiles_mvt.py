@@ -215,12 +215,13 @@ def test_the_affine_shortcut_draws_the_same_tile_as_st_transform(tiles_database:
     assert footprint is not None and footprint.to_mercator is not None
     assert fit_affine(tile_address(9, 245, 205)) is None  # too large a tile: real transform
     base = (tile.z, tile.x, tile.y, footprint.xmin, footprint.ymin, footprint.xmax,
-            footprint.ymax, footprint.unit_m)
+            footprint.ymax)
 
     async def both() -> tuple[bytes, bytes]:
         conn = await asyncpg.connect(tiles_database)
         try:
-            exact = await conn.fetchval(layer_tile_sql(layer, affine=False), *base)
+            exact = await conn.fetchval(layer_tile_sql(layer, affine=False), *base,
+                                        footprint.unit_m)
             fast = await conn.fetchval(layer_tile_sql(layer, affine=True), *base,
                                        *footprint.to_mercator)
         finally:

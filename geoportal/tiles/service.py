@@ -138,7 +138,7 @@ class TileService:
             body = await conn.fetchval(
                 self.statement(request, affine is not None),
                 t.z, t.x, t.y, footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax,
-                footprint.unit_m * SIMPLIFY_UNITS, *(affine or ()),
+                *(affine or (footprint.unit_m * SIMPLIFY_UNITS,)),
             )
         return bytes(body or b"")
 

@@ -1,9 +1,9 @@
 """The SQL of a vector tile: one ``ST_AsMVT`` per layer, identifiers from the registry only.
 
-Every statement takes the same bound parameters: ``$1..$3`` the tile (z, x, y), ``$4..$7``
-the tile's box in EPSG:26191 with a margin (so the GiST index on the stored geometry is
-used), ``$8`` the simplification tolerance in metres, and in the affine variant ``$9..$14``
-the affine map that stands in for ST_Transform to 3857 over a small tile (see grid.py).
+Every statement takes ``$1..$3`` the tile (z, x, y) and ``$4..$7`` the tile's box in
+EPSG:26191 with a margin (so the GiST index on the stored geometry is used); then either
+``$8`` the simplification tolerance in metres (large tiles: ST_Transform to 3857), or
+``$8..$13`` the affine map that stands in for ST_Transform over a small tile (see grid.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from geoportal.tiles.grid import BUFFER, EXTENT
 BOX = f"ST_MakeEnvelope($4, $5, $6, $7, {STORAGE_SRID})"
 TILE = "ST_TileEnvelope($1, $2, $3)"
 POLYGONAL = {"Polygon", "MultiPolygon"}
-POINTS = {"Point", "MultiPoint"}
 
 
 def quote(identifier: str) -> str:
@@ -42,14 +41,18 @@ def _property_sql(prop: LayerProperty) -> str:
 
 def _to_mercator(shape: str, affine: bool) -> str:
     if affine:
-        return f"ST_Affine({shape}, $9, $10, $11, $12, $13, $14)"
+        return f"ST_Affine({shape}, $8, $9, $10, $11, $12, $13)"
     return f"ST_Transform({shape}, 3857)"
 
 
 def _geometry_sql(layer: Layer, affine: bool) -> str:
-    """Clip to the box, simplify by zoom, project to 3857 and quantise to the tile grid."""
+    """Project to 3857 and quantise to the tile grid; on large tiles, clip and simplify first.
+
+    On small tiles (the affine variant) a tile unit is a few decimetres: the grid itself is
+    the simplification, and ST_AsMVTGeom clips; clipping first only paid for ST_Transform.
+    """
     geom = quote(layer.geometry_column)
-    if layer.geometry_type in POINTS:
+    if affine:
         shape = geom
     else:
         clipped = f"CASE WHEN {geom} @ {BOX} THEN {geom} ELSE ST_ClipByBox2D({geom}, {BOX}) END"
