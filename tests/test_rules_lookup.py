@@ -407,3 +407,12 @@ def test_a_point_on_a_planned_road_without_a_plot_is_told_so(client: TestClient)
     assert (road["width_m"], road["area_m2"], road["pct"]) == (20, None, None)
     message = next(w["message"] for w in answer["warnings"] if w["code"] == "planned_road")
     assert message.startswith("Le point demandé est sur l'emprise d'une voie projetée de 20 m")
+
+
+def test_a_batch_of_only_unusable_items_still_reports_the_data_version(
+        client: TestClient) -> None:
+    response = client.post("/rules/batch", json={"items": [{"lon": 1.0}, {}]})
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["error"]["status"] for r in body["results"]] == [400, 400]
+    assert body["data_version"] == client.get("/version").json()["data_version"]

@@ -17,6 +17,7 @@ import asyncpg
 import shapely
 from shapely.geometry import Point
 
+from geoportal.db.versions import data_version
 from geoportal.errors import (
     GeoportalError,
     InvalidParameter,
@@ -177,8 +178,6 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
         if index not in results:
             results[index] = _error(index, NotFound(
                 f"No registered plot has the land-title reference {query.parcel!r}."))
-    if not version:
-        from geoportal.db.versions import data_version
-
+    if not version:  # no item reached the database
         version = await data_version(db)
     return BatchAnswer(data_version=version, results=[results[i] for i in range(len(items))])
