@@ -257,3 +257,17 @@ def test_on_a_phone_the_answer_is_a_bottom_sheet_over_the_map(
     assert panel is not None and panel["width"] == 390 and panel["y"] > 300
     page.screenshot(path=artifacts / "web-phone.png")
     watched.assert_clean(live_server)
+
+
+def test_a_click_at_sea_says_it_is_outside_the_territory(
+    open_page: Callable[..., Watched], live_server: str
+) -> None:
+    watched = open_page("/#11/33.72/-7.75")  # the Atlantic, north-west of Casablanca
+    page = watched.page
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    notice = page.locator("#info-panel .notice-error")
+    notice.wait_for()
+    assert "en dehors du territoire" in notice.inner_text()
+    watched.assert_clean(live_server)

@@ -170,8 +170,21 @@ class Geoportal {
     history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
   }
 
+  outsideTerritory(lngLat) {
+    // Our land layer is drawn from the territories: no land under the point, no rules there.
+    if (!this.map.getLayer('base-land')) return false;
+    const point = this.map.project(lngLat);
+    return this.map.queryRenderedFeatures(point, {layers: ['base-land']}).length === 0;
+  }
+
   async queryPoint(lngLat) {
     this.setMarker(lngLat);
+    if (this.outsideTerritory(lngLat)) {
+      this.setSelection(null);
+      this.setParcelInUrl(null);
+      this.panel.error("Ce point est en dehors du territoire de l'Agence urbaine de Casablanca.");
+      return;
+    }
     this.panel.loading('Recherche des règles applicables en ce point…');
     const params = new URLSearchParams({lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), geometry: 'true'});
     const {ok, body} = await fetchJSON(`${absolute(this.config.endpoints.rules)}?${params}`);
