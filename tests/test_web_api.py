@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 from fastapi.testclient import TestClient
 
+from geoportal.app import create_app
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 
@@ -96,3 +97,11 @@ def test_the_ogc_api_declares_tiles_and_links_each_collection_to_its_tilesets(
     assert demo_client.get(tiles[0]["href"]).status_code == 200
     landing = demo_client.get("/ogc", params={"f": "json"}).json()
     assert any(link["href"].endswith("/ogc/tiles") for link in landing["links"])
+
+
+def test_an_external_base_map_can_be_configured(demo_settings: Settings) -> None:
+    settings = demo_settings.model_copy(
+        update={"basemap_url": "https://tuiles.example.ma/style.json"})
+    with TestClient(create_app(settings)) as client:
+        config = client.get("/web/config.json").json()
+    assert config["basemap_url"] == "https://tuiles.example.ma/style.json"
