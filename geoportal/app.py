@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from geoportal import __version__, health
+from geoportal.catalogue import mount_pygeoapi
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.limits import BodySizeLimit
@@ -67,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rules_router)
     app.include_router(opendata_router)
     register_extension(app, opendata_extension())
+    mount_pygeoapi(app, settings)
     return app

@@ -166,6 +166,29 @@ def import_(
     console.print(summary_table(summary))
 
 
+@cli.command("pygeoapi-config")
+def pygeoapi_config(
+    check: bool = typer.Option(False, "--check", help="Fail if the file is not up to date."),
+) -> None:
+    """Write pygeoapi-config.yml from the layer registry (or check that it is current)."""
+    from geoportal.catalogue import render_config
+
+    settings = Settings()
+    try:
+        text = render_config(load_registry(settings.layers_dir))
+    except RegistryError as exc:
+        raise _fail(str(exc)) from exc
+    path = settings.pygeoapi_config
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if check:
+        if current != text:
+            raise _fail(f"{path} is out of date: run `geoportal pygeoapi-config`")
+        console.print(f"{path} matches the layer registry")
+        return
+    path.write_text(text, encoding="utf-8")
+    console.print(f"wrote {path}")
+
+
 @cli.command()
 def serve(
     host: str = typer.Option("127.0.0.1"),

@@ -27,16 +27,16 @@ MERCHICH = ("+proj=lcc +lat_1=33.3 +lat_0=33.3 +lon_0=-5.4 +k_0=0.999625769 +x_0
 
 def _count(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()  # noqa: S608
+        row = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
     assert row is not None
     return int(row[0])
 
 
 def _fetch(base: str, path: str, target: Path, **params: str) -> httpx.Response:
-    with httpx.stream("GET", f"{base}{path}", params=params, timeout=120) as response:
-        with target.open("wb") as out:
-            for block in response.iter_bytes():
-                out.write(block)
+    with httpx.stream("GET", f"{base}{path}", params=params, timeout=120) as response, \
+            target.open("wb") as out:
+        for block in response.iter_bytes():
+            out.write(block)
     return response
 
 

@@ -9,11 +9,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
+from geoportal.db.versions import data_version
 from geoportal.ogc import formats as ogc_formats
 from geoportal.ogc.crs import WGS84_LON_LAT
 from geoportal.ogc.query import feature_sql
 from geoportal.ogc.sql import ident, literal
 from geoportal.registry import Layer, LayerRegistry
+from geoportal.settings import STORAGE_SRID
 
 SAMPLE_FEATURES = 200
 
@@ -26,6 +30,7 @@ class LayerStats:
     version: int
     updated: dt.datetime | None
     bytes_per_feature: float | None
+    bbox: tuple[float, float, float, float] | None = None
 
     @property
     def estimated_bytes(self) -> int | None:
@@ -39,17 +44,24 @@ def _layer_part(layer: Layer) -> str:
     feature = feature_sql(layer, ogc_formats.GEOJSON, WGS84_LON_LAT, layer.properties)
     table = ident(layer.table)
     order = f"t.{ident(layer.id_column)}"
+    # The planner's estimate when the table has statistics, else the exact extent.
+    extent = (f"ST_Transform(ST_SetSRID(coalesce("  # noqa: S608
+              f"ST_EstimatedExtent({literal(layer.table)}, {literal(layer.geometry_column)}),"
+              f" (SELECT ST_Extent({ident(layer.geometry_column)}) FROM {table}))::geometry,"
+              f" {STORAGE_SRID}), 4326)")
     # Identifiers from the registry, quoted; no request input reaches this statement.
     return (f"SELECT {literal(layer.id)} AS id, {literal(layer.table)} AS table_name, "  # noqa: S608
             f"(SELECT count(*) FROM {table}) AS features, "
             f"(SELECT avg(octet_length({feature})) FROM "
-            f"(SELECT * FROM {table} t ORDER BY {order} LIMIT {SAMPLE_FEATURES}) t) AS sample")
+            f"(SELECT * FROM {table} t ORDER BY {order} LIMIT {SAMPLE_FEATURES}) t) AS sample, "
+            f"{extent} AS extent")
 
 
 def stats_sql(registry: LayerRegistry) -> str:
-    """One statement: (id, features, sample bytes per feature, version, updated) per layer."""
+    """One statement: (id, features, sample, version, updated, bbox in CRS84) per layer."""
     parts = " UNION ALL ".join(_layer_part(layer) for layer in registry)
-    return (f"WITH s AS ({parts}) SELECT s.id, s.features, s.sample, v.version, v.updated_at "  # noqa: S608
+    return (f"WITH s AS ({parts}) SELECT s.id, s.features, s.sample, v.version, v.updated_at, "  # noqa: S608
+            "ST_XMin(s.extent), ST_YMin(s.extent), ST_XMax(s.extent), ST_YMax(s.extent) "
             "FROM s LEFT JOIN layer_versions v ON v.table_name = s.table_name")
 
 
@@ -61,9 +73,28 @@ def stats_from_rows(rows: list[Any]) -> dict[str, LayerStats]:
             version=int(r[3] or 0),
             updated=r[4],
             bytes_per_feature=None if r[2] is None else float(r[2]),
+            bbox=None if r[5] is None else (float(r[5]), float(r[6]), float(r[7]), float(r[8])),
         )
         for r in rows
     }
+
+
+async def layer_stats(db: asyncpg.Pool | asyncpg.Connection,
+                      registry: LayerRegistry) -> dict[str, LayerStats]:
+    """The statistics of every layer, in one statement."""
+    return stats_from_rows(await db.fetch(stats_sql(registry)))
+
+
+async def cached_stats(state: Any, pool: asyncpg.Pool,
+                       registry: LayerRegistry) -> tuple[str, dict[str, LayerStats]]:
+    """Statistics of every layer, kept on the app's state until the data version changes."""
+    version = await data_version(pool)
+    cached: tuple[str, dict[str, LayerStats]] | None = getattr(state, "opendata_stats", None)
+    if cached is not None and cached[0] == version:
+        return cached
+    fresh = (version, await layer_stats(pool, registry))
+    state.opendata_stats = fresh
+    return fresh
 
 
 def human_size(size: int | None) -> str:

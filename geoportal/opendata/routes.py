@@ -17,7 +17,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from geoportal.db.versions import data_version
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound, ServiceUnavailable
 from geoportal.ogc import formats as ogc_formats
@@ -27,7 +26,7 @@ from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files
 from geoportal.opendata.catalogue import catalogue_document, download_name
-from geoportal.opendata.datasets import LayerStats, stats_from_rows, stats_sql
+from geoportal.opendata.datasets import cached_stats
 from geoportal.opendata.formats import (
     CSV,
     GEOJSON,
@@ -81,20 +80,6 @@ async def _take_slot(request: Request, settings: Settings) -> Slot:
     return Slot(semaphore)
 
 
-async def _stats(request: Request, pool: asyncpg.Pool,
-                 registry: LayerRegistry) -> tuple[str, dict[str, LayerStats]]:
-    """Statistics of every layer, recomputed only when the data version changes."""
-    version = await data_version(pool)
-    cached: tuple[str, dict[str, LayerStats]] | None = getattr(
-        request.app.state, "opendata_stats", None)
-    if cached is not None and cached[0] == version:
-        return cached
-    rows = await pool.fetch(stats_sql(registry))
-    fresh = (version, stats_from_rows(rows))
-    request.app.state.opendata_stats = fresh
-    return fresh
-
-
 @router.get("/opendata", summary="Open data: every dataset with its license and downloads")
 async def opendata_page(request: Request, pool: PoolDep, registry: RegistryDep,
                         settings: SettingsDep,
@@ -102,7 +87,7 @@ async def opendata_page(request: Request, pool: PoolDep, registry: RegistryDep,
                         ) -> Response:
     """The open data catalogue (HTML for people, ``f=json`` for programs)."""
     links = Links.for_request(request, settings)
-    version, stats = await _stats(request, pool, registry)
+    version, stats = await cached_stats(request.app.state, pool, registry)
     document = catalogue_document(registry, stats, settings.raster_dir, links)
     document["dataVersion"] = version
     fmt = ogc_formats.negotiate(request, ogc_formats.METADATA)  # reads f=, then Accept
