@@ -175,13 +175,13 @@ def _check(base: str, paths: list[str]) -> str:
     return f"{count} features" if "features" in body else "1 feature"
 
 
-def run_server(name: str, base: str, pick: Callable[[Workload], list[str]],
-               loads: list[Workload], results: dict[tuple[str, str], LoadResult]) -> None:
-    """Every workload against one server."""
-    for load in loads:
+def run_workload(load: Workload, servers: dict[str, tuple[str, Callable[[Workload], list[str]]]],
+                 results: dict[tuple[str, str], LoadResult]) -> None:
+    """One workload against every server back to back, so that they share the same noise."""
+    for name, (base, pick) in servers.items():
         paths = pick(load)
         checked = _check(base, paths)
-        print(f"  {name} {load.key}: {checked}", flush=True)
+        print(f"  ({load.key}) {name}: {checked}", flush=True)
         wrk("warm-up", [base + p for p in paths], load.connections, 2)  # pools, caches
         results[(load.key, name)] = wrk(f"{name} ({checked})", [base + p for p in paths],
                                         load.connections, SECONDS)
@@ -221,21 +221,21 @@ def main() -> None:
     loads = workloads(url)
     results: dict[tuple[str, str], LoadResult] = {}
     env = {"GEOPORTAL_POOL_MIN_SIZE": "4", "GEOPORTAL_POOL_MAX_SIZE": "8"}
-    print("this service (uvicorn, 2 workers)...", flush=True)
-    with geoportal_server(url, workers=2, extra_env=env) as (base, pid):
-        run_server("geoportal", base, lambda w: w.ours, loads, results)
-        before, peak, seconds, count = jsonseq_memory(base, pid)
-    print("raw SQL (pgbench)...", flush=True)
-    for load in loads:
-        assert load.raw is not None
-        results[(load.key, "raw SQL")] = raw_sql("raw SQL (pgbench)", url, load.raw,
-                                                 load.connections, rotate_id=load.key == "c")
-    print("tipg (uvicorn, 2 workers)...", flush=True)
-    with tipg_server(url, workers=2) as (base, _):
-        run_server("tipg", base, lambda w: w.tipg, loads, results)
-    print("pygeoapi (uvicorn, 2 workers, PostgreSQL provider)...", flush=True)
-    with pygeoapi_server(url, workers=2) as (base, _):
-        run_server("pygeoapi", base, lambda w: w.pygeoapi, loads, results)
+    print("starting this service, tipg and pygeoapi (uvicorn, 2 workers each)...", flush=True)
+    with geoportal_server(url, workers=2, extra_env=env) as (ours, pid), \
+            tipg_server(url, workers=2) as (tipg, _), \
+            pygeoapi_server(url, workers=2) as (pygeoapi, _):
+        servers: dict[str, tuple[str, Callable[[Workload], list[str]]]] = {
+            "geoportal": (ours, lambda w: w.ours),
+            "tipg": (tipg, lambda w: w.tipg),
+            "pygeoapi": (pygeoapi, lambda w: w.pygeoapi),
+        }
+        for load in loads:
+            run_workload(load, servers, results)
+            assert load.raw is not None
+            results[(load.key, "raw SQL")] = raw_sql(
+                "raw SQL (pgbench)", url, load.raw, load.connections, rotate_id=load.key == "c")
+        before, peak, seconds, count = jsonseq_memory(ours, pid)
     report(loads, results, (before, peak, seconds, count))
 
 

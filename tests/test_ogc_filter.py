@@ -140,3 +140,28 @@ def test_filter_that_postgres_cannot_evaluate_is_400_not_500(small_client):
                                 params={"filter": "area_m2 * 1e308 * 1e308 > 1"})
     assert response.status_code == 400
     assert "ERROR" not in response.text and "postgres" not in response.text.lower()
+
+
+def test_hostile_nesting_is_refused_before_the_parser_sees_it(small_client):
+    # 9,000 nested parentheses crash the CQL2 text parser itself; the service must say 400.
+    text = "(" * 9000 + "area_m2 = 1" + ")" * 9000
+    response = small_client.get("/ogc/collections/parcels/items", params={"filter": text})
+    assert response.status_code == 400
+    tree = '{"op":"not","args":[' * 800 + "true" + "]}" * 800
+    response = small_client.get("/ogc/collections/parcels/items", params={
+        "filter": tree, "filter-lang": "cql2-json"})
+    assert response.status_code == 400
+    assert small_client.get("/ogc/collections/parcels/items?limit=1").status_code == 200
+
+
+@pytest.mark.parametrize("tree", [
+    {"op": "t_after", "args": [{"property": "updated_at"}, 5]},
+    {"op": "t_during", "args": [{"property": "updated_at"}, {"interval": ["2024-01-01", 5]}]},
+    {"op": "=", "args": [{"property": "ref"}, {"nonsense": 1}]},
+    {"op": "in", "args": [{"property": "ref"}, [["a"]]]},
+    {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [1, 2]}]},
+])
+def test_malformed_cql2_json_is_400(small_client, tree):
+    response = small_client.get("/ogc/collections/parcels/items", params={
+        "filter": json.dumps(tree), "filter-lang": "cql2-json"})
+    assert response.status_code == 400, response.text

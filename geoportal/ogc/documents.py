@@ -55,7 +55,8 @@ def collection(request: Request, layer: Layer, extent: Extent, links: Links,
         "attribution": layer.attribution,
         "license": layer.license,
         "itemType": "feature",
-        "extent": {"spatial": {"bbox": [list(extent.crs84 or ())], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [list(extent.crs84)], "crs": CRS84}}
+        if extent.crs84 else {},
         "crs": offered_uris(),
         "storageCrs": STORAGE.uri,
     }

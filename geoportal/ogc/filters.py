@@ -25,6 +25,7 @@ from geoportal.registry import Layer, LayerProperty
 MAX_FILTER_CHARS = 20_000
 MAX_NODES = 200
 MAX_DEPTH = 20
+MAX_NESTING = 4 * MAX_DEPTH  # brackets: a CQL2 JSON level takes up to three, geometries four
 GEOMETRY_NAMES = ("geometry", "geom")
 
 Json = Any  # a node of a CQL2 JSON tree
@@ -42,6 +43,8 @@ def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter
     """Parse CQL2 text or JSON; 400 when malformed or over the size limits."""
     if len(text) > MAX_FILTER_CHARS:
         raise InvalidParameter(f"filter: longer than {MAX_FILTER_CHARS} characters")
+    if nesting(text) > MAX_NESTING:  # checked before parsing: deep input crashes the parser
+        raise InvalidParameter(f"filter: nested deeper than {MAX_DEPTH} levels")
     try:
         expr = cql2.parse_text(text) if lang == "cql2-text" else cql2.parse_json(text)
         tree = expr.to_json()
@@ -56,15 +59,44 @@ def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter
     return ParsedFilter(tree, crs)
 
 
-def measure(node: Json, depth: int = 1) -> tuple[int, int]:
+def nesting(text: str) -> int:
+    """The deepest bracket nesting of the text, outside quoted strings."""
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def measure(tree: Json) -> tuple[int, int]:
     """(number of nodes, depth) of a CQL2 JSON tree; a geometry literal counts as one."""
-    if isinstance(node, dict) and "args" in node:
-        counts = [measure(arg, depth + 1) for arg in node["args"]]
-        return 1 + sum(c[0] for c in counts), max([depth, *(c[1] for c in counts)])
-    if isinstance(node, list):
-        counts = [measure(item, depth + 1) for item in node]
-        return 1 + sum(c[0] for c in counts), max([depth, *(c[1] for c in counts)])
-    return 1, depth
+    nodes, depth = 0, 0
+    stack: list[tuple[Json, int]] = [(tree, 1)]
+    while stack:  # iterative: a hostile tree must not exhaust Python's recursion limit
+        node, level = stack.pop()
+        nodes += 1
+        depth = max(depth, level)
+        children = node["args"] if isinstance(node, dict) and isinstance(node.get("args"), list) \
+            else node if isinstance(node, list) else []
+        if nodes > MAX_NODES or depth > MAX_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return nodes, depth
 
 
 @dataclass(frozen=True)
@@ -280,6 +312,8 @@ class FilterTranslator:
         return self._instant(node)
 
     def _instant(self, node: Json) -> str:
+        if not isinstance(node, dict):
+            raise InvalidParameter(f"filter: not a date or timestamp: {json.dumps(node)[:80]}")
         try:
             if "date" in node:
                 return self.params.add(dt.date.fromisoformat(str(node["date"])), "date")
