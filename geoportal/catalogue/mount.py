@@ -59,12 +59,24 @@ class Apis:
             openapi = copy.deepcopy(self.openapi)
             openapi["servers"] = [{"url": config["server"]["url"],
                                    "description": "pygeoapi in the geoportal"}]
-            api = API(config, openapi)
+            api = _contained(API, config, openapi)
             self._by_base[base] = api
             while len(self._by_base) > KEEP_APIS:
                 self._by_base.popitem(last=False)
         self._by_base.move_to_end(base)
         return api
+
+
+def _contained(make: Callable[..., Any], config: dict[str, Any], openapi: Any) -> Any:
+    """pygeoapi's API, without its ``logging.basicConfig`` taking over the root logger."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        return make(config, openapi)
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        logging.getLogger("pygeoapi").setLevel(config["logging"].get("level", "ERROR"))
 
 
 def _response(headers: dict[str, str], status: int, content: Any) -> Response:
