@@ -62,4 +62,4 @@ def svg_preview(geometries: list[dict[str, Any]], width: int = 640) -> dict[str,
         paths.append(f"M{coords}")
     view_w, view_h = w * scale, h * scale
     return {"viewbox": f"-10 -10 {view_w + 20:.0f} {view_h + 20:.0f}", "paths": paths,
-            "height": max(int(width * (view_h + 20) / (view_w + 20)), 80)}
+            "height": min(max(int(width * (view_h + 20) / (view_w + 20)), 80), 420)}

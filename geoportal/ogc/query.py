@@ -6,10 +6,8 @@ One statement per request returns the data version, the page's features already 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from functools import lru_cache
-
-from pyproj import Transformer
 
 from geoportal.ogc import sql
 from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
@@ -18,7 +16,6 @@ from geoportal.ogc.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.sql import Params
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 
 # Above this share of the layer's extent, a bbox is not selective: walk the id order.
 SPATIAL_FIRST_MAX_SHARE = 0.10
@@ -32,23 +29,29 @@ class Statement:
     values: list[object]
 
 
-@lru_cache(maxsize=8)
-def _to_storage(srid: int) -> Transformer:
-    """A cached transformer to the storage CRS (building one costs milliseconds)."""
-    return Transformer.from_crs(srid, STORAGE_SRID, always_xy=True)
+EARTH_RADIUS = 6_378_137.0
+
+
+def bbox_area_m2(bbox: tuple[float, float, float, float], crs: Crs) -> float:
+    """Approximate ground area of a bbox (enough to judge selectivity; no PROJ call)."""
+    x1, y1, x2, y2 = bbox
+    if crs.lat_lon:
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    width, height = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+    if crs.srid == 4326:
+        mid_lat = math.radians((y1 + y2) / 2)
+        return width * 111_320 * math.cos(mid_lat) * height * 110_574
+    if crs.srid == 3857:
+        mid_lat = math.atan(math.sinh((y1 + y2) / 2 / EARTH_RADIUS))
+        return width * height * math.cos(mid_lat) ** 2
+    return width * height
 
 
 def bbox_share(query: ItemsQuery, layer_area: float) -> float:
     """The share of the layer's storage extent that the request's bbox covers."""
     if query.bbox is None or layer_area <= 0:
         return 1.0
-    crs = query.bbox_crs
-    x1, y1, x2, y2 = query.bbox
-    if crs.lat_lon:
-        x1, y1, x2, y2 = y1, x1, y2, x2
-    if crs.srid != STORAGE_SRID:
-        x1, y1, x2, y2 = _to_storage(crs.srid).transform_bounds(x1, y1, x2, y2)
-    return max(x2 - x1, 0.0) * max(y2 - y1, 0.0) / layer_area
+    return bbox_area_m2(query.bbox, query.bbox_crs) / layer_area
 
 
 def spatial_first(query: ItemsQuery, layer_area: float) -> bool:
