@@ -1,0 +1,50 @@
+"""The hot path's SQL: a small bbox page is served by the GiST index, not a primary-key walk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+from starlette.datastructures import QueryParams
+
+from geoportal.db.urls import libpq_url
+from geoportal.ogc import formats
+from geoportal.ogc.params import parse_items_query
+from geoportal.ogc.query import items_statement
+from geoportal.registry import load_registry
+from geoportal.settings import Settings
+
+
+def _plan(database_url: str, query: str) -> str:
+    settings = Settings()
+    layer = load_registry(settings.layers_dir).get("parcels")
+    assert layer is not None
+
+    async def explain() -> str:
+        conn = await asyncpg.connect(libpq_url(database_url))
+        try:
+            area = await conn.fetchval(
+                "SELECT (ST_XMax(e) - ST_XMin(e)) * (ST_YMax(e) - ST_YMin(e)) "
+                "FROM (SELECT ST_Extent(geom) AS e FROM parcels) s")
+            parsed = parse_items_query(QueryParams(query), layer, settings)
+            statement = items_statement(layer, parsed, formats.GEOJSON, float(area))
+            await conn.execute("ANALYZE parcels")
+            rows = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {statement.text}",
+                                       *statement.values)
+            return json.dumps(rows)
+        finally:
+            await conn.close()
+
+    return asyncio.run(explain())
+
+
+def test_small_bbox_page_uses_the_spatial_index_not_the_primary_key(demo_database_url):
+    plan = _plan(demo_database_url, "bbox=-7.60,33.57,-7.59,33.58&limit=100")
+    assert "idx_parcels_geom" in plan
+    assert "parcels_pkey" not in plan
+
+
+def test_deep_keyset_page_walks_the_primary_key_from_the_cursor(demo_database_url):
+    plan = _plan(demo_database_url, "cursor=15000&limit=100")
+    assert "parcels_pkey" in plan and '"Node Type": "Seq Scan"' not in plan
