@@ -72,12 +72,16 @@ def write(path: Path, geometries: Sequence[BaseGeometry | None], fields: dict[st
     return path
 
 
-def registry_with(tmp: Path, layer_id: str, extra: str) -> LayerRegistry:
-    """The project's registry with lines added to one layer's file."""
+def registry_with(tmp: Path, layer_id: str, import_section: str | None) -> LayerRegistry:
+    """The project's registry with another ``import:`` section (or none) for one layer."""
     folder = tmp / "layers"
     shutil.copytree(PROJECT_ROOT / "layers", folder, dirs_exist_ok=True)
-    with (folder / f"{layer_id}.yml").open("a", encoding="utf-8") as f:
-        f.write("\n" + extra + "\n")
+    path = folder / f"{layer_id}.yml"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if not line.startswith("import:")]
+    if import_section is not None:
+        lines.append(import_section)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return load_registry(folder)
 
 

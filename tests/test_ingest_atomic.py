@@ -141,14 +141,13 @@ def test_a_replace_serves_the_old_plots_until_its_swap_then_the_new_with_the_sam
 def test_replacing_a_referenced_layer_keeps_its_children_and_refuses_to_orphan_them(
     world: str, tmp_path: Path
 ) -> None:
-    registry = registry_with(tmp_path, "prefectures", "import: {id_field: ID}")
     fields = {"ID": [1, 2], "CODE": ["CAS", "MOH"], "KIND": ["préfecture"] * 2,
               "NAME_FR": ["Casablanca", "Mohammedia"], "NAME_AR": ["الدار البيضاء", "المحمدية"]}
     shapes = [plot(280000, 320000, 40000, 26000), plot(320000, 330000, 15000, 20000)]
     both = write(tmp_path / "both.shp", shapes, fields, "EPSG:26191", encoding="UTF-8")
     shape_before = structure(world, "communes")
 
-    import_file(world, registry, "prefectures", both)
+    import_file(world, REGISTRY, "prefectures", both)  # layers/prefectures.yml: id_field: id
 
     assert rows(world, "SELECT id, code FROM prefectures ORDER BY id") == [(1, "CAS"), (2, "MOH")]
     assert rows(world, "SELECT code, prefecture_id FROM communes") == [("ANFA", 1)]
@@ -157,9 +156,13 @@ def test_replacing_a_referenced_layer_keeps_its_children_and_refuses_to_orphan_t
     only_moh = write(tmp_path / "moh.shp", shapes[1:], {k: v[1:] for k, v in fields.items()},
                      "EPSG:26191", encoding="UTF-8")
     with pytest.raises(IngestError, match=r"communes still references rows of prefectures"):
-        import_file(world, registry, "prefectures", only_moh)
+        import_file(world, REGISTRY, "prefectures", only_moh)
     assert rows(world, "SELECT id FROM prefectures ORDER BY id") == [(1,), (2,)]
     assert structure(world, "communes") == shape_before
+
+    renumbering = registry_with(tmp_path, "prefectures", None)
+    with pytest.raises(IngestError, match=r"referenced by communes: replacing it must keep"):
+        import_file(world, renumbering, "prefectures", both)
 
 
 def test_readers_never_fail_while_a_layer_is_swapped(world: str, tmp_path: Path) -> None:

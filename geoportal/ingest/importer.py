@@ -302,6 +302,14 @@ def _replace(conn: psycopg.Connection[Any], connect: swap.Connect, plan: _Plan,
     layer = plan.layer
     stage_name = f"{layer.table[:50]}__import"
     structure = read_structure(conn, layer.table)
+    if structure.inbound and plan.mapping.id_field is None:
+        # Numbered afresh, the rows would silently change which parent a child points to.
+        children = ", ".join(sorted({fk.table for fk in structure.inbound}))
+        raise IngestError(
+            f"{layer.table} is referenced by {children}: replacing it must keep its ids. Name "
+            f"the file's id field in layers/{layer.id}.yml (import: {{id_field: ...}}), or use "
+            "--mode append"
+        )
     with conn.transaction():
         stage.drop(conn, stage_name)
         stage.create_stage(conn, layer.table, stage_name, temporary=False)
