@@ -163,12 +163,13 @@ def _total(values: Any) -> float | None:
     return round(sum(present), 2) if present else None
 
 
-def _plan_infos(facts: dict[str, Any], at: dt.date, today: dt.date,
-                zone_plan_ids: set[int]) -> tuple[dict[int, dict[str, Any]],
-                                                  dict[int, PlanSituation], set[int]]:
-    """The plans that matter here (with zones here, or under the location point)."""
-    plans = {p["id"]: p for p in facts.get("plans") or []
-             if p["id"] in zone_plan_ids or p.get("at_location")}
+def _plan_infos(facts: dict[str, Any], at: dt.date, today: dt.date
+                ) -> tuple[dict[int, dict[str, Any]], dict[int, PlanSituation], set[int]]:
+    """The plans that matter here: those of the zones and reservations touched, and those
+    under the location point (e.g. a plan under study with no zoning yet)."""
+    plans = {p["id"]: p for p in facts.get("plans") or []}
+    for row in _kept(facts.get("zones")) + _kept(facts.get("reservations")):
+        plans.setdefault(row["plan"]["id"], row["plan"])
     situations = {pid: plan_situation(p, at, today) for pid, p in plans.items()}
     return plans, situations, applicable_plan_ids(situations, plans)
 
@@ -178,20 +179,21 @@ def build_answer(query: RulesQuery, facts: dict[str, Any], *, today: dt.date,
     """The full answer from the database facts, on the query's date (default: today)."""
     at = query.at or today
     plot_area: float | None = facts.get("area_m2")
-    zone_rows = _kept(facts.get("zones"))
-    plans, situations, applies = _plan_infos(facts, at, today, {z["plan_id"] for z in zone_rows})
+    zone_rows = [{**z, "plan_id": z["plan"]["id"]} for z in _kept(facts.get("zones"))]
+    plans, situations, applies = _plan_infos(facts, at, today)
     refs = {pid: p["ref"] for pid, p in plans.items()}
     zones = zone_shares([z for z in zone_rows if z["plan_id"] in applies], plot_area, refs)
     study = [z for z in zone_rows
              if z["plan_id"] in plans and situations[z["plan_id"]] == "à l'étude"]
     study_zones = zone_shares(study, plot_area, refs)
-    reservation_rows = [r for r in _kept(facts.get("reservations")) if r["plan_id"] in applies]
+    reservation_rows = [{**r, "plan_id": r["plan"]["id"]} for r in _kept(facts.get("reservations"))
+                        if r["plan"]["id"] in applies]
     answer = RulesAnswer(
         query=query, date=today, at=at, data_version=facts["data_version"],
         plot=_plot(facts),
         location=Location.model_validate(facts["location"]),
         admin=AdminAreas(prefecture=facts["prefecture"], commune=facts.get("commune")),
-        plans=[PlanInfo(**{k: v for k, v in p.items() if k not in ("id", "at_location")},
+        plans=[PlanInfo(**{k: v for k, v in p.items() if k != "id"},
                         situation=situations[pid], applies=pid in applies)
                for pid, p in sorted(plans.items(), key=lambda item: (item[0] not in applies,
                                                                        item[0]))],
