@@ -212,7 +212,7 @@ def test_the_affine_shortcut_draws_the_same_tile_as_st_transform(tiles_database:
     assert layer is not None
     tile = tile_address(15, 15693, 13136)
     footprint = storage_footprint(tile)
-    assert footprint is not None and footprint.to_mercator is not None
+    assert footprint is not None and footprint.to_mercator and footprint.to_tile
     assert fit_affine(tile_address(9, 245, 205)) is None  # too large a tile: real transform
     base = (tile.z, tile.x, tile.y, footprint.xmin, footprint.ymin, footprint.xmax,
             footprint.ymax)
@@ -223,7 +223,7 @@ def test_the_affine_shortcut_draws_the_same_tile_as_st_transform(tiles_database:
             exact = await conn.fetchval(layer_tile_sql(layer, affine=False), *base,
                                         footprint.unit_m)
             fast = await conn.fetchval(layer_tile_sql(layer, affine=True), *base,
-                                       *footprint.to_mercator)
+                                       *footprint.to_mercator, *footprint.to_tile)
         finally:
             await conn.close()
         return exact, fast

@@ -82,7 +82,8 @@ class Footprint:
     """What a tile covers in the storage CRS: the index filter box and a simplification step.
 
     ``to_mercator`` is an affine map (a, b, d, e, xoff, yoff) from EPSG:26191 to EPSG:3857
-    that matches the real projection over the tile, when one does (small tiles).
+    that matches the real projection over the tile, when one does (small tiles), and
+    ``to_tile`` the same map straight into tile units (y pointing down).
     """
 
     xmin: float
@@ -91,6 +92,7 @@ class Footprint:
     ymax: float
     unit_m: float  # ground size of one tile unit (1/EXTENT of the tile), in metres
     to_mercator: Affine | None = None
+    to_tile: Affine | None = None
 
 
 def fit_affine(tile: TileAddress) -> Affine | None:
@@ -132,5 +134,16 @@ def storage_footprint(tile: TileAddress) -> Footprint | None:
     latitude = math.degrees(math.atan(math.sinh((cb + ct) / 2 / 6378137.0)))
     unit_m = (right - left) / EXTENT * math.cos(math.radians(latitude))
     margin = unit_m * BUFFER * 2
+    to_mercator = fit_affine(tile)
     return Footprint(min(ex) - margin, min(ey) - margin, max(ex) + margin, max(ey) + margin,
-                     unit_m, fit_affine(tile))
+                     unit_m, to_mercator, tile_units(tile, to_mercator))
+
+
+def tile_units(tile: TileAddress, to_mercator: Affine | None) -> Affine | None:
+    """The affine map to 3857 followed by 3857 to tile units (origin top left, y down)."""
+    if to_mercator is None:
+        return None
+    left, _, right, top = mercator_bounds(tile)
+    k = EXTENT / (right - left)
+    a, b, d, e, xoff, yoff = to_mercator
+    return (a * k, b * k, -d * k, -e * k, (xoff - left) * k, (top - yoff) * k)

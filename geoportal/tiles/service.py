@@ -130,15 +130,18 @@ class TileService:
         if footprint is None or not request.layers:
             return b""
         t = request.tile
-        affine = footprint.to_mercator
+        mercator, tile_units = footprint.to_mercator, footprint.to_tile
+        variant: tuple[float, ...] = (footprint.unit_m * SIMPLIFY_UNITS,)
+        affine = mercator is not None and tile_units is not None
+        if mercator is not None and tile_units is not None:
+            variant = (*mercator, *tile_units)
         async with pool.acquire() as conn:
             # One tile is a few milliseconds of work: parallel workers only add start-up cost
             # under load. The pool resets the setting when the connection goes back (RESET ALL).
             await conn.execute(SERIAL)
             body = await conn.fetchval(
-                self.statement(request, affine is not None),
-                t.z, t.x, t.y, footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax,
-                *(affine or (footprint.unit_m * SIMPLIFY_UNITS,)),
+                self.statement(request, affine), t.z, t.x, t.y,
+                footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax, *variant,
             )
         return bytes(body or b"")
 
