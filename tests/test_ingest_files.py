@@ -278,3 +278,22 @@ def test_the_command_line_imports_with_a_summary_and_refuses_with_a_message(
     assert refused.returncode == 1
     assert "--crs EPSG:26191" in refused.stderr.replace("\n", " ")
     assert rows(world, "SELECT ref FROM parcels") == [("TF 700/C",)]
+
+
+def test_lines_are_loaded_as_multilinestrings_and_points_are_refused(
+    world: str, tmp_path: Path
+) -> None:
+    roads = write(tmp_path / "roads.geojson",
+                  [shapely.LineString([(296000, 332000), (296500, 332300)]),
+                   shapely.Point(296000, 332000)],
+                  {"name": ["Boulevard d'Anfa", "Rond-point"], "road_class": ["primaire"] * 2},
+                  "EPSG:26191", driver="GeoJSON", geometry_type="Unknown")
+    report = tmp_path / "report.csv"
+
+    summary = import_file(world, REGISTRY, "roads", roads, ImportOptions(report_path=report))
+
+    assert (summary.loaded, summary.rejected) == (1, 1)
+    assert rows(world, "SELECT name, GeometryType(geom), round(ST_Length(geom)) FROM roads") == [
+        ("Boulevard d'Anfa", "MULTILINESTRING", 583)]
+    assert [(e["key"], e["status"], e["reason"]) for e in _report(report)] == [
+        ("Rond-point", "rejected", "Point where the layer holds lines")]

@@ -149,8 +149,7 @@ def _plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Layer, 
     crs = source_crs(source, options.crs)
     columns = table_columns(conn, layer.table)
     mapping = plan_mapping(layer, columns, source)
-    key = next((f for f in mapping.fields if f.required), None) or (
-        mapping.fields[0] if mapping.fields else None)
+    key = mapping.fields[0] if mapping.fields else None  # names the feature in the report
     crs_name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
     return _Plan(layer, source, crs_name, mapping, _storage_shape(conn, layer), key,
                  columns[layer.id_column].pg_type, _area(registry, layer), to_storage(crs))
