@@ -75,5 +75,6 @@ def test_a_missing_raster_leaves_its_coverage_out_and_the_rest_served(tmp_path: 
 def test_substitution_uses_defaults_and_names_what_is_missing() -> None:
     tree = {"a": "${ONE}/x", "b": ["${TWO:-two}"], "c": 3}
     assert substitute(tree, {"ONE": "1"}) == {"a": "1/x", "b": ["two"], "c": 3}
+    assert substitute(tree, {"ONE": "1", "TWO": ""}) == {"a": "1/x", "b": ["two"], "c": 3}
     with pytest.raises(KeyError, match="ONE"):
         substitute(tree, {})

@@ -167,7 +167,7 @@ def substitute(node: Any, values: Mapping[str, str]) -> Any:
 
     def resolve(match: re.Match[str]) -> str:
         name, default = match["name"], match["default"]
-        if name in values:
+        if values.get(name):  # empty counts as unset, as in the shell
             return values[name]
         if default is not None:
             return default
