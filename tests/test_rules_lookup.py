@@ -368,6 +368,8 @@ def test_the_openapi_documents_the_rules_answer(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     schema = spec["paths"]["/rules"]["get"]["responses"]["200"]["content"]["application/json"]
     assert schema["schema"]["$ref"].endswith("/RulesAnswer")
+    documented = {p["name"] for p in spec["paths"]["/rules"]["get"]["parameters"]}
+    assert {"lon", "lat", "x", "y", "crs", "parcel", "at", "geometry"} <= documented
     assert "ZoneShare" in spec["components"]["schemas"]
     assert {"post"} <= set(spec["paths"]["/rules/batch"])
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from geoportal.deps import get_pool, get_registry, get_settings
-from geoportal.errors import InvalidParameter
 from geoportal.registry import LayerRegistry
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
+from geoportal.rules.params import openapi_parameters, parse_rules_params
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup, lookup_batch
 from geoportal.settings import Settings
@@ -62,46 +62,17 @@ def _json(model: RulesAnswer | BatchAnswer) -> Response:
                     headers={"Cache-Control": "no-cache", "X-Data-Version": model.data_version})
 
 
-def query_from_parameters(lon: float | None, lat: float | None, x: float | None,
-                          y: float | None, crs: str | None, parcel: str | None,
-                          **options: Any) -> RulesQuery:
-    """The one question the query parameters ask; 400 when they ask none or several."""
-    forms = [lon is not None or lat is not None, x is not None or y is not None,
-             parcel is not None]
-    if sum(forms) != 1:
-        raise InvalidParameter("give either lon and lat, or x, y (and crs), or parcel")
-    if forms[0]:
-        if lon is None or lat is None or crs is not None:
-            raise InvalidParameter("lon and lat go together, in WGS 84 (use x, y and crs for "
-                                   "another CRS)")
-        return RulesQuery.at_lonlat(lon, lat, **options)
-    if forms[1]:
-        if x is None or y is None:
-            raise InvalidParameter("x and y go together")
-        return RulesQuery.at_xy(x, y, crs or "EPSG:26191", **options)
-    assert parcel is not None
-    return RulesQuery.for_parcel(parcel, **options)
-
-
 @router.get("", response_model=RulesAnswer, summary="What rules apply here",
+            openapi_extra={"parameters": openapi_parameters()},
             responses={400: {"description": "Unusable parameters"},
                        404: {"description": "Unknown plot, or outside the AUC area"}})
-async def rules_at(
-    request: Request, pool: PoolDep, settings: SettingsDep,
-    lon: Annotated[float | None, Query(description="Longitude, WGS 84.")] = None,
-    lat: Annotated[float | None, Query(description="Latitude, WGS 84.")] = None,
-    x: Annotated[float | None, Query(description="Easting (or longitude) in `crs`.")] = None,
-    y: Annotated[float | None, Query(description="Northing (or latitude) in `crs`.")] = None,
-    crs: Annotated[str | None, Query(description="CRS of x/y, e.g. EPSG:26191.")] = None,
-    parcel: Annotated[str | None, Query(description="Land-title reference, e.g. TF 12345/C.",
-                                        max_length=64)] = None,
-    at: At = None, with_geometry: WithGeometry = False,
-) -> Response:
+async def rules_at(request: Request) -> Response:
     """The plot at a point (WGS 84 or any CRS) or by its land-title reference: its plans,
     zones with their shares, rules, servitudes, reservations, figures and warnings."""
-    query = query_from_parameters(lon, lat, x, y, crs, parcel, at=at,
-                                  with_geometry=with_geometry)
-    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)))
+    # Parameters and app state are read directly: this is the hot path.
+    query = parse_rules_params(request.query_params)
+    settings = get_settings(request)
+    return _json(await lookup(get_pool(request), query, rasters=rasters_of(request, settings)))
 
 
 @router.post("", response_model=RulesAnswer, summary="What rules apply to a geometry",
