@@ -1,0 +1,89 @@
+"""Everything decided before reading a feature: layer, file layer, CRS, field mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from pyproj import Transformer
+
+from geoportal.ingest.crs import source_crs, to_storage
+from geoportal.ingest.errors import IngestError
+from geoportal.ingest.geometry import StorageShape
+from geoportal.ingest.mapping import FieldMap, Mapping, plan_mapping, table_columns
+from geoportal.ingest.source import SourceInfo, choose_layer, describe
+from geoportal.registry import Layer, LayerRegistry
+
+Mode = Literal["replace", "append"]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the command line asks for."""
+
+    mode: Mode = "replace"
+    crs: str | None = None
+    encoding: str | None = None
+    layer_name: str | None = None
+    dry_run: bool = False
+    report_path: Path | None = None
+    chunk_size: int = 100_000
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Everything decided before reading: layer, file, CRS, mapping, storage shape."""
+
+    layer: Layer
+    source: SourceInfo
+    crs_name: str
+    mapping: Mapping
+    shape: StorageShape
+    key: FieldMap | None
+    id_type: str
+    area: tuple[str, str] | None
+    transformer: Transformer | None
+
+
+def layer_of(registry: LayerRegistry, layer_id: str) -> Layer:
+    """The layer to import into; an unknown id is refused with the list."""
+    layer = registry.get(layer_id)
+    if layer is None:
+        raise IngestError(f"unknown layer {layer_id!r}; layers: {', '.join(registry.ids())}")
+    return layer
+
+
+def _storage_shape(conn: psycopg.Connection[Any], layer: Layer) -> StorageShape:
+    row = conn.execute(
+        "SELECT type, srid FROM geometry_columns WHERE f_table_schema = current_schema()"
+        " AND f_table_name = %s AND f_geometry_column = %s",
+        (layer.table, layer.geometry_column),
+    ).fetchone()
+    if row is None:
+        raise IngestError(f"table {layer.table} has no geometry column {layer.geometry_column}")
+    return StorageShape.from_column(row[0], int(row[1]))
+
+
+def _area(registry: LayerRegistry, layer: Layer) -> tuple[str, str] | None:
+    prefectures = registry.get("prefectures")
+    if prefectures is None or prefectures.table == layer.table:
+        return None
+    return prefectures.table, prefectures.geometry_column
+
+
+def make_plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Layer,
+              path: Path, options: ImportOptions) -> ImportPlan:
+    """The plan: which layer of the file, its CRS and transformation, the field mapping."""
+    if not path.exists():
+        raise IngestError(f"{path}: no such file")
+    name = choose_layer(path, options.layer_name, [layer.id, layer.table])
+    source = describe(path, name, options.encoding)
+    crs = source_crs(source, options.crs)
+    columns = table_columns(conn, layer.table)
+    mapping = plan_mapping(layer, columns, source)
+    key = mapping.fields[0] if mapping.fields else None  # names the feature in the report
+    crs_name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
+    return ImportPlan(layer, source, crs_name, mapping, _storage_shape(conn, layer), key,
+                 columns[layer.id_column].pg_type, _area(registry, layer), to_storage(crs))
