@@ -69,7 +69,8 @@ class Geoportal {
       container: 'map',
       style: config.basemap_url || buildStyle(config, absolute(config.tiles)),
       bounds: config.bounds,
-      fitBoundsOptions: {padding: 24},
+      // Leave room for the layer list on a wide screen.
+      fitBoundsOptions: {padding: NARROW.matches ? 16 : {top: 24, bottom: 40, left: 320, right: 24}},
       hash: true,
       minZoom: 6,
       maxZoom: 20,

@@ -4,7 +4,7 @@
 
 export const SOURCE = 'auc';
 export const PALETTE = {
-  sea: '#a9cfe4',
+  sea: '#c9dfeb',
   land: '#f6f3ec',
   districtLine: '#8d86b7',
   prefectureLine: '#5b4a8b',
