@@ -41,7 +41,12 @@ function absolute(path) {
 }
 
 async function fetchJSON(url) {
-  const response = await fetch(url, {headers: {Accept: 'application/json'}});
+  let response;
+  try {
+    response = await fetch(url, {headers: {Accept: 'application/json'}});
+  } catch {
+    return {ok: false, status: 0, body: {description: 'Le service ne répond pas ; réessayez.'}};
+  }
   let body = null;
   try {
     body = await response.json();
