@@ -17,6 +17,7 @@ from pyproj import CRS, Transformer
 
 from geoportal.ingest import ImportOptions, IngestError, import_file
 from geoportal.ingest.crs import to_storage
+from geoportal.ingest.geometry import StorageShape, first_vertices, outside, to_storage_ewkb
 from geoportal.registry import load_registry
 from geoportal.settings import PROJECT_ROOT
 
@@ -297,3 +298,22 @@ def test_lines_are_loaded_as_multilinestrings_and_points_are_refused(
         ("Boulevard d'Anfa", "MULTILINESTRING", 583)]
     assert [(e["key"], e["status"], e["reason"]) for e in _report(report)] == [
         ("Rond-point", "rejected", "Point where the layer holds lines")]
+
+
+def test_first_vertices_are_read_from_the_bytes_exactly_or_left_unknown() -> None:
+    shape = StorageShape(family=3, multi=True, srid=26191)
+    polygons = [plot(296000.125, 332000.5), BOWTIE, shapely.MultiPolygon([plot(1, 2), plot(3, 4)])]
+    wkb = np.array([shapely.to_wkb(g) for g in polygons]
+                   + [shapely.to_wkb(plot(5, 6), byte_order=0), None,
+                      shapely.to_wkb(shapely.MultiPolygon())], dtype=object)
+    ewkb, _ = to_storage_ewkb(wkb, shape)
+
+    xy = first_vertices(ewkb, shape.family)
+
+    for index, geometry in enumerate(polygons):
+        first = shapely.get_coordinates(geometry)[0]
+        assert tuple(xy[index]) == tuple(first)
+    assert np.isnan(xy[3:]).all()  # big-endian, missing, empty: left to the exact test
+    area = shapely.box(296000, 332000, 296400, 332100)
+    shapely.prepare(area)
+    assert outside(ewkb, shape.family, area) == [2, 3, 5]

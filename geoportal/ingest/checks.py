@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 
 
 def repair_geometries(conn: psycopg.Connection[Any], plan: ImportPlan, stage_name: str,
-                      staged: Staged, report: Report) -> int:
+                      staged: Staged, report: Report) -> set[int]:
     """Empty and invalid geometries rejected or repaired, per the layer's policy; refused."""
     layer = plan.layer
     id_column, geom = layer.id_column, layer.geometry_column
     key = plan.key.column if plan.key else None
     findings = stage.invalid_or_empty(conn, stage_name, id_column, geom, key)
     if not findings:
-        return 0
+        return set()
     fid = staged.fid_of()
     refused: list[int] = []
     broken = [f for f in findings if not f.empty]
@@ -52,18 +52,15 @@ def repair_geometries(conn: psycopg.Connection[Any], plan: ImportPlan, stage_nam
                 report.add(fid[finding.id], finding.key, "repaired",
                            f"invalid: {finding.reason}; made valid{change}")
     stage.delete(conn, stage_name, id_column, refused)
-    return len(refused)
+    return set(refused)
 
 
-def report_outside(conn: psycopg.Connection[Any], plan: ImportPlan, stage_name: str,
-                   staged: Staged, report: Report, remaining: int) -> None:
+def report_outside(plan: ImportPlan, staged: Staged, report: Report, refused: set[int]) -> None:
     """Features outside the AUC area are reported; all of them outside means a wrong CRS."""
-    layer = plan.layer
-    key = plan.key.column if plan.key else None
-    outside = stage.outside_area(conn, stage_name, layer.id_column, layer.geometry_column, key,
-                                 plan.area, plan.shape.family)
+    outside = [(i, key) for i, key in staged.outside if i not in refused]
     if not outside:
         return
+    remaining = staged.staged - len(refused)
     if len(outside) == remaining:
         raise IngestError(
             f"none of the {remaining} features lies in the AUC area: is the CRS right? "

@@ -7,6 +7,7 @@ reprojection and for the rare geometry collection.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
 
 from geoportal.ingest.source import ObjectArray
 
@@ -150,3 +152,43 @@ def _slow_path(geometry: bytes | None, shape: StorageShape
         return ewkb, ("rejected" if ewkb is None else "repaired", reason)
     found = NAMES.get(code, f"geometry type {code}")
     return None, ("rejected", f"{found} where the layer holds {PLURAL[single]}")
+
+
+# Where the first vertex's x and y sit in our multi EWKB (with SRID, parts little-endian),
+# and the counts before it that must not be zero, by family.
+_VERTEX_AT = {3: 26, 2: 22, 1: 18}
+_COUNTS_AT = {3: (9, 18, 22), 2: (9, 18), 1: (9,)}
+
+
+def first_vertices(ewkb: Sequence[bytes | None], family: int) -> npt.NDArray[np.float64]:
+    """The first vertex of each storage EWKB, read from its bytes at once; NaN when unsure."""
+    at = _VERTEX_AT[family]
+    blobs = [b"" if g is None else g for g in ewkb]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    data = np.frombuffer(b"".join(blobs) + bytes(at + 16), dtype=np.uint8)
+    usable = lengths >= at + 16
+    little = (data[starts] == 1) & (data[starts + 13] == 1)
+    counted = np.ones(len(blobs), dtype=bool)
+    for offset in _COUNTS_AT[family]:
+        counted &= data[starts[:, None] + np.arange(offset, offset + 4)].any(axis=1)
+    good = usable & little & counted
+    xy = np.full((len(blobs), 2), np.nan)
+    if good.any():
+        picked = data[starts[good][:, None] + np.arange(at, at + 16)]
+        xy[good] = np.ascontiguousarray(picked).view("<f8").reshape(-1, 2)
+    return xy
+
+
+def outside(ewkb: Sequence[bytes | None], family: int, area: BaseGeometry) -> list[int]:
+    """Indexes of the geometries that do not touch ``area`` (prepared).
+
+    A vertex inside settles it; only the others get the exact test.
+    """
+    xy = first_vertices(ewkb, family)
+    inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1])
+    doubtful = [i for i in np.flatnonzero(~inside).tolist() if ewkb[i] is not None]
+    if not doubtful:
+        return []
+    touching = shapely.intersects(area, shapely.from_wkb([ewkb[i] for i in doubtful]))
+    return [i for i, hit in zip(doubtful, touching.tolist(), strict=True) if not hit]

@@ -87,10 +87,10 @@ def _replace(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportP
         proven = checks_validity(structure, layer.geometry_column) and try_checks(
             conn, plan, structure, stage_name)
         with conn.transaction():
-            refused = 0 if proven else repair_geometries(conn, plan, stage_name, staged,
-                                                         report)
+            refused = set() if proven else repair_geometries(conn, plan, stage_name, staged,
+                                                             report)
             progress(CHECKING, 1, 2)
-            report_outside(conn, plan, stage_name, staged, report, staged.staged - refused)
+            report_outside(plan, staged, report, refused)
             loaded = loaded_count(conn, stage_name)
         progress(CHECKING, 2, 2)
         progress(INDEXING, 0, 1)
@@ -123,7 +123,7 @@ def _append(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportPl
         progress(CHECKING, 0, 2)
         refused = repair_geometries(conn, plan, stage_name, staged, report)
         progress(CHECKING, 1, 2)
-        report_outside(conn, plan, stage_name, staged, report, staged.staged - refused)
+        report_outside(plan, staged, report, refused)
         progress(CHECKING, 2, 2)
         loaded = loaded_count(conn, stage_name)
         columns = [f.column for f in plan.mapping.fields] + [layer.geometry_column]

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+import shapely
+from psycopg import sql
 from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
 
-from geoportal.ingest.crs import source_crs, to_storage
+from geoportal.ingest.crs import AUC_BOUNDS, source_crs, to_storage
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.geometry import StorageShape
 from geoportal.ingest.mapping import FieldMap, Mapping, plan_mapping, table_columns
@@ -43,7 +46,7 @@ class ImportPlan:
     shape: StorageShape
     key: FieldMap | None
     id_type: str
-    area: tuple[str, str] | None
+    area: BaseGeometry
     transformer: Transformer | None
 
 
@@ -66,11 +69,19 @@ def _storage_shape(conn: psycopg.Connection[Any], layer: Layer) -> StorageShape:
     return StorageShape.from_column(row[0], int(row[1]))
 
 
-def _area(registry: LayerRegistry, layer: Layer) -> tuple[str, str] | None:
+def _area(conn: psycopg.Connection[Any], registry: LayerRegistry,
+          layer: Layer) -> BaseGeometry:
+    """The AUC area, prepared: its préfectures (but not for themselves), else its box."""
     prefectures = registry.get("prefectures")
-    if prefectures is None or prefectures.table == layer.table:
-        return None
-    return prefectures.table, prefectures.geometry_column
+    union = None
+    if prefectures is not None and prefectures.table != layer.table:
+        row = conn.execute(sql.SQL("SELECT ST_AsBinary(ST_Union({g})) FROM {t}").format(
+            g=sql.Identifier(prefectures.geometry_column),
+            t=sql.Identifier(prefectures.table))).fetchone()
+        union = row[0] if row else None
+    area = shapely.box(*AUC_BOUNDS) if union is None else shapely.from_wkb(bytes(union))
+    shapely.prepare(area)
+    return area
 
 
 def make_plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Layer,
@@ -86,4 +97,5 @@ def make_plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Lay
     key = mapping.fields[0] if mapping.fields else None  # names the feature in the report
     crs_name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
     return ImportPlan(layer, source, crs_name, mapping, _storage_shape(conn, layer), key,
-                 columns[layer.id_column].pg_type, _area(registry, layer), to_storage(crs))
+                      columns[layer.id_column].pg_type, _area(conn, registry, layer),
+                      to_storage(crs))

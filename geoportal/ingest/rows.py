@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from geoportal.ingest import stage
+from geoportal.ingest import geometry, stage
 from geoportal.ingest.checks import broken_rule
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.geometry import reproject, to_storage_ewkb
@@ -29,6 +29,7 @@ class Staged:
 
     ids: list[npt.NDArray[np.int64]] = field(default_factory=list)
     fids: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    outside: list[tuple[int, str | None]] = field(default_factory=list)
     read: int = 0
     staged: int = 0
 
@@ -58,6 +59,9 @@ def _rows(plan: ImportPlan, options: ImportOptions, report: Report, staged: Stag
                 else issue.reason
             key = None if keys is None or keys[issue.index] is None else str(keys[issue.index])
             report.add(int(chunk.fids[issue.index]), key, issue.status, reason)
+        for index in geometry.outside(ewkb, plan.shape.family, plan.area):
+            key = None if keys is None or keys[index] is None else str(keys[index])
+            staged.outside.append((int(ids[index]), key))
         keep = np.array([g is not None for g in ewkb], dtype=bool)
         staged.ids.append(ids[keep])
         staged.fids.append(chunk.fids[keep])

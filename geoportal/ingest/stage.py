@@ -9,9 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from geoportal.ingest.crs import AUC_BOUNDS
 from geoportal.ingest.geometry import StorageShape
-from geoportal.settings import STORAGE_SRID
 
 Ident = sql.Identifier
 
@@ -87,41 +85,6 @@ def delete(conn: psycopg.Connection[Any], stage: str, id_column: str,
     if ids:
         conn.execute(sql.SQL("DELETE FROM {stage} WHERE {id} = ANY(%s)").format(
             stage=Ident(stage), id=Ident(id_column)), (list(ids),))
-
-
-def _a_vertex(geom: sql.Composable, family: int) -> sql.Composable:
-    """A point on the geometry, cheap to get: the first vertex of its first part."""
-    part = sql.SQL("ST_GeometryN({g}, 1)").format(g=geom)
-    if family == 3:
-        return sql.SQL("ST_StartPoint(ST_ExteriorRing({p}))").format(p=part)
-    if family == 2:
-        return sql.SQL("ST_StartPoint({p})").format(p=part)
-    return part
-
-
-def outside_area(conn: psycopg.Connection[Any], stage: str, id_column: str, geom: str,
-                 key: str | None, area: tuple[str, str] | None,
-                 family: int) -> list[tuple[int, str | None]]:
-    """Features that do not touch the AUC area (its préfectures, else its bounding box).
-
-    A feature with a vertex inside is inside; only the others get the exact (costly) test.
-    """
-    box = sql.SQL("ST_MakeEnvelope({w}, {s}, {e}, {n}, {srid})").format(
-        w=sql.Literal(AUC_BOUNDS[0]), s=sql.Literal(AUC_BOUNDS[1]), e=sql.Literal(AUC_BOUNDS[2]),
-        n=sql.Literal(AUC_BOUNDS[3]), srid=sql.Literal(STORAGE_SRID))
-    shape = box if area is None else sql.SQL(
-        "coalesce((SELECT ST_Union({geom}) FROM {table}), {box})").format(
-        geom=Ident(area[1]), table=Ident(area[0]), box=box)
-    column = sql.SQL("s.{g}").format(g=Ident(geom))
-    query = sql.SQL(
-        "WITH area AS MATERIALIZED (SELECT {area} AS g)"
-        " SELECT s.{id}, s.{key} FROM {stage} s, area"
-        " WHERE NOT ({column} && area.g AND ST_Intersects({vertex}, area.g))"
-        " AND NOT ST_Intersects({column}, area.g) ORDER BY s.{id}"
-    ).format(area=shape, id=Ident(id_column), key=Ident(key) if key else sql.SQL("NULL"),
-             stage=Ident(stage), column=column, vertex=_a_vertex(column, family))
-    return [(int(r[0]), None if r[1] is None else str(r[1]))
-            for r in conn.execute(query).fetchall()]
 
 
 def count(conn: psycopg.Connection[Any], table: str) -> int:
