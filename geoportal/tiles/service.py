@@ -21,7 +21,6 @@ from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, la
 TILE_FORMAT = "1"
 # Simplification tolerance, in tile units (1/4096 of a tile): below what a screen shows.
 SIMPLIFY_UNITS = 1.0
-SERIAL = "SET max_parallel_workers_per_gather = 0"
 
 
 @dataclass(frozen=True)
@@ -135,14 +134,10 @@ class TileService:
         affine = mercator is not None and tile_units is not None
         if mercator is not None and tile_units is not None:
             variant = (*mercator, *tile_units)
-        async with pool.acquire() as conn:
-            # One tile is a few milliseconds of work: parallel workers only add start-up cost
-            # under load. The pool resets the setting when the connection goes back (RESET ALL).
-            await conn.execute(SERIAL)
-            body = await conn.fetchval(
-                self.statement(request, affine), t.z, t.x, t.y,
-                footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax, *variant,
-            )
+        body = await pool.fetchval(
+            self.statement(request, affine), t.z, t.x, t.y,
+            footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax, *variant,
+        )
         return bytes(body or b"")
 
 
