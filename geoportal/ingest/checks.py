@@ -103,9 +103,9 @@ def try_checks(conn: psycopg.Connection[Any], plan: ImportPlan, structure: Struc
     return True
 
 
-def loaded_count(conn: psycopg.Connection[Any], stage_name: str) -> int:
+def loaded_count(staged: Staged, refused: set[int]) -> int:
     """The features left to load; none left is a refusal."""
-    loaded = stage.count(conn, stage_name)
-    if loaded == 0:
+    loaded = staged.staged - len(refused)
+    if loaded <= 0:
         raise IngestError("no feature is left to load: see the report for why")
     return loaded

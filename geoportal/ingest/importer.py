@@ -91,7 +91,7 @@ def _replace(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportP
                                                              report)
             progress(CHECKING, 1, 2)
             report_outside(plan, staged, report, refused)
-            loaded = loaded_count(conn, stage_name)
+            loaded = loaded_count(staged, refused)
         progress(CHECKING, 2, 2)
         progress(INDEXING, 0, 1)
         try:
@@ -125,7 +125,7 @@ def _append(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportPl
         progress(CHECKING, 1, 2)
         report_outside(plan, staged, report, refused)
         progress(CHECKING, 2, 2)
-        loaded = loaded_count(conn, stage_name)
+        loaded = loaded_count(staged, refused)
         columns = [f.column for f in plan.mapping.fields] + [layer.geometry_column]
         if plan.mapping.id_field is not None:
             columns.insert(0, layer.id_column)
@@ -156,6 +156,12 @@ def _lock(conn: psycopg.Connection[Any], table: str) -> None:
         raise IngestError(f"another import into {table} is running; wait for it to finish")
 
 
+def _rows_after(options: ImportOptions, before: int, loaded: int) -> int:
+    if options.dry_run:
+        return before
+    return before + loaded if options.mode == "append" else loaded
+
+
 def import_file(database_url: str, registry: LayerRegistry, layer_id: str, path: Path,
                 options: ImportOptions | None = None,
                 progress: Progress = silent) -> ImportSummary:
@@ -175,7 +181,6 @@ def import_file(database_url: str, registry: LayerRegistry, layer_id: str, path:
         finally:
             if options.report_path is not None:
                 report.write(options.report_path)
-        after = stage.count(conn, layer.table)
     counts = report.counts()
     return ImportSummary(
         layer=layer.id,
@@ -190,7 +195,7 @@ def import_file(database_url: str, registry: LayerRegistry, layer_id: str, path:
         rejected=counts["rejected"],
         outside=counts["outside"],
         rows_before=before,
-        rows_after=after,
+        rows_after=_rows_after(options, before, loaded),
         seconds=time.perf_counter() - started,
         report=options.report_path,
     )
