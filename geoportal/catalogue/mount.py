@@ -175,8 +175,8 @@ def mount_pygeoapi(app: FastAPI, settings: Settings) -> None:
     """Mount pygeoapi under ``/pygeoapi``; the service still starts if its config is broken."""
     try:
         child = pygeoapi_app(settings, app.state, app.state.registry)
-    except (OSError, KeyError, ValueError) as exc:
-        log.error("pygeoapi not mounted: %s", exc)
+    except Exception as exc:  # a missing file, a bad variable, no database URL yet
+        log.error("pygeoapi not mounted: %s: %s", type(exc).__name__, exc)
         return
 
     async def landing_redirect(request: Request) -> RedirectResponse:
