@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
+from geoportal.app import create_app
 from geoportal.catalogue import render_config
 from geoportal.catalogue.config import CATALOGUE_ID, PROCESS_ID, load_config, substitute
 from geoportal.registry import load_registry
@@ -78,3 +80,13 @@ def test_substitution_uses_defaults_and_names_what_is_missing() -> None:
     assert substitute(tree, {"ONE": "1", "TWO": ""}) == {"a": "1/x", "b": ["two"], "c": 3}
     with pytest.raises(KeyError, match="ONE"):
         substitute(tree, {})
+
+
+def test_the_service_starts_without_pygeoapi_when_its_config_is_missing(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, pygeoapi_config=tmp_path / "missing.yml")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/pygeoapi/").status_code == 404
+        assert client.get("/opendata", params={"f": "json"}).status_code == 200
