@@ -90,7 +90,8 @@ async def opendata_page(request: Request, pool: PoolDep, registry: RegistryDep,
     version, stats = await cached_stats(request.app.state, pool, registry)
     document = catalogue_document(registry, stats, settings.raster_dir, links)
     document["dataVersion"] = version
-    fmt = ogc_formats.negotiate(request, ogc_formats.METADATA)  # reads f=, then Accept
+    # f= first, then Accept; a page for people unless JSON is asked for.
+    fmt = ogc_formats.negotiate(request, (ogc_formats.HTML, ogc_formats.JSON))
     headers = {"Cache-Control": "no-cache", "X-Data-Version": version}
     if fmt is ogc_formats.JSON:
         return Response(orjson.dumps(document), media_type="application/json",
