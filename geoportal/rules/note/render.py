@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -144,10 +145,14 @@ def to_html(note: Note) -> str:
         note=note, answer=note.answer, version=__version__)
 
 
+_PDF_LOCK = threading.Lock()  # one render at a time: fontconfig is not thread-safe
+
+
 def _pdf_bytes(html: str, identifier: bytes) -> bytes:
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
+    with _PDF_LOCK:
+        pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
     return pdf
 
 
