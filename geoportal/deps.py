@@ -32,6 +32,19 @@ def get_pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[LayerRegistry, Depends(get_registry)]
-PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+# FastAPI runs plain-function dependencies in its thread pool; these async twins do not hop.
+async def _settings(request: Request) -> Settings:
+    return get_settings(request)
+
+
+async def _registry(request: Request) -> LayerRegistry:
+    return get_registry(request)
+
+
+async def _pool(request: Request) -> asyncpg.Pool:
+    return get_pool(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[LayerRegistry, Depends(_registry)]
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]

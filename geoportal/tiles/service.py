@@ -141,7 +141,7 @@ class TileService:
         return bytes(body or b"")
 
 
-def get_tile_service(request: Request) -> TileService:
+async def get_tile_service(request: Request) -> TileService:
     """The worker's tile service, made on first use from the app's settings and registry."""
     state = request.app.state
     service: TileService | None = getattr(state, "tile_service", None)

@@ -61,7 +61,7 @@ async def config(request: Request, registry: RegistryDep, settings: SettingsDep,
                  pool: PoolDep) -> JSONResponse:
     """Layers, styles, legends and endpoints of the viewer, from the layer registry."""
     land = [layer for layer in registry if layer.id == "prefectures"] or list(registry)
-    bounds = await get_tile_service(request).bounds(pool, land)
+    bounds = await (await get_tile_service(request)).bounds(pool, land)
     return JSONResponse(viewer_config(registry, settings, bounds),
                         headers={"Cache-Control": "no-cache"})
 
