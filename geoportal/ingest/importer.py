@@ -76,12 +76,12 @@ def _replace(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportP
             f"the file's id field in layers/{layer.id}.yml (import: {{id_field: ...}}), or use "
             "--mode append"
         )
-    with conn.transaction():
-        stage.drop(conn, stage_name)
-        stage.create_stage(conn, layer.table, stage_name, temporary=False)
     try:
-        with conn.transaction():
-            staged = stage_file(conn, plan, options, stage_name, report, progress)
+        with conn.transaction():  # created and filled at once: COPY can freeze the rows
+            stage.drop(conn, stage_name)
+            stage.create_stage(conn, layer.table, stage_name, temporary=False)
+            staged = stage_file(conn, plan, options, stage_name, report, progress,
+                                freeze=True)
         progress(CHECKING, 0, 2)
         # Optimistic: when the table's own CHECK proves validity, one scan does both.
         proven = checks_validity(structure, layer.geometry_column) and try_checks(

@@ -96,7 +96,8 @@ def _ids(chunk: Chunk, mapping: Mapping, already: int) -> npt.NDArray[np.int64]:
 
 
 def stage_file(conn: psycopg.Connection[Any], plan: ImportPlan, options: ImportOptions,
-               stage_name: str, report: Report, progress: Progress) -> Staged:
+               stage_name: str, report: Report, progress: Progress,
+               freeze: bool = False) -> Staged:
     """Every feature of the file COPYed into the staging table; the bookkeeping."""
     staged = Staged()
     layer, mapping = plan.layer, plan.mapping
@@ -105,7 +106,7 @@ def stage_file(conn: psycopg.Connection[Any], plan: ImportPlan, options: ImportO
     progress(READING, 0, plan.source.count)
     rows = _rows(plan, options, report, staged, progress)
     try:
-        stage.copy_rows(conn, stage_name, columns, types, rows)
+        stage.copy_rows(conn, stage_name, columns, types, rows, freeze)
     except psycopg.errors.IntegrityError as exc:
         raise broken_rule(layer, exc) from exc
     return staged

@@ -38,10 +38,16 @@ def create_stage(conn: psycopg.Connection[Any], target: str, stage: str,
 
 
 def copy_rows(conn: psycopg.Connection[Any], stage: str, columns: Sequence[str],
-              pg_types: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    """Binary COPY of rows (geometry last, as EWKB bytes) into the staging table."""
-    statement = sql.SQL("COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)").format(
-        stage=Ident(stage), columns=sql.SQL(", ").join(map(Ident, columns)))
+              pg_types: Sequence[str], rows: Iterable[Sequence[object]],
+              freeze: bool = False) -> None:
+    """Binary COPY of rows (geometry last, as EWKB bytes) into the staging table.
+
+    ``freeze`` (the table was created in this transaction) writes the rows frozen, so that
+    the scans that follow need not set their hint bits.
+    """
+    statement = sql.SQL("COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY{freeze})").format(
+        stage=Ident(stage), columns=sql.SQL(", ").join(map(Ident, columns)),
+        freeze=sql.SQL(", FREEZE" if freeze else ""))
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types(list(pg_types))
         for row in rows:
