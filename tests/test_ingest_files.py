@@ -317,3 +317,16 @@ def test_first_vertices_are_read_from_the_bytes_exactly_or_left_unknown() -> Non
     area = shapely.box(296000, 332000, 296400, 332100)
     shapely.prepare(area)
     assert outside(ewkb, shape.family, area) == [2, 3, 5]
+
+
+def test_three_dimensional_plots_are_stored_flat(world: str, tmp_path: Path) -> None:
+    flat = plot(296700, 332700)
+    raised = shapely.force_3d(flat, 42.0)
+    gpkg = write(tmp_path / "z.gpkg", [raised], {"REF": ["TF 1100/C"]}, "EPSG:26191",
+                 geometry_type="Polygon Z")
+
+    assert import_file(world, REGISTRY, "parcels", gpkg).loaded == 1
+
+    dims, area = rows(world, "SELECT ST_NDims(geom), area_m2 FROM parcels")[0]
+    assert dims == 2 and area == 300.0
+    assert np.allclose(_vertices(world, "TF 1100/C"), _coords(flat), atol=0.005, rtol=0)

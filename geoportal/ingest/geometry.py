@@ -60,6 +60,12 @@ def _type_code(wkb: bytes) -> int:
     return (code & 0x0FFFFFFF) % 1000
 
 
+def _flat(wkb: bytes) -> bool:
+    order = "<" if wkb[0] == 1 else ">"
+    code: int = struct.unpack_from(f"{order}I", wkb, 1)[0]
+    return code & 0xC0000000 == 0 and (code & 0x0FFFFFFF) < 1000
+
+
 def _with_srid(wkb: bytes, srid: int) -> bytes:
     order = "<" if wkb[0] == 1 else ">"
     code = struct.unpack_from(f"{order}I", wkb, 1)[0] & 0x0FFFFFFF
@@ -141,6 +147,8 @@ def _slow_path(geometry: bytes | None, shape: StorageShape
                ) -> tuple[bytes | None, tuple[Literal["repaired", "rejected"], str] | None]:
     if geometry is None:
         return None, ("rejected", "no geometry")
+    if not _flat(geometry):  # Z or M: the storage columns are 2D
+        geometry = shapely.to_wkb(shapely.force_2d(shapely.from_wkb(geometry)))
     single, multi = shape.family, MULTI[shape.family]
     code = _type_code(geometry)
     if code == (multi if shape.multi else single):

@@ -84,6 +84,9 @@ def describe(path: Path, layer: str, encoding: str | None = None) -> SourceInfo:
                                  force_total_bounds=True)
     except (DataSourceError, DataLayerError, OSError) as exc:
         raise IngestError(f"cannot read {path} (layer {layer}): {exc}") from exc
+    detected = str(info.get("encoding") or "UTF-8")
+    if encoding is None and info["driver"] == "ESRI Shapefile" and detected != "UTF-8":
+        encoding = detected  # e.g. a .dbf without .cpg: GDAL's guess, ISO-8859-1
     bounds = info.get("total_bounds")
     has_bounds = bounds is not None and all(np.isfinite(b) for b in bounds)
     return SourceInfo(
@@ -101,18 +104,24 @@ def describe(path: Path, layer: str, encoding: str | None = None) -> SourceInfo:
 
 
 def read_chunks(source: SourceInfo, fields: Sequence[str], size: int) -> Iterator[Chunk]:
-    """The features in file order, ``size`` at a time, geometries as 2D WKB."""
+    """The features in file order, ``size`` at a time, through GDAL's Arrow stream."""
     wanted = list(dict.fromkeys(fields))
-    for skip in range(0, max(source.count, 1), size):
-        try:
-            meta, fids, wkb, data = pyogrio.raw.read(
-                source.path, layer=source.layer, encoding=source.encoding, columns=wanted,
-                skip_features=skip, max_features=size, return_fids=True, force_2d=True,
-            )
-        except (DataSourceError, DataLayerError, OSError) as exc:
-            raise IngestError(f"cannot read {source.path} after feature {skip}: {exc}") from exc
-        names = [str(n) for n in meta["fields"]]
-        if len(fids) == 0:
-            return
-        yield Chunk(fids=np.asarray(fids, dtype=np.int64), wkb=wkb,
-                    columns=dict(zip(names, data, strict=True)))
+    try:
+        with pyogrio.raw.open_arrow(source.path, layer=source.layer, encoding=source.encoding,
+                                    columns=wanted, return_fids=True, batch_size=size,
+                                    use_pyarrow=True) as (meta, reader):
+            fid_name = meta["fid_column"] or "OGC_FID"
+            geometry_name = meta["geometry_name"] or "wkb_geometry"
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                columns = {name: batch.column(name).to_numpy(zero_copy_only=False)
+                           for name in wanted}
+                yield Chunk(
+                    fids=np.asarray(batch.column(fid_name).to_numpy(zero_copy_only=False),
+                                    dtype=np.int64),
+                    wkb=batch.column(geometry_name).to_numpy(zero_copy_only=False),
+                    columns=columns,
+                )
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise IngestError(f"cannot read {source.path}: {exc}") from exc
