@@ -4,9 +4,10 @@
   bench/results/), imported back by `geoportal import` (binary COPY into a staging table,
   validity and AUC-area checks, the table's own constraints and indexes, one atomic swap)
   beside `ogr2ogr -f PostgreSQL` with PG_USE_COPY=YES into a separate table: features/s.
-* The whole parcels layer from /opendata as GeoJSON (CRS84 and EPSG:26191) and CSV, streamed
-  by one worker: MB/s and the service's memory before and at its peak (flat = streaming),
-  beside ogr2ogr writing the same layer as GeoJSON straight from PostGIS.
+* The whole parcels layer from /opendata as GeoJSON (CRS84 and EPSG:26191), CSV (streamed)
+  and GeoPackage (written in one pass, then sent), by one worker: MB/s and the service's
+  memory before and at its peak (flat = streaming), beside ogr2ogr writing the same layer as
+  GeoJSON straight from PostGIS.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ def bench_download(url: str) -> None:
             ("GeoJSON, EPSG:26191", "/opendata/parcels.geojson?crs=EPSG:26191",
              lambda n: n - 2),
             ("CSV (WKT), CRS84", "/opendata/parcels.csv", lambda n: n - 1),
+            ("GeoPackage, CRS84", "/opendata/parcels.gpkg", lambda n: BENCH_PARCELS),
         ]
         for label, path, features_of in cases:
             size, lines, seconds, before, peak = _download(f"{base}{path}", pid)

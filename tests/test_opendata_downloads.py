@@ -17,8 +17,9 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
+from geoportal.app import create_app
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
+from geoportal.settings import PROJECT_ROOT, Settings
 
 REGISTRY = load_registry(PROJECT_ROOT / "layers")
 MERCHICH = ("+proj=lcc +lat_1=33.3 +lat_0=33.3 +lon_0=-5.4 +k_0=0.999625769 +x_0=500000 "
@@ -176,3 +177,16 @@ def test_the_ogc_api_links_to_the_open_data_and_to_pygeoapi(demo_client: TestCli
     enclosures = [link for link in collection["links"] if link["rel"] == "enclosure"]
     assert enclosures[0]["href"] == "http://testserver/opendata/parcels.gpkg"
     assert enclosures[0]["type"] == "application/geopackage+sqlite3"
+
+
+@pytest.mark.parametrize("ext", ["gpkg", "shp.zip", "geojson", "csv"])
+def test_an_empty_layer_downloads_as_a_valid_empty_file(
+    database_url: str, tmp_path: Path, ext: str
+) -> None:
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        response = client.get(f"/opendata/roads.{ext}", params={"crs": "EPSG:26191"})
+    assert response.status_code == 200
+    target = tmp_path / f"roads.{ext}"
+    target.write_bytes(response.content)
+    opened = f"/vsizip/{target}" if ext == "shp.zip" else target
+    assert pyogrio.read_info(opened)["features"] == 0

@@ -1,24 +1,25 @@
 """GeoPackage and zipped Shapefile downloads: written with pyogrio to a temporary folder.
 
-Rows come from a server-side cursor in chunks and are appended to the file in a worker
-thread, so memory stays flat whatever the size of the layer; the folder is removed once
+Rows come from a server-side cursor in chunks, turned into Arrow record batches and written
+by GDAL in one pass (``write_arrow``) in a worker thread, which asks the event loop for the
+next chunk: memory stays flat whatever the size of the layer. The folder is removed once
 the file has been sent.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
+import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 import asyncpg
-import numpy as np
-import numpy.typing as npt
+import pyarrow as pa
 import pyogrio.raw
 
 from geoportal.ogc.crs import Crs, output_geometry_sql
@@ -27,7 +28,14 @@ from geoportal.opendata.formats import GPKG, SHAPEFILE, Download
 from geoportal.registry import Layer, LayerProperty
 
 EXPORT_CHUNK = 20_000
+FETCH_TIMEOUT_S = 120.0
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+GEOMETRY = "geometry"
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "integer": pa.int64(), "number": pa.float64(),
+    "boolean": pa.bool_(), "date": pa.date32(), "datetime": pa.timestamp("ms", tz="UTC"),
+    "array": pa.string(),
+}
 
 
 def export_sql(layer: Layer, crs: Crs) -> str:
@@ -44,74 +52,74 @@ def _file_crs(crs: Crs) -> str:
     return f"EPSG:{crs.srid}"
 
 
-def _column(values: Sequence[Any], prop: LayerProperty | None, shapefile: bool
-            ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
-    """A field's values for pyogrio and its null mask."""
-    mask = np.array([v is None for v in values], dtype=bool)
-    kind = "integer" if prop is None else prop.type
-    if kind == "integer":
-        return np.array([0 if v is None else v for v in values], dtype=np.int64), mask
-    if kind == "number":
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64), None
-    if kind == "boolean":
-        return np.array([bool(v) for v in values], dtype=bool), mask
-    if kind == "date":
-        return np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "D")
-                         for v in values], dtype="datetime64[D]"), None
-    if kind == "datetime":
-        return _timestamps(values, shapefile), None
-    return np.array([None if v is None else str(v) for v in values], dtype=object), None
+def _arrow_type(prop: LayerProperty, shapefile: bool) -> pa.DataType:
+    if shapefile and prop.type == "datetime":  # dBase has no date-time: ISO 8601 text
+        return pa.string()
+    return ARROW_TYPES[prop.type]
 
 
-def _timestamps(values: Sequence[Any], shapefile: bool) -> npt.NDArray[Any]:
-    utc = [None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None) for v in values]
-    if shapefile:  # dBase has no date-time type: ISO 8601 text in UTC
-        return np.array([None if v is None else v.isoformat(timespec="seconds") + "Z"
-                         for v in utc], dtype=object)
-    return np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "ms")
-                     for v in utc], dtype="datetime64[ms]")
+def arrow_schema(layer: Layer, shapefile: bool) -> pa.Schema:
+    """The columns of the file: id, every property, the geometry as WKB."""
+    fields = [pa.field("id", pa.int64())]
+    fields += [pa.field(p.name, _arrow_type(p, shapefile)) for p in layer.properties]
+    return pa.schema([*fields, pa.field(GEOMETRY, pa.binary())])
 
 
-def _write_chunk(path: Path, layer: Layer, crs: Crs, download: Download,
-                 rows: Sequence[Sequence[Any]], append: bool,
-                 metadata: dict[str, str]) -> None:
+def _values(values: tuple[Any, ...], prop: LayerProperty, kind: pa.DataType) -> list[Any]:
+    if prop.type == "array":
+        return [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+    if prop.type == "datetime" and kind == pa.string():
+        return [None if v is None else v.isoformat() for v in values]
+    return list(values)
+
+
+def record_batch(layer: Layer, schema: pa.Schema, rows: list[Any]) -> pa.RecordBatch:
+    """Rows of :func:`export_sql` as one Arrow record batch of ``schema``."""
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(columns[0], pa.int64())]
+    for index, prop in enumerate(layer.properties, start=1):
+        kind = schema.field(index).type
+        arrays.append(pa.array(_values(columns[index], prop, kind), kind))
+    arrays.append(pa.array(columns[-1], pa.binary()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _batches(layer: Layer, schema: pa.Schema, cursor: asyncpg.cursor.Cursor,
+             loop: asyncio.AbstractEventLoop) -> Iterator[pa.RecordBatch]:
+    """Record batches, each fetched by the event loop for this (worker) thread."""
+    while True:
+        rows = asyncio.run_coroutine_threadsafe(cursor.fetch(EXPORT_CHUNK), loop).result(
+            timeout=FETCH_TIMEOUT_S)
+        if not rows:
+            return
+        yield record_batch(layer, schema, rows)
+
+
+def _write(path: Path, layer: Layer, crs: Crs, download: Download, schema: pa.Schema,
+           batches: Iterator[pa.RecordBatch], metadata: dict[str, str]) -> None:
     shapefile = download is SHAPEFILE
-    width = len(layer.properties) + 2
-    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * width
-    props: list[LayerProperty | None] = [None, *layer.properties]
-    data, masks = [], []
-    for values, prop in zip(columns[:-1], props, strict=True):
-        array, mask = _column(values, prop, shapefile)
-        data.append(array)
-        masks.append(mask)
-    geometry = np.array(columns[-1], dtype=object)
-    options = {} if shapefile else {"DESCRIPTION": layer.description, "IDENTIFIER": layer.title}
-    pyogrio.raw.write(
-        path, geometry, data, ["id", *(p.name for p in layer.properties)], field_mask=masks,
-        layer=layer.id, driver=download.driver, geometry_type=layer.geometry_type,
-        crs=_file_crs(crs), encoding="UTF-8" if shapefile else None, append=append,
-        layer_options=None if append else options,
-        dataset_options=None if append or shapefile else {"VERSION": "1.2"},
-        layer_metadata=None if append or shapefile else metadata,
+    pyogrio.raw.write_arrow(
+        pa.RecordBatchReader.from_batches(schema, batches), path, layer=layer.id,
+        driver=download.driver, geometry_name=GEOMETRY, geometry_type=layer.geometry_type,
+        crs=_file_crs(crs), encoding="UTF-8" if shapefile else None,
+        layer_options=None if shapefile else {"DESCRIPTION": layer.description,
+                                              "IDENTIFIER": layer.title},
+        dataset_options=None if shapefile else {"VERSION": "1.2"},
+        layer_metadata=None if shapefile else metadata,
     )
 
 
 async def write_layer(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download,
                       folder: Path, metadata: dict[str, str]) -> Path:
     """The whole layer as a GeoPackage or Shapefile in ``folder``; returns its path."""
-    suffix = ".gpkg" if download is GPKG else ".shp"
-    path = folder / f"{layer.id}{suffix}"
-    written = False
+    path = folder / f"{layer.id}{'.gpkg' if download is GPKG else '.shp'}"
+    schema = arrow_schema(layer, download is SHAPEFILE)
+    loop = asyncio.get_running_loop()
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                         readonly=True):
         cursor = await conn.cursor(export_sql(layer, crs))
-        while rows := await cursor.fetch(EXPORT_CHUNK):
-            await anyio.to_thread.run_sync(_write_chunk, path, layer, crs, download, rows,
-                                           written, metadata)
-            written = True
-    if not written:
-        await anyio.to_thread.run_sync(_write_chunk, path, layer, crs, download, [], False,
-                                       metadata)
+        await anyio.to_thread.run_sync(_write, path, layer, crs, download, schema,
+                                       _batches(layer, schema, cursor, loop), metadata)
     return path
 
 
