@@ -1,7 +1,9 @@
 # The geoportal service image. The database runs in its own container (docker-compose.yml).
 FROM python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    GEOPORTAL_HOME=/app/.geoportal GEOPORTAL_LAYERS_DIR=/app/layers \
+    GEOPORTAL_PYGEOAPI_CONFIG=/app/pygeoapi-config.yml
 # WeasyPrint (the printable note) needs Pango; fonts with Arabic glyphs for the names.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
@@ -9,12 +11,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini pygeoapi-config.yml* ./
+COPY pyproject.toml README.md alembic.ini pygeoapi-config.yml ./
 COPY geoportal ./geoportal
 COPY layers ./layers
 COPY migrations ./migrations
-RUN pip install . && useradd --system --home /app geoportal && mkdir -p /app/.geoportal \
- && chown geoportal /app/.geoportal
+# Editable install: layers/, migrations/, alembic.ini and pygeoapi-config.yml are found
+# beside the package (the project root), as in a checkout.
+RUN pip install -e . && useradd --system --home /app geoportal && mkdir -p /app/.geoportal/data \
+ && chown -R geoportal /app/.geoportal
 USER geoportal
 
 EXPOSE 8000

@@ -36,6 +36,13 @@ def test_the_page_is_french_and_loads_only_packaged_assets(demo_client: TestClie
     assert demo_client.get("/web/static/../settings.py").status_code == 404
 
 
+def test_the_page_links_to_the_open_data_downloads_and_the_api(demo_client: TestClient) -> None:
+    html = demo_client.get("/").text
+    for target in ("opendata", "ogc", "docs"):
+        assert f'href="{target}"' in html
+        assert demo_client.get("/" + target).status_code == 200
+
+
 def test_the_config_is_generated_from_the_layer_registry(demo_client: TestClient) -> None:
     config = demo_client.get("/web/config.json").json()
     registry = load_registry(Settings().layers_dir)
