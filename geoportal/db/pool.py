@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import asyncpg
+import orjson
 
 from geoportal.db.urls import libpq_url
 from geoportal.settings import Settings
@@ -14,7 +15,7 @@ from geoportal.settings import Settings
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
-            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            type_name, encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog"
         )
 
 

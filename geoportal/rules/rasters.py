@@ -108,11 +108,16 @@ class Grid:
         xmin, ymin, xmax, ymax = subject.bounds
         top, left = self.cell_of(xmin, ymax)
         bottom, right = self.cell_of(xmax, ymin)
+        inside = top >= 0 and left >= 0 and bottom < self.height and right < self.width
         top, left = max(top, 0), max(left, 0)
         bottom, right = min(bottom, self.height - 1), min(right, self.width - 1)
         if top > bottom or left > right:
             return None  # the subject is outside the raster
         block = self.read(top, left, bottom - top + 1, right - left + 1)
+        if inside and (block.size == 1 or bool((block == block.flat[0]).all())):
+            # The subject touches at least one cell of its bounding block: when the whole
+            # block holds one value (the usual case for a plot), that value is the answer.
+            return self._clean(block.ravel()[:1])
         return self._clean(block[self._touched(subject, top, left, block.shape)])
 
     def _touched(self, subject: BaseGeometry, top: int, left: int,
