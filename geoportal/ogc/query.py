@@ -148,6 +148,16 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
     # Candidates from the GiST index (bounding boxes meet), ordered, then the exact tests in
     # that order until the page is full (OFFSET 0 keeps the filter above the sort).
     candidates = [sql.bbox_candidates_clause(layer, str(envelope)), *keyset]
+    if not query.sortby:
+        # Sort only the ids (not whole rows with their geometries), then fetch the rows by
+        # primary key in that order until the page is full; the nested loop keeps the order
+        # the planner knows, so ORDER BY + LIMIT stop early.
+        cid, tid = sql.id_column(layer, "c"), sql.id_column(layer)
+        ordered_ids = f"SELECT {tid} FROM {table} t {sql.where(candidates)} ORDER BY {tid}"
+        row_by_id = f"SELECT * FROM {table} t WHERE {tid} = {cid} OFFSET 0"
+        return (f"WITH page AS (SELECT t.* FROM ({ordered_ids} OFFSET 0) c "
+                f"CROSS JOIN LATERAL ({row_by_id}) t {sql.where(clauses)} "
+                f"ORDER BY {cid} {limit})")
     return (f"WITH candidates AS MATERIALIZED (SELECT t.* FROM {table} t "
             f"{sql.where(candidates)}), "
             f"page AS (SELECT t.* FROM (SELECT * FROM candidates t {order} OFFSET 0) t "
