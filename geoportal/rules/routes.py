@@ -6,12 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import asyncpg
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from geoportal.deps import get_pool, get_registry, get_settings
-from geoportal.registry import LayerRegistry
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import openapi_parameters, parse_rules_params
 from geoportal.rules.rasters import RasterSampler
@@ -19,25 +17,6 @@ from geoportal.rules.service import lookup, lookup_batch
 from geoportal.settings import Settings
 
 router = APIRouter(prefix="/rules", tags=["rules"])
-
-
-# The shared dependencies are plain functions, which FastAPI runs in its thread pool: a hop
-# per dependency per request. These async wrappers run on the event loop instead.
-async def _pool(request: Request) -> asyncpg.Pool:
-    return get_pool(request)
-
-
-async def _settings(request: Request) -> Settings:
-    return get_settings(request)
-
-
-async def _registry(request: Request) -> LayerRegistry:
-    return get_registry(request)
-
-
-PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-RegistryDep = Annotated[LayerRegistry, Depends(_registry)]
 
 JSON = "application/json"
 GEOJSON_EXAMPLE = {"type": "Polygon", "coordinates": [[
