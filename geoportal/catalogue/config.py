@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -32,6 +33,8 @@ BBOX = [AUC_LONLAT.west_lon_degree, AUC_LONLAT.south_lat_degree, AUC_LONLAT.east
         AUC_LONLAT.north_lat_degree]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PUBLIC = "${GEOPORTAL_PUBLIC_URL:-http://127.0.0.1:8000}"
+TEMPLATES = Path(__file__).parent / "templates"  # pygeoapi's pages without CDN assets
+STATIC = Path(__file__).parent / "static"  # the vendored assets, before pygeoapi's own
 
 
 def _server() -> dict[str, Any]:
@@ -45,8 +48,10 @@ def _server() -> dict[str, Any]:
         "cors": True,
         "pretty_print": False,
         "limits": {"default_items": 10, "max_items": 100},
-        "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                "attribution": "© OpenStreetMap contributors"},
+        "map": {"url": f"{PUBLIC}/pygeoapi/static/tiles/blank.png",  # no tiles from elsewhere
+                "attribution": "© Agence urbaine de Casablanca"},
+        "templates": {"path": "${GEOPORTAL_PYGEOAPI_TEMPLATES}",
+                      "static": "${GEOPORTAL_PYGEOAPI_STATIC}"},
         "manager": {"name": "Dummy", "connection": None, "output_dir": None},
     }
 
@@ -150,6 +155,8 @@ def variables(settings: Settings, base_url: str | None = None) -> dict[str, str]
     values["GEOPORTAL_DATABASE_URL"] = settings.resolved_database_url()
     values["GEOPORTAL_DATA_DIR"] = str(settings.raster_dir)
     values["GEOPORTAL_LAYERS_DIR"] = str(settings.layers_dir)
+    values["GEOPORTAL_PYGEOAPI_TEMPLATES"] = str(TEMPLATES)
+    values["GEOPORTAL_PYGEOAPI_STATIC"] = str(STATIC)
     public = settings.public_url or base_url
     if public:
         values["GEOPORTAL_PUBLIC_URL"] = public.rstrip("/")

@@ -15,7 +15,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -156,16 +155,14 @@ def _routes(adapter: Adapter) -> list[Route]:
 
 def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     """pygeoapi's Records, Processes and Coverages as a Starlette app of its own."""
-    import pygeoapi
-
     apis = Apis(settings)
     rasters = RasterSampler(settings.raster_dir)
 
     def make_runtime() -> Runtime:
         return Runtime(asyncio.get_running_loop(), state, registry, rasters)
 
-    static = Path(pygeoapi.__file__).parent / "static"
-    app = Starlette(routes=[Mount("/static", StaticFiles(directory=static)),
+    static = StaticFiles(directory=pygeoapi_config.STATIC, packages=[("pygeoapi", "static")])
+    app = Starlette(routes=[Mount("/static", static),
                             *_routes(Adapter(apis, make_runtime))])
     app.router.redirect_slashes = False
     return app
