@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 
 from geoportal.app import create_app
 from geoportal.db.cluster import validate_identifier
@@ -29,6 +30,10 @@ PREFIX = os.environ.get("GEOPORTAL_TEST_DB_PREFIX", "geoportal_test")
 DEMO_PARCELS = int(os.environ.get("GEOPORTAL_TEST_DEMO_PARCELS", "20000"))
 DEMO_SEED = 42
 ARTIFACTS = Path(__file__).parent / "artifacts"
+# Debian's Chromium, never a browser downloaded by a test tool; flags for a closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +144,14 @@ def artifacts() -> Path:
     """A folder for screenshots and rendered documents to look at after the run."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, one for each test module that drives a browser."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: apt-get install chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

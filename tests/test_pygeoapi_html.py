@@ -13,15 +13,12 @@ from urllib.parse import urlsplit
 
 import pygeoapi
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from geoportal.catalogue.config import STATIC, TEMPLATES
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 PYGEOAPI_TEMPLATES = Path(pygeoapi.__file__).parent / "templates"
 CDNS = ("unpkg.com", "cdnjs.cloudflare.com", "cdn.jsdelivr.net", "googleapis.com")
 TITLE = "Géoportail de l'Agence urbaine de Casablanca"
@@ -42,17 +39,6 @@ class Visit:
         assert self.requests, "the page requested nothing"
         assert [u for u in self.requests if urlsplit(u).netloc != host] == []
         assert self.errors == []
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless (never a downloaded browser), one for the module."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -16,14 +16,11 @@ import httpx
 import psycopg
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from pyproj import Transformer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE = "document.body.dataset.mapIdle === 'true'"
 
 
@@ -39,17 +36,6 @@ class Watched:
         """No console error, no uncaught exception, no request to another host."""
         assert self.errors == []
         assert self.hosts == {urlsplit(service).netloc}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless (never a downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
