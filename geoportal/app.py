@@ -18,7 +18,7 @@ from geoportal.ogc import ogc_router, register_extension
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
 from geoportal.registry import load_registry
-from geoportal.rules.routes import router as rules_router
+from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
 from geoportal.tiles.ogc import tiles_extension
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles_routes.router, prefix="/ogc")
     register_extension(app, tiles_extension())
     app.include_router(web_routes.router)
-    app.include_router(rules_router)
+    rules_routes.install(app)
     app.include_router(opendata_router)
     register_extension(app, opendata_extension())
     mount_pygeoapi(app, settings)
