@@ -70,6 +70,19 @@ def fresh_database(server_url: str) -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture(scope="session")
+def sql_database(fresh_database: Callable[[str], str]) -> Callable[[str, Path], str]:
+    """A factory of migrated test databases filled by a SQL script of tests/fixtures."""
+
+    def make(name: str, script: Path) -> str:
+        url = fresh_database(name)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(script.read_text())  # type: ignore[arg-type]
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def database_url(fresh_database: Callable[[str], str]) -> str:
     """An empty, migrated database."""
     return fresh_database("main")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,12 +15,9 @@ SMALL_SQL = Path(__file__).parent / "fixtures" / "ogc_small.sql"
 
 
 @pytest.fixture(scope="session")
-def small_database_url(fresh_database: Callable[[str], str]) -> str:
+def small_database_url(sql_database: Callable[[str, Path], str]) -> str:
     """A migrated database holding the five parcels and two plans of ``ogc_small.sql``."""
-    url = fresh_database("ogc_small")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SMALL_SQL.read_text())  # type: ignore[arg-type]
-    return url
+    return sql_database("ogc_small", SMALL_SQL)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,11 +15,9 @@ FIXTURE = Path(__file__).parent / "fixtures" / "tiles.sql"
 
 
 @pytest.fixture(scope="module")
-def client(fresh_database: Callable[[str], str]) -> Iterator[TestClient]:
+def client(sql_database: Callable[[str, Path], str]) -> Iterator[TestClient]:
     """The app on the small hand-made area."""
-    url = fresh_database("tiles_meta")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(FIXTURE.read_text())  # type: ignore[arg-type]
+    url = sql_database("tiles_meta", FIXTURE)
     with TestClient(create_app(Settings(database_url=url))) as test_client:
         yield test_client
 

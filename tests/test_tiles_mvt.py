@@ -31,12 +31,9 @@ TO_LONLAT = Transformer.from_crs("EPSG:26191", "EPSG:4326", always_xy=True)
 
 
 @pytest.fixture(scope="module")
-def tiles_database(fresh_database: Callable[[str], str]) -> str:
+def tiles_database(sql_database: Callable[[str, Path], str]) -> str:
     """A migrated database holding the small hand-made area of tests/fixtures/tiles.sql."""
-    url = fresh_database("tiles")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(FIXTURE.read_text())  # type: ignore[arg-type]
-    return url
+    return sql_database("tiles", FIXTURE)
 
 
 @pytest.fixture(scope="module")
