@@ -1,7 +1,9 @@
 """The service's exceptions and their one mapping to HTTP status and OGC exception code.
 
-What the client is told is the exception's message; what is logged may be more. Database
-error text is never sent to clients.
+What the client is told is the exception's message, in French by default or in English when
+``Accept-Language`` prefers it; what is logged may be more. Database error text and Python
+exception text are never sent to clients. Client mistakes are never logged with a traceback;
+database outages are logged once in a while, not once per request.
 """
 
 from __future__ import annotations
@@ -14,18 +16,35 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from geoportal.core.i18n import Language, preferred_language
+from geoportal.core.logs import RateLimitedLog
+
 log = logging.getLogger("geoportal")
+outage_log = RateLimitedLog(log, interval_s=10.0)
+RETRY_AFTER_S = 5
 
 
 class GeoportalError(Exception):
-    """Base of the service's errors: an HTTP status and an OGC exception code."""
+    """Base of the service's errors: an HTTP status, an OGC exception code, a message.
+
+    ``message`` is French (the default language); ``en`` its English twin, when written.
+    """
 
     status_code = 500
     code = "ServerError"
+    retry_after: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, en: str | None = None, *,
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.en = en or message
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+    def text(self, language: Language) -> str:
+        """The message in the language asked for."""
+        return self.en if language == "en" else self.message
 
 
 class InvalidParameter(GeoportalError):
@@ -68,11 +87,20 @@ class PayloadTooLarge(GeoportalError):
     code = "PayloadTooLarge"
 
 
+class TooManyRequests(GeoportalError):
+    """This client already has as many requests of this kind running as it may."""
+
+    status_code = 429
+    code = "TooManyRequests"
+    retry_after = RETRY_AFTER_S
+
+
 class ServiceUnavailable(GeoportalError):
-    """The database does not answer or is not migrated."""
+    """The database does not answer, is not migrated, or the service is at capacity."""
 
     status_code = 503
     code = "ServiceUnavailable"
+    retry_after = RETRY_AFTER_S
 
 
 def error_body(status: int, code: str, message: str) -> dict[str, object]:
@@ -80,23 +108,45 @@ def error_body(status: int, code: str, message: str) -> dict[str, object]:
     return {"code": code, "description": message, "status": status}
 
 
-def _error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(status, code, message), status_code=status)
+def error_response(status: int, code: str, message: str,
+                   retry_after: int | None = None) -> JSONResponse:
+    """The one JSON error response of the service (also used by middleware)."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return JSONResponse(error_body(status, code, message), status_code=status, headers=headers)
+
+
+def _language(request: Request) -> Language:
+    return preferred_language(request.headers.get("accept-language"))
 
 
 async def _geoportal_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GeoportalError)
+    if not isinstance(exc, GeoportalError):  # pragma: no cover - registered for this class
+        return await _unexpected_error(request, exc)
     if exc.status_code >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return _error_response(exc.status_code, exc.code, exc.message)
+        outage_log.warning(exc.code, "%s %s: %s", request.method, request.url.path, exc.en)
+    return error_response(exc.status_code, exc.code, exc.text(_language(request)),
+                          exc.retry_after)
+
+
+HTTP_MESSAGES: dict[int, tuple[str, str, str]] = {
+    404: ("NotFound", "Ressource introuvable.", "Not found."),
+    405: ("MethodNotAllowed", "Méthode non autorisée pour cette adresse.",
+          "Method not allowed for this resource."),
+    413: ("PayloadTooLarge", "Le corps de la requête est trop volumineux.",
+          "The request body is too large."),
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(
-        exc.status_code, "InvalidRequest"
-    )
-    return _error_response(exc.status_code, code, str(exc.detail))
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
+        return await _unexpected_error(request, exc)
+    code, french, english = HTTP_MESSAGES.get(
+        exc.status_code, ("InvalidRequest", "Requête invalide.", "Invalid request."))
+    response = error_response(exc.status_code, code,
+                              english if _language(request) == "en" else french)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -104,24 +154,58 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        return await _unexpected_error(request, exc)
+    english = _language(request) == "en"
     problems = "; ".join(
         f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in exc.errors()
     )
-    status = 422 if request.method == "POST" else 400
-    return _error_response(status, "InvalidParameterValue", problems or "invalid request")
+    lead = "invalid request" if english else "requête invalide"
+    status = 422 if request.method in ("POST", "PUT", "PATCH") else 400
+    return error_response(status, "InvalidParameterValue", f"{lead}: {problems}" if problems
+                          else lead)
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether the exception means the database went away (not a bad query)."""
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError
+                      | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
+                      | asyncpg.AdminShutdownError | ConnectionError | TimeoutError)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
+    english = _language(request) == "en"
     if isinstance(exc, asyncpg.QueryCanceledError):
-        return _error_response(503, "Timeout", "The query took too long; narrow the request.")
-    return _error_response(503, "ServiceUnavailable", "The database could not answer.")
+        outage_log.warning("timeout", "statement timeout on %s %s", request.method,
+                           request.url.path)
+        return error_response(
+            503, "Timeout", "The query took too long; narrow the request." if english
+            else "La requête a pris trop de temps ; restreignez-la.", RETRY_AFTER_S)
+    if isinstance(exc, asyncpg.DataError):  # SQLSTATE 22: a value the request carried
+        outage_log.warning("data", "data error on %s %s: %s", request.method,
+                           request.url.path, type(exc).__name__)
+        return error_response(
+            400, "InvalidParameterValue", "A value of the request is not acceptable."
+            if english else "Une valeur de la requête n'est pas acceptable.")
+    if is_connection_failure(exc):
+        outage_log.warning("database", "database unreachable on %s %s: %s", request.method,
+                           request.url.path, type(exc).__name__)
+    else:
+        outage_log.exception("database", "database error on %s %s", request.method,
+                             request.url.path, exc=exc)
+    return error_response(
+        503, "ServiceUnavailable", "The database could not answer; try again shortly."
+        if english else "La base de données n'a pas pu répondre ; réessayez dans un instant.",
+        RETRY_AFTER_S)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_response(500, "ServerError", "Internal error; it has been logged.")
+    if is_connection_failure(exc):
+        return await _database_error(request, exc)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    english = _language(request) == "en"
+    return error_response(500, "ServerError", "Internal error; it has been logged."
+                          if english else "Erreur interne ; elle a été consignée.")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -130,5 +214,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(asyncpg.PostgresError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    app.add_exception_handler(asyncpg.InterfaceError, _database_error)
+    app.add_exception_handler(asyncpg.InternalClientError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

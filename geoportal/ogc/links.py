@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from geoportal.core.urls import public_base
 from geoportal.ogc.formats import Format
 from geoportal.settings import Settings
 
@@ -22,9 +23,8 @@ class Links:
 
     @classmethod
     def for_request(cls, request: Request, settings: Settings) -> Links:
-        """The builder for one request: ``settings.public_url`` wins over the Host header."""
-        base = settings.public_url or str(request.base_url)
-        return cls(base.rstrip("/"))
+        """The builder for one request: the public URL, never the client's Host header."""
+        return cls(public_base(request.scope, settings.public_url))
 
     def url(self, path: str, params: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> str:
         """An absolute URL of a path of this service, with query parameters."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from geoportal.core.urls import public_base
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.registry import Layer, LayerRegistry
@@ -23,9 +24,7 @@ MAX_COLLECTIONS = 20
 
 def base_url(request: Request, settings: Settings) -> str:
     """Where the service is reached: the configured public URL, else the request's own."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    return public_base(request.scope, settings.public_url)
 
 
 def api_url(request: Request, settings: Settings, path: str) -> str:

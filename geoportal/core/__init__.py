@@ -1,0 +1,1 @@
+"""The shared core below the capability rooms: what cuts across them, written once."""
