@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from geoportal import __version__, health
 from geoportal.catalogue import mount_pygeoapi
+from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
-from geoportal.limits import BodySizeLimit
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
@@ -59,7 +60,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = None
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH",
+                                          "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "If-Match",
+                                          "If-None-Match", "Accept-Language", "Content-Crs"],
+                           expose_headers=["ETag", "Location", "Link", "Content-Crs",
+                                           "Retry-After", "OGC-NumberMatched"],
+                           max_age=3600)
+    app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
+                                               settings.body_timeout_s))
     app.include_router(health.router)
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix="/ogc")

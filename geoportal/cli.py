@@ -208,7 +208,8 @@ def serve(
                   f"  Rules            {base}/rules?lon=-7.6189&lat=33.5883\n"
                   f"  API docs         {base}/docs\n  Health           {base}/health")
     uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
-                workers=workers, reload=reload, log_level="info", access_log=False)
+                workers=workers, reload=reload, log_level="info", access_log=False,
+                server_header=False)
 
 
 def main() -> None:

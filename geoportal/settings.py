@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     items_default_limit: int = Field(default=10, ge=1)
     items_max_limit: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=5_000_000, ge=1024)
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time a client has to send its whole request body (408)."
+    )
+    cors_origins: list[str] = Field(
+        default=["*"], description="Origins whose browser apps may call the API (CORS); [] = none."
+    )
 
     public_url: str | None = Field(
         default=None, description="Base URL the service is reached at, when behind a proxy."

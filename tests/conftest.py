@@ -127,10 +127,11 @@ def live_server(demo_settings: Settings) -> Iterator[str]:
     """The real service under uvicorn on a loopback port, for GDAL, OWSLib and browsers."""
     port = _free_port()
     env = {**os.environ, "GEOPORTAL_DATABASE_URL": str(demo_settings.database_url),
-           "GEOPORTAL_DATA_DIR": str(demo_settings.raster_dir)}
+           "GEOPORTAL_DATA_DIR": str(demo_settings.raster_dir), "GEOPORTAL_BODY_TIMEOUT_S": "5"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--no-server-header"],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"

@@ -21,7 +21,7 @@ from pyproj import Transformer
 
 pytestmark = pytest.mark.browser
 
-IDLE = "document.body.dataset.mapIdle === 'true'"
+IDLE = "() => document.body.dataset.mapIdle === 'true'"
 
 
 @dataclass
@@ -175,7 +175,7 @@ def test_search_finds_a_commune_by_name_without_accents(
     option.wait_for()
     assert "Aïn Sebaâ" in option.inner_text()
     option.click()
-    page.wait_for_function("window.geoportal.map.getZoom() > 11")
+    page.wait_for_function("() => window.geoportal.map.getZoom() > 11")
     watched.assert_clean(live_server)
 
 

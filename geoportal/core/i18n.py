@@ -24,6 +24,6 @@ def preferred_language(accept_language: str | None) -> Language:
                 q = 0.0
         if primary == "*":
             primary = "fr"
-        if primary in OFFERED and q > best_q:
+        if primary in OFFERED and q > 0 and q > best_q:
             best, best_q = primary, q
     return best

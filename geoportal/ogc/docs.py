@@ -12,7 +12,8 @@ from geoportal.ogc.html import environment
 
 ASSETS_PATH = "/ogc/static/swagger-ui"
 ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript",
-          "favicon-32x32.png": "image/png"}
+          "favicon-32x32.png": "image/png", "swagger-init.js": "text/javascript"}
+OWN_ASSETS = Path(__file__).parent / "static"  # ours, beside Swagger UI's own files
 
 
 def assets_folder() -> Path:
@@ -44,5 +45,6 @@ def add_docs_routes(router: APIRouter) -> None:
         """One of the few Swagger UI files the page loads."""
         if name not in ASSETS:
             raise NotFound(f"no asset {name!r}")
-        return FileResponse(assets_folder() / name, media_type=ASSETS[name],
+        folder = OWN_ASSETS if (OWN_ASSETS / name).is_file() else assets_folder()
+        return FileResponse(folder / name, media_type=ASSETS[name],
                             headers={"Cache-Control": "public, max-age=86400"})
