@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from geoportal import __version__, health
 from geoportal.catalogue import mount_pygeoapi
+from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
@@ -58,6 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.pool = None
+    app.state.admission = Admission(AdmissionLimits(
+        heavy_slots=settings.heavy_slots, heavy_queue=settings.heavy_queue,
+        heavy_wait_s=settings.heavy_wait_s, heavy_per_client=settings.heavy_per_client,
+        heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost))
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:

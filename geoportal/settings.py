@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     )
     tiles_max_age_s: int = Field(default=60, ge=0, description="Cache-Control max-age of tiles.")
 
+    heavy_slots: int = Field(
+        default=2, ge=1, description="Heavy requests (costly filters, streams, PDF, batches) "
+        "running at once per worker; the others wait in a bounded queue."
+    )
+    heavy_queue: int = Field(default=16, ge=0, description="Heavy requests that may wait.")
+    heavy_wait_s: float = Field(default=20.0, gt=0, description="Longest wait for a slot (503).")
+    heavy_per_client: int = Field(
+        default=6, ge=1, description="Heavy requests one client may have running or waiting."
+    )
+    heavy_cost: float = Field(
+        default=20_000.0, gt=0, description="Query-plan cost above which a request is heavy."
+    )
+    max_query_cost: float = Field(
+        default=5_000_000.0, gt=0, description="Query-plan cost above which it is refused."
+    )
+
     opendata_max_downloads: int = Field(
         default=4, ge=1, description="Whole-layer downloads served at once per worker (503 above)."
     )

@@ -10,7 +10,9 @@ import asyncpg
 import orjson
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
+from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
 from geoportal.db.versions import layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import formats, html
@@ -30,6 +32,7 @@ from geoportal.ogc.query import (
 from geoportal.registry import Layer, LayerProperty
 
 STREAM_BATCH = 2000
+DEEP_OFFSET = 10_000  # beyond it an offset page is planned before it runs
 JSONFG_CONFORMS = ["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"]
 
 
@@ -98,8 +101,15 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     if early and not_modified(request, early):
         return Response(status_code=304, headers=_headers(query.crs, early))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
-    row = await _run(pool, items_statement(layer, query, body_fmt, layer_area))
-    assert row is not None
+    statement = items_statement(layer, query, body_fmt, layer_area)
+    slot = await _admit(request, pool, query, statement)
+    try:
+        row = await _run(pool, statement)
+    finally:
+        if slot is not None:
+            slot.release()
+    if row is None:  # an aggregate always answers one row
+        raise RuntimeError("the items statement returned no row")
     etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
     page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"])
     head, tail = _envelope(body_fmt, layer, query, row, page_links)
@@ -165,14 +175,28 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
     return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag))
 
 
-async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes) -> AsyncIterator[bytes]:
+async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
+                 statement: Statement) -> HeavySlot | None:
+    """A heavy slot when the planner says the page is costly (filters, sorts, deep offsets)."""
+    if query.filter is None and not query.sortby and query.offset <= DEEP_OFFSET:
+        return None  # index paths by construction: light
+    vertices = literal_vertices(query.filter.tree) if query.filter else 0
+    return await admission_of(request).admit_statement(
+        pool, client_of(request), statement.text, statement.values, vertices)
+
+
+async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes,
+                slot: HeavySlot) -> AsyncIterator[bytes]:
     """Batches of encoded features from a server-side cursor: memory stays flat."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        cursor = await conn.cursor(statement.text, *statement.values)
-        if header:
-            yield header
-        while rows := await cursor.fetch(STREAM_BATCH):
-            yield b"".join(r[0] for r in rows)
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = await conn.cursor(statement.text, *statement.values)
+            if header:
+                yield header
+            while rows := await cursor.fetch(STREAM_BATCH):
+                yield b"".join(r[0] for r in rows)
+    finally:
+        slot.release()
 
 
 async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
@@ -183,10 +207,16 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
         return Response(status_code=304, headers=_headers(query.crs, etag))
     header = csv_header(query.properties) if fmt is formats.CSV else b""
     statement = stream_statement(layer, query, fmt)
+    admission = admission_of(request)
+    if query.filter is not None:  # refused before it runs when the plan is over the ceiling
+        await admission.check_cost(pool, statement.text, statement.values,
+                                   literal_vertices(query.filter.tree))
+    slot = await admission.acquire(client_of(request))  # a whole layer is heavy whatever
     headers = _headers(query.crs, etag)
     if fmt is formats.CSV:
         headers["Content-Disposition"] = f'inline; filename="{layer.id}.csv"'
     media = f"{fmt.media_type}; charset=utf-8" if fmt is formats.CSV else fmt.media_type
-    return StreamingResponse(_rows(pool, statement, header), media_type=media, headers=headers)
+    return StreamingResponse(_rows(pool, statement, header, slot), media_type=media,
+                             headers=headers, background=BackgroundTask(slot.release))
 
 

@@ -1,0 +1,156 @@
+"""Admission control: heavy work has its own bounded lane; light requests never wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from geoportal.app import create_app
+from geoportal.core.admission import Admission, AdmissionLimits, literal_vertices
+from geoportal.errors import ServiceUnavailable, TooManyRequests
+from geoportal.settings import Settings
+
+EPSG_26191 = "http://www.opengis.net/def/crs/EPSG/0/26191"
+
+
+def _circle(cx: float, cy: float, radius: float, vertices: int) -> str:
+    points = [(cx + radius * math.cos(2 * math.pi * i / vertices),
+               cy + radius * math.sin(2 * math.pi * i / vertices)) for i in range(vertices)]
+    points.append(points[0])
+    return "POLYGON((" + ",".join(f"{x:.0f} {y:.0f}" for x, y in points) + "))"
+
+
+# The attacker's filter: twelve OR-ed S_OVERLAPS with 110-vertex polygons (~19 KB).
+HEAVY_FILTER = " OR ".join(
+    f"S_OVERLAPS(geometry, {_circle(300_000 + 1000 * i, 330_000, 3000, 110)})"
+    for i in range(12))
+
+
+async def test_heavy_slots_queue_a_bounded_number_and_refuse_the_rest_at_once() -> None:
+    admission = Admission(AdmissionLimits(heavy_slots=1, heavy_queue=1, heavy_wait_s=5,
+                                          heavy_per_client=10))
+    first = await admission.acquire("a")
+    waiting = asyncio.create_task(admission.acquire("b"))
+    await asyncio.sleep(0)
+    assert admission.waiting == 1
+    with pytest.raises(ServiceUnavailable) as refused:
+        await admission.acquire("c")
+    assert refused.value.retry_after
+    first.release()
+    second = await waiting
+    second.release()
+    second.release()  # idempotent: the semaphore is not over-released
+    third = await admission.acquire("c")
+    third.release()
+
+
+async def test_a_heavy_request_that_waits_too_long_is_a_503() -> None:
+    admission = Admission(AdmissionLimits(heavy_slots=1, heavy_queue=4, heavy_wait_s=0.05))
+    held = await admission.acquire("a")
+    with pytest.raises(ServiceUnavailable):
+        await admission.acquire("b")
+    held.release()
+    (await admission.acquire("b")).release()
+
+
+async def test_one_client_may_hold_only_so_many_heavy_requests() -> None:
+    admission = Admission(AdmissionLimits(heavy_slots=4, heavy_per_client=2))
+    slots = [await admission.acquire("greedy"), await admission.acquire("greedy")]
+    with pytest.raises(TooManyRequests):
+        await admission.acquire("greedy")
+    other = await admission.acquire("someone else")
+    for slot in [*slots, other]:
+        slot.release()
+    (await admission.acquire("greedy")).release()
+
+
+async def test_a_slot_dropped_without_release_is_given_back() -> None:
+    admission = Admission(AdmissionLimits(heavy_slots=1, heavy_queue=0, heavy_wait_s=0.05))
+    slot = await admission.acquire("a")
+    del slot
+    gc.collect()
+    (await admission.acquire("b")).release()
+
+
+def test_vertices_of_geometry_literals_are_counted_in_any_nesting() -> None:
+    tree = {"op": "or", "args": [
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {
+            "type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}]},
+        {"op": "s_within", "args": [{"property": "geometry"}, {"bbox": [0, 0, 1, 1]}]},
+        {"op": "s_crosses", "args": [{"property": "geometry"}, {
+            "type": "MultiPoint", "coordinates": [[0, 0], [2, 2]]}]}]}
+    assert literal_vertices(tree) == 4 + 4 + 2
+
+
+@pytest.fixture
+async def small_lane(demo_settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The demo app with one heavy slot and no queue, served in this event loop."""
+    settings = demo_settings.model_copy(update={"heavy_slots": 1, "heavy_queue": 0,
+                                                "heavy_wait_s": 0.2})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        yield app, client
+
+
+async def test_when_the_heavy_lane_is_full_streams_get_503_and_lookups_still_answer(
+        small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = small_lane
+    held = await app.state.admission.acquire("someone else")
+    try:
+        stream = await client.get("/ogc/collections/parcels/items?f=jsonseq")
+        assert stream.status_code == 503
+        assert int(stream.headers["retry-after"]) > 0
+        assert "lourdes" in stream.json()["description"]
+        assert (await client.get("/ogc/collections/parcels/items/1")).status_code == 200
+        assert (await client.get("/ogc/collections/parcels/items?limit=5")).status_code == 200
+        assert (await client.get("/health")).status_code == 200
+    finally:
+        held.release()
+    stream = await client.get("/ogc/collections/parcels/items?f=jsonseq")
+    assert stream.status_code == 200
+    assert stream.text.count("\x1e") > 1000
+    again = await client.get("/ogc/collections/parcels/items?f=jsonseq")
+    assert again.status_code == 200  # the first stream gave its slot back
+
+
+async def test_a_costly_filter_waits_for_the_heavy_lane(
+        small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = small_lane
+    params = {"filter": HEAVY_FILTER, "filter-crs": EPSG_26191, "limit": "10"}
+    held = await app.state.admission.acquire("someone else")
+    try:
+        busy = await client.get("/ogc/collections/parcels/items", params=params)
+        assert busy.status_code == 503
+        cheap = await client.get("/ogc/collections/parcels/items",
+                                 params={"filter": "area_m2 > 500", "limit": "10"})
+        assert cheap.status_code == 200
+    finally:
+        held.release()
+    done = await client.get("/ogc/collections/parcels/items", params=params)
+    assert done.status_code == 200
+    assert done.json()["type"] == "FeatureCollection"
+
+
+def test_a_filter_over_the_cost_ceiling_is_refused_before_it_runs(
+        demo_settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = demo_settings.model_copy(update={"max_query_cost": 50_000.0})
+    with TestClient(create_app(settings)) as client:
+        params = {"filter": HEAVY_FILTER, "filter-crs": EPSG_26191}
+        for extra in ({}, {"f": "jsonseq"}):
+            refused = client.get("/ogc/collections/parcels/items", params={**params, **extra})
+            assert refused.status_code == 400
+            assert "trop coûteuse" in refused.json()["description"]
+        english = client.get("/ogc/collections/parcels/items", params=params,
+                             headers={"Accept-Language": "en"})
+        assert "too costly" in english.json()["description"]
+        assert client.get("/ogc/collections/parcels/items",
+                          params={"filter": "area_m2 > 500"}).status_code == 200
