@@ -14,19 +14,39 @@ from geoportal import __version__, health
 from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
+from geoportal.core.services import Services
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
+from geoportal.ogc.extensions import OgcExtensions
+from geoportal.ogc.extent import ExtentCache
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
-from geoportal.registry import load_registry
+from geoportal.opendata.datasets import StatsCache
+from geoportal.opendata.slots import DownloadSlots
+from geoportal.registry import LayerRegistry, load_registry
 from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
 from geoportal.tiles.ogc import tiles_extension
+from geoportal.tiles.service import TileService
 from geoportal.web import routes as web_routes
 
 log = logging.getLogger("geoportal")
+
+
+def _services(settings: Settings, registry: LayerRegistry) -> Services:
+    """Every long-lived object the rooms use, built once here."""
+    services = Services(Admission(AdmissionLimits(
+        heavy_slots=settings.heavy_slots, heavy_queue=settings.heavy_queue,
+        heavy_wait_s=settings.heavy_wait_s, heavy_per_client=settings.heavy_per_client,
+        heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
+    services.provide(OgcExtensions())
+    services.provide(ExtentCache())
+    services.provide(TileService(settings, registry))
+    services.provide(DownloadSlots(settings.opendata_max_downloads))
+    services.provide(StatsCache())
+    return services
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,10 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.pool = None
-    app.state.admission = Admission(AdmissionLimits(
-        heavy_slots=settings.heavy_slots, heavy_queue=settings.heavy_queue,
-        heavy_wait_s=settings.heavy_wait_s, heavy_per_client=settings.heavy_per_client,
-        heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost))
+    services = app.state.services = _services(settings, registry)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     if settings.cors_origins:
@@ -78,11 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                settings.body_timeout_s))
     app.include_router(health.router)
     app.include_router(ogc_router())
-    app.include_router(tiles_routes.router, prefix="/ogc")
-    register_extension(app, tiles_extension())
+    app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
+    register_extension(services, tiles_extension())
     app.include_router(web_routes.router)
     rules_routes.install(app)
     app.include_router(opendata_router)
-    register_extension(app, opendata_extension())
+    register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
     return app

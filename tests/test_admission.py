@@ -102,7 +102,7 @@ async def small_lane(demo_settings: Settings) -> AsyncIterator[tuple[FastAPI, ht
 async def test_when_the_heavy_lane_is_full_streams_get_503_and_lookups_still_answer(
         small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = small_lane
-    held = await app.state.admission.acquire("someone else")
+    held = await app.state.services.admission.acquire("someone else")
     try:
         stream = await client.get("/ogc/collections/parcels/items?f=jsonseq")
         assert stream.status_code == 503
@@ -124,7 +124,7 @@ async def test_a_costly_filter_waits_for_the_heavy_lane(
         small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = small_lane
     params = {"filter": HEAVY_FILTER, "filter-crs": EPSG_26191, "limit": "10"}
-    held = await app.state.admission.acquire("someone else")
+    held = await app.state.services.admission.acquire("someone else")
     try:
         busy = await client.get("/ogc/collections/parcels/items", params=params)
         assert busy.status_code == 503

@@ -45,7 +45,7 @@ def test_an_extension_adds_conformance_classes_and_collection_links(small_databa
     from geoportal.settings import Settings
 
     app = create_app(Settings(database_url=small_database_url))
-    register_extension(app, OgcExtension(
+    register_extension(app.state.services, OgcExtension(
         conformance=("http://example.org/conf/tiles",),
         collection_links=lambda layer, links: [
             links.link(f"/ogc/collections/{layer.id}/tiles", "tiles")]))

@@ -23,6 +23,7 @@ from geoportal.app import create_app
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 from geoportal.tiles.grid import fit_affine, storage_footprint, tile_address
+from geoportal.tiles.service import TileService
 from geoportal.tiles.sql import layer_tile_sql
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiles.sql"
@@ -194,7 +195,7 @@ def test_the_viewer_tile_combines_the_layers_legible_at_its_zoom(client: TestCli
 
 
 def test_the_tile_cache_keeps_each_tile_once(client: TestClient) -> None:
-    service = client.app.state.tile_service  # type: ignore[attr-defined]
+    service = client.app.state.services.get(TileService)  # type: ignore[attr-defined]
     url = "/ogc/collections/communes/tiles/WebMercatorQuad/14/7846/6568"
     first = client.get(url)
     held = len(service.cache)

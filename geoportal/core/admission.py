@@ -216,5 +216,5 @@ def _positions(coordinates: Any) -> int:
 
 def admission_of(request: Request) -> Admission:
     """The app's admission control (built in ``create_app``)."""
-    admission: Admission = request.app.state.admission
+    admission: Admission = request.app.state.services.admission
     return admission

@@ -6,7 +6,10 @@ import hashlib
 
 from fastapi import Request
 
+from geoportal.core.caching import not_modified, weak_etag
 from geoportal.ogc.formats import Format
+
+__all__ = ["cache_headers", "content_etag", "make_etag", "not_modified"]
 
 CACHE_CONTROL = "public, max-age=60, must-revalidate"
 
@@ -18,18 +21,7 @@ def make_etag(request: Request, base: str, version: int, fmt: Format) -> str:
     return 'W/"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
 
 
-def content_etag(body: bytes) -> str:
-    """A weak ETag of a body computed in Python (metadata documents)."""
-    return 'W/"' + hashlib.sha256(body).hexdigest()[:24] + '"'
-
-
-def not_modified(request: Request, etag: str) -> bool:
-    """True when the client's If-None-Match already names this representation."""
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
+content_etag = weak_etag  # metadata documents: a weak ETag of the body
 
 
 def cache_headers(etag: str) -> dict[str, str]:

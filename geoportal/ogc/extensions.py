@@ -3,7 +3,7 @@
 The tiles capability, for instance, registers its conformance classes and a "tiles" link
 per collection in ``create_app``::
 
-    register_extension(app, OgcExtension(conformance=(...), collection_links=tile_links))
+    register_extension(services, OgcExtension(conformance=(...), collection_links=tile_links))
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 
+from geoportal.core.services import Services, services_of
 from geoportal.ogc.links import Link, Links
 from geoportal.registry import Layer
 
@@ -56,15 +57,17 @@ class OgcExtension:
     landing_links: Callable[[Links], list[Link]] | None = None
 
 
-def register_extension(app: FastAPI, extension: OgcExtension) -> None:
+class OgcExtensions(list[OgcExtension]):
+    """The extensions of this application's OGC API (a service of the app)."""
+
+
+def register_extension(services: Services, extension: OgcExtension) -> None:
     """Add an extension to this application's OGC API."""
-    if not hasattr(app.state, "ogc_extensions"):
-        app.state.ogc_extensions = []
-    app.state.ogc_extensions.append(extension)
+    services.get(OgcExtensions).append(extension)
 
 
 def _extensions(request: Request) -> list[OgcExtension]:
-    return list(getattr(request.app.state, "ogc_extensions", []))
+    return list(services_of(request).get(OgcExtensions))
 
 
 def conformance_classes(request: Request) -> list[str]:

@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from geoportal.core.services import services_of
 from geoportal.deps import get_pool
 from geoportal.errors import NotFound
 from geoportal.ogc import documents, features, formats, html
@@ -39,10 +40,7 @@ def _layer(registry: LayerRegistry, collection_id: str) -> Layer:
 
 async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer,
                   fresh: bool = True) -> Extent:
-    cache: ExtentCache | None = getattr(request.app.state, "ogc_extents", None)
-    if cache is None:
-        cache = request.app.state.ogc_extents = ExtentCache()
-    return await cache.get(pool, layer, fresh)
+    return await services_of(request).get(ExtentCache).get(pool, layer, fresh)
 
 
 def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: str,

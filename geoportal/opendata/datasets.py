@@ -85,16 +85,20 @@ async def layer_stats(db: asyncpg.Pool | asyncpg.Connection,
     return stats_from_rows(await db.fetch(stats_sql(registry)))
 
 
-async def cached_stats(state: Any, pool: asyncpg.Pool,
-                       registry: LayerRegistry) -> tuple[str, dict[str, LayerStats]]:
-    """Statistics of every layer, kept on the app's state until the data version changes."""
-    version = await data_version(pool)
-    cached: tuple[str, dict[str, LayerStats]] | None = getattr(state, "opendata_stats", None)
-    if cached is not None and cached[0] == version:
-        return cached
-    fresh = (version, await layer_stats(pool, registry))
-    state.opendata_stats = fresh
-    return fresh
+class StatsCache:
+    """Statistics of every layer, kept until the data version changes (a service of the app)."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[str, dict[str, LayerStats]] | None = None
+
+    async def get(self, pool: asyncpg.Pool,
+                  registry: LayerRegistry) -> tuple[str, dict[str, LayerStats]]:
+        """(data version, statistics by layer id)."""
+        version = await data_version(pool)
+        if self._cached is not None and self._cached[0] == version:
+            return self._cached
+        self._cached = (version, await layer_stats(pool, registry))
+        return self._cached
 
 
 def human_size(size: int | None) -> str:
@@ -107,3 +111,10 @@ def human_size(size: int | None) -> str:
             return f"{value:,.0f} {unit}" if unit == "octets" else f"{value:,.1f} {unit}"
         value /= 1000
     return f"{value:,.1f} Go"
+
+
+async def cached_stats(state: Any, pool: asyncpg.Pool,
+                       registry: LayerRegistry) -> tuple[str, dict[str, LayerStats]]:
+    """The app's cached statistics, for code that holds the app's state (pygeoapi's)."""
+    cache: StatsCache = state.services.get(StatsCache)
+    return await cache.get(pool, registry)

@@ -17,8 +17,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
-from geoportal.errors import NotFound, ServiceUnavailable
+from geoportal.errors import NotFound
 from geoportal.ogc import formats as ogc_formats
 from geoportal.ogc.crs import STORAGE, Crs
 from geoportal.ogc.links import Links
@@ -26,7 +27,7 @@ from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files
 from geoportal.opendata.catalogue import catalogue_document, download_name
-from geoportal.opendata.datasets import cached_stats
+from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.formats import (
     CSV,
     GEOJSON,
@@ -39,6 +40,7 @@ from geoportal.opendata.formats import (
 )
 from geoportal.opendata.licenses import license_file, license_of
 from geoportal.opendata.rasters import raster
+from geoportal.opendata.slots import DownloadSlots, Slot
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 
@@ -55,29 +57,8 @@ def _templates() -> Environment:
                        autoescape=select_autoescape(["html"]), auto_reload=False)
 
 
-class Slot:
-    """One of the app's download slots, given back exactly once."""
-
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
-        self._held = True
-
-    def release(self) -> None:
-        """Give the slot back (again is harmless)."""
-        if self._held:
-            self._held = False
-            self._semaphore.release()
-
-
-async def _take_slot(request: Request, settings: Settings) -> Slot:
-    semaphore: asyncio.Semaphore | None = getattr(request.app.state, "opendata_slots", None)
-    if semaphore is None:
-        semaphore = asyncio.Semaphore(settings.opendata_max_downloads)
-        request.app.state.opendata_slots = semaphore
-    if semaphore.locked():
-        raise ServiceUnavailable("Too many downloads at once; try again in a minute.")
-    await semaphore.acquire()
-    return Slot(semaphore)
+async def _take_slot(request: Request) -> Slot:
+    return await services_of(request).get(DownloadSlots).take()
 
 
 @router.get("/opendata", summary="Open data: every dataset with its license and downloads")
@@ -87,7 +68,7 @@ async def opendata_page(request: Request, pool: PoolDep, registry: RegistryDep,
                         ) -> Response:
     """The open data catalogue (HTML for people, ``f=json`` for programs)."""
     links = Links.for_request(request, settings)
-    version, stats = await cached_stats(request.app.state, pool, registry)
+    version, stats = await services_of(request).get(StatsCache).get(pool, registry)
     document = catalogue_document(registry, stats, settings.raster_dir, links)
     document["dataVersion"] = version
     # f= first, then Accept; a page for people unless JSON is asked for.
@@ -256,7 +237,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     headers = _headers(links, layer.id, layer.license, filename, etag)
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    slot = await _take_slot(request, settings)
+    slot = await _take_slot(request)
     if chosen in (GEOJSON, CSV):
         return StreamingResponse(_stream(pool, layer, output_crs, chosen, slot),
                                  media_type=chosen.media_type, headers=headers,

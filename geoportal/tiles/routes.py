@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from geoportal.core.caching import not_modified
 from geoportal.core.urls import public_base
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import InvalidParameter, NotFound
@@ -16,6 +17,7 @@ from geoportal.tiles import metadata
 from geoportal.tiles.grid import TMS_ID, tile_address
 from geoportal.tiles.service import TileRequest, TileService, get_tile_service, layers_at_zoom
 
+PREFIX = "/ogc"  # the router is included under the OGC API
 router = APIRouter(tags=["tiles"])
 ServiceDep = Annotated[TileService, Depends(get_tile_service)]
 DATASET_TITLE = "Géoportail AUC : toutes les couches"
@@ -29,17 +31,7 @@ def base_url(request: Request, settings: Settings) -> str:
 
 def api_url(request: Request, settings: Settings, path: str) -> str:
     """An absolute URL under this API."""
-    return base_url(request, settings) + _mount(request) + path
-
-
-def _mount(request: Request) -> str:
-    """The path this router is mounted under (``/ogc``), read from the request's own path."""
-    path = request.url.path
-    root = str(request.scope.get("root_path", ""))
-    if root and path.startswith(root):
-        path = path[len(root):]
-    found = [path.index(m) for m in ("/collections/", "/tiles", "/tileMatrixSets") if m in path]
-    return path[: min(found)] if found else ""
+    return base_url(request, settings) + PREFIX + path
 
 
 def collection_layer(registry: LayerRegistry, collection_id: str) -> Layer:
@@ -75,7 +67,7 @@ async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
     etag = await service.etag(pool, tile_request)
     headers = {"ETag": f'"{etag}"', "Vary": "Accept-Encoding",
                "Cache-Control": f"public, max-age={settings.tiles_max_age_s}"}
-    if etag in request.headers.get("if-none-match", ""):
+    if not_modified(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     tile = await service.render(pool, tile_request, etag)
     if not tile.body:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import Request
 
+from geoportal.core.services import services_of
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
@@ -142,10 +143,5 @@ class TileService:
 
 
 async def get_tile_service(request: Request) -> TileService:
-    """The worker's tile service, made on first use from the app's settings and registry."""
-    state = request.app.state
-    service: TileService | None = getattr(state, "tile_service", None)
-    if service is None:
-        service = TileService(state.settings, state.registry)
-        state.tile_service = service
-    return service
+    """The worker's tile service (provided in ``create_app``)."""
+    return services_of(request).get(TileService)
