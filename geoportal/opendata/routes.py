@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from geoportal.core.caching import not_modified
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound
@@ -235,7 +236,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     etag = _etag(layer, version, ext, output_crs)
     filename = download_name(layer.id, ext, output_crs.label)
     headers = _headers(links, layer.id, layer.license, filename, etag)
-    if etag in request.headers.get("if-none-match", ""):
+    if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     slot = await _take_slot(request)
     if chosen in (GEOJSON, CSV):
