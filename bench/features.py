@@ -35,8 +35,8 @@ from bench.common import (
 )
 from bench.pygeoapi_server import pygeoapi_server
 from bench.tipg import tipg_server
+from geoportal.core import formats
 from geoportal.db.urls import libpq_url
-from geoportal.ogc import formats
 from geoportal.ogc.params import parse_items_query
 from geoportal.ogc.query import Statement, feature_statement, items_statement
 from geoportal.registry import load_registry

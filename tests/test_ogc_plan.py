@@ -8,8 +8,8 @@ import json
 import asyncpg
 from starlette.datastructures import QueryParams
 
+from geoportal.core import formats
 from geoportal.db.urls import libpq_url
-from geoportal.ogc import formats
 from geoportal.ogc.params import parse_items_query
 from geoportal.ogc.query import items_statement
 from geoportal.registry import load_registry

@@ -7,7 +7,7 @@ import hashlib
 from fastapi import Request
 
 from geoportal.core.caching import not_modified, weak_etag
-from geoportal.ogc.formats import Format
+from geoportal.core.formats import Format
 
 __all__ = ["cache_headers", "content_etag", "make_etag", "not_modified"]
 

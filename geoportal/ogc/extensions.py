@@ -1,4 +1,4 @@
-"""What other capabilities add to the OGC API: conformance classes and collection links.
+"""The OGC API's conformance classes, and what other capabilities add to them (see core).
 
 The tiles capability, for instance, registers its conformance classes and a "tiles" link
 per collection in ``create_app``::
@@ -8,13 +8,16 @@ per collection in ``create_app``::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from fastapi import Request
 
-from geoportal.core.services import Services, services_of
-from geoportal.ogc.links import Link, Links
+from geoportal.core.extensions import (
+    CollectionLinks,
+    OgcExtension,
+    OgcExtensions,
+    register_extension,
+)
+from geoportal.core.links import Link, Links
+from geoportal.core.services import services_of
 from geoportal.registry import Layer
 
 FEATURES_1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
@@ -45,27 +48,6 @@ CONFORMANCE: tuple[str, ...] = (
     "http://www.opengis.net/spec/json-fg-1/0.2/conf/core",
 )
 
-CollectionLinks = Callable[[Layer, Links], list[Link]]
-
-
-@dataclass(frozen=True)
-class OgcExtension:
-    """Conformance classes and per-collection links contributed by another capability."""
-
-    conformance: tuple[str, ...] = ()
-    collection_links: CollectionLinks | None = None
-    landing_links: Callable[[Links], list[Link]] | None = None
-
-
-class OgcExtensions(list[OgcExtension]):
-    """The extensions of this application's OGC API (a service of the app)."""
-
-
-def register_extension(services: Services, extension: OgcExtension) -> None:
-    """Add an extension to this application's OGC API."""
-    services.get(OgcExtensions).append(extension)
-
-
 def _extensions(request: Request) -> list[OgcExtension]:
     return list(services_of(request).get(OgcExtensions))
 
@@ -86,3 +68,7 @@ def extra_landing_links(request: Request, links: Links) -> list[Link]:
     """Links that extensions add to the landing page."""
     return [link for ext in _extensions(request) if ext.landing_links
             for link in ext.landing_links(links)]
+
+
+__all__ = ["CollectionLinks", "OgcExtension", "OgcExtensions", "conformance_classes",
+           "extra_collection_links", "extra_landing_links", "register_extension"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from geoportal import __version__
-from geoportal.ogc import formats
+from geoportal.core import formats
+from geoportal.core.links import Links
 from geoportal.ogc.crs import CRS84, offered_uris
 from geoportal.ogc.documents import DESCRIPTION, TITLE
-from geoportal.ogc.links import Links
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geoportal.ogc.links import Links
+from geoportal.core.links import Links
 from geoportal.opendata.datasets import LayerStats, human_size
 from geoportal.opendata.formats import CRS_CHOICES, DOWNLOADS, GEOTIFF, LICENSE_EXT
 from geoportal.opendata.licenses import license_of

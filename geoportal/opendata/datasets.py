@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from geoportal.core import formats as ogc_formats
 from geoportal.db.versions import data_version
-from geoportal.ogc import formats as ogc_formats
 from geoportal.ogc.crs import WGS84_LON_LAT
 from geoportal.ogc.query import feature_sql
 from geoportal.ogc.sql import ident, literal

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from geoportal.ogc.extensions import OgcExtension
-from geoportal.ogc.links import Link, Links
+from geoportal.core.extensions import OgcExtension
+from geoportal.core.links import Link, Links
 from geoportal.opendata.formats import GPKG
 from geoportal.registry import Layer
 

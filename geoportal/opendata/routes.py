@@ -17,13 +17,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from geoportal.core import formats as ogc_formats
 from geoportal.core.caching import not_modified
+from geoportal.core.links import Links
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound
-from geoportal.ogc import formats as ogc_formats
 from geoportal.ogc.crs import STORAGE, Crs
-from geoportal.ogc.links import Links
 from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from geoportal.ogc.extensions import OgcExtension
-from geoportal.ogc.links import Link, Links
+from geoportal.core.extensions import OgcExtension
+from geoportal.core.links import Link, Links
 from geoportal.registry import Layer
 
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf"
