@@ -14,13 +14,13 @@ from geoportal import __version__, health
 from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
+from geoportal.core.extent import ExtentCache
 from geoportal.core.methods import OptionsAllow, add_head_to_get_routes
 from geoportal.core.services import Services
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
-from geoportal.ogc.extent import ExtentCache
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
 from geoportal.opendata.datasets import StatsCache
@@ -43,8 +43,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
         heavy_wait_s=settings.heavy_wait_s, heavy_per_client=settings.heavy_per_client,
         heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
     services.provide(OgcExtensions())
-    services.provide(ExtentCache())
-    services.provide(TileService(settings, registry))
+    extents = services.provide(ExtentCache())
+    services.provide(TileService(settings, registry, extents))
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
     return services

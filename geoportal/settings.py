@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STORAGE_CRS = "EPSG:26191"
-STORAGE_SRID = 26191
+__all__ = ["PROJECT_ROOT", "STORAGE_CRS", "STORAGE_SRID", "Settings"]  # constants: see core.area
 
 
 class Settings(BaseSettings):

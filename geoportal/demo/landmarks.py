@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoportal.core.area import AUC_AREA
 from geoportal.demo.shapes import LonLat
 
-AUC_BOUNDS = (270_000.0, 305_000.0, 335_000.0, 360_000.0)
-"""The AUC area in EPSG:26191: xmin, ymin, xmax, ymax (metres)."""
+AUC_BOUNDS = AUC_AREA  # xmin, ymin, xmax, ymax in EPSG:26191
 
 CASABLANCA_CENTRE: LonLat = (-7.5898, 33.5731)
 AIRPORT: LonLat = (-7.59, 33.37)

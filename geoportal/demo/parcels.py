@@ -17,10 +17,10 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry import Polygon
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.demo.landmarks import AUC_BOUNDS, URBAN_CENTRES
 from geoportal.demo.shapes import FloatArray, hash_uniform, project
 from geoportal.demo.territory import Territory
-from geoportal.settings import STORAGE_SRID
 
 CELL_M = 28.0
 CELLS_PER_SIDE = 4

@@ -10,9 +10,9 @@ from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry import LineString, Polygon
 
+from geoportal.core.area import STORAGE_CRS
 from geoportal.demo.landmarks import AUC_BOUNDS
 from geoportal.demo.territory import SYNTHETIC
-from geoportal.settings import STORAGE_CRS
 
 FLOOD_HAZARD_FILE = "flood_hazard.tif"
 PIXEL_M = 50.0

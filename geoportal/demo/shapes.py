@@ -12,7 +12,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from geoportal.settings import STORAGE_CRS, STORAGE_SRID
+from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
 
 LonLat = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]

@@ -6,12 +6,12 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from pyproj.transformer import AreaOfInterest
 
+from geoportal.core.area import AUC_AREA, STORAGE_CRS
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.source import SourceInfo
-from geoportal.settings import STORAGE_CRS
 
 # The AUC area, in storage metres and in degrees (DOMAIN.md).
-AUC_BOUNDS = (270_000.0, 305_000.0, 335_000.0, 360_000.0)
+AUC_BOUNDS = AUC_AREA
 AUC_LONLAT = AreaOfInterest(west_lon_degree=-7.95, south_lat_degree=33.2,
                             east_lon_degree=-7.1, north_lat_degree=33.8)
 LIKELY_CRS = f"{STORAGE_CRS} (Merchich / Nord Maroc)"

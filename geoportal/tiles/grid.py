@@ -10,8 +10,8 @@ import morecantile
 import numpy as np
 from pyproj import Transformer
 
+from geoportal.core.area import STORAGE_CRS
 from geoportal.errors import InvalidParameter, NotFound
-from geoportal.settings import STORAGE_CRS
 
 TMS_ID = "WebMercatorQuad"
 EXTENT = 4096

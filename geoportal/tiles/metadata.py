@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 from pyproj import Transformer
 
+from geoportal.core.area import AUC_LONLAT, STORAGE_CRS
 from geoportal.registry import Layer
-from geoportal.settings import STORAGE_CRS
 from geoportal.tiles.grid import TMS_ID, tile_matrix_set
 from geoportal.tiles.sql import quote, tile_properties
 
@@ -19,7 +19,7 @@ REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 REL_GEODATA = "http://www.opengis.net/def/rel/ogc/1.0/geodata"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ITEM_TEMPLATE = "/{tileMatrix}/{tileCol}/{tileRow}"  # the contract's path order: z/x/y
-AUC_BOUNDS = (-8.0, 33.25, -7.1, 33.85)  # where the viewer opens when a table is empty
+AUC_BOUNDS = AUC_LONLAT  # where the viewer opens when a table is empty
 
 Bounds = tuple[float, float, float, float]
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import Request
 
+from geoportal.core.extent import ExtentCache
 from geoportal.core.services import services_of
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
 from geoportal.tiles.grid import TileAddress, storage_footprint
-from geoportal.tiles.metadata import Bounds, lonlat_bounds, storage_extent, union_bounds
+from geoportal.tiles.metadata import Bounds, union_bounds
 from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, layer_tile_sql
 
 # Bump when the tile SQL changes, so that ETags held by clients are not reused across it.
@@ -57,25 +58,20 @@ def tile_statement(layers: tuple[Layer, ...], labels: bool, affine: bool) -> str
 class TileService:
     """Renders and caches the tiles of one worker process."""
 
-    def __init__(self, settings: Settings, registry: LayerRegistry) -> None:
+    def __init__(self, settings: Settings, registry: LayerRegistry,
+                 extents: ExtentCache) -> None:
         self.registry = registry
+        self.extents = extents
         self.cache = TileCache(settings.tiles_cache_mb * 1024 * 1024)
         self.enabled = settings.tiles_cache_mb > 0
         self.versions = DataVersions(settings.tiles_version_check_s)
         self._rendering: dict[str, asyncio.Future[CachedTile]] = {}
         self._statements: dict[tuple[tuple[str, ...], bool, bool], str] = {}
-        self._bounds: dict[tuple[str, int], Bounds] = {}
 
     async def bounds(self, pool: asyncpg.Pool, layers: Sequence[Layer]) -> Bounds:
-        """Longitude/latitude bounds of the layers' data, kept per data version."""
-        versions = await self.versions.current(pool)
-        found = []
-        for layer in layers:
-            key = (layer.table, versions.get(layer.table, 0))
-            if key not in self._bounds:
-                self._bounds[key] = lonlat_bounds(await storage_extent(pool, layer))
-            found.append(self._bounds[key])
-        return union_bounds(found)
+        """Longitude/latitude bounds of the layers' data (the app's one extent cache)."""
+        found = [(await self.extents.get(pool, layer)).lonlat_bounds for layer in layers]
+        return union_bounds([b for b in found if b is not None])
 
     def statement(self, request: TileRequest, affine: bool) -> str:
         """The tile statement for a combination of layers, built once."""

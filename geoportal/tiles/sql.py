@@ -9,8 +9,9 @@ the same map into tile units (see grid.py).
 
 from __future__ import annotations
 
+from geoportal.core.area import STORAGE_SRID
+from geoportal.core.sql import ident, literal
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 from geoportal.tiles.grid import BUFFER, EXTENT
 
 BOX = f"ST_MakeEnvelope($4, $5, $6, $7, {STORAGE_SRID})"
@@ -18,14 +19,8 @@ TILE = "ST_TileEnvelope($1, $2, $3)"
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
 
-def quote(identifier: str) -> str:
-    """A SQL identifier, double-quoted (the registry already restricts its characters)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A SQL string literal for a name that comes from the registry (layer ids)."""
-    return "'" + text.replace("'", "''") + "'"
+quote = ident  # the one quoting of core.sql
+quote_literal = literal
 
 
 def tile_properties(layer: Layer) -> list[LayerProperty]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoportal.core.area import STORAGE_CRS
 from geoportal.registry import Layer, LayerRegistry
-from geoportal.settings import STORAGE_CRS, Settings
+from geoportal.settings import Settings
 from geoportal.tiles.metadata import Bounds
 from geoportal.tiles.sql import POLYGONAL, label_layer_id
 

@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from geoportal.core.extent import ExtentCache, union_bounds
+from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
-from geoportal.tiles.service import get_tile_service
 from geoportal.web import search
 from geoportal.web.config import viewer_config
 
@@ -61,7 +62,9 @@ async def config(request: Request, registry: RegistryDep, settings: SettingsDep,
                  pool: PoolDep) -> JSONResponse:
     """Layers, styles, legends and endpoints of the viewer, from the layer registry."""
     land = [layer for layer in registry if layer.id == "prefectures"] or list(registry)
-    bounds = await (await get_tile_service(request)).bounds(pool, land)
+    extents = services_of(request).get(ExtentCache)
+    found = [(await extents.get(pool, layer)).lonlat_bounds for layer in land]
+    bounds = union_bounds([b for b in found if b is not None])
     return JSONResponse(viewer_config(registry, settings, bounds),
                         headers={"Cache-Control": "no-cache"})
 
