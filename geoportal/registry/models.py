@@ -132,6 +132,16 @@ class Layer(Strict):
         return next((p for p in self.properties if p.name == name), None)
 
     @property
+    def polygonal(self) -> bool:
+        """Whether the layer holds polygons (areas, labels on their surface)."""
+        return self.geometry_type in ("Polygon", "MultiPolygon")
+
+    @property
+    def label_layer_id(self) -> str:
+        """The name of the label-point layer of a polygon layer in the viewer's tile."""
+        return f"{self.id}_labels"
+
+    @property
     def queryables(self) -> list[LayerProperty]:
         """The properties that filters and sorting may use."""
         return [p for p in self.properties if p.queryable]

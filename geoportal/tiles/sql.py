@@ -75,7 +75,7 @@ def layer_tile_sql(layer: Layer, affine: bool = False) -> str:
 
 def label_layer_id(layer: Layer) -> str:
     """The name of the label-point layer of a polygon layer in the viewer's tile."""
-    return f"{layer.id}_labels"
+    return layer.label_layer_id
 
 
 def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False) -> str:

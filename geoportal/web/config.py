@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from geoportal.core.area import STORAGE_CRS
+from geoportal.core.extent import Bounds
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
-from geoportal.tiles.metadata import Bounds
-from geoportal.tiles.sql import POLYGONAL, label_layer_id
 
 # Merchich / Nord Maroc for proj4js, with the EPSG:1166 shift to WGS 84 (about 7 m).
 NORD_MAROC_PROJ4 = (
@@ -32,8 +31,7 @@ def layer_entry(layer: Layer) -> dict[str, Any]:
         "min_zoom": layer.min_zoom,
         "max_zoom": layer.max_zoom,
         "style": layer.style.model_dump(mode="json"),
-        "label_layer": label_layer_id(layer) if label and layer.geometry_type in POLYGONAL
-        else None,
+        "label_layer": layer.label_layer_id if label and layer.polygonal else None,
         "visible": layer.id not in HIDDEN_AT_START,
         "base": layer.id in BASE_ROLES.values(),
         "attribution": layer.attribution,
