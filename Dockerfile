@@ -2,23 +2,24 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    GEOPORTAL_HOME=/app/.geoportal GEOPORTAL_LAYERS_DIR=/app/layers \
-    GEOPORTAL_PYGEOAPI_CONFIG=/app/pygeoapi-config.yml
+    GEOPORTAL_HOME=/var/lib/geoportal
 # WeasyPrint (the printable note) needs Pango; fonts with Arabic glyphs for the names.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
       libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core curl \
  && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /app
+WORKDIR /build
 COPY pyproject.toml README.md alembic.ini pygeoapi-config.yml ./
 COPY geoportal ./geoportal
 COPY layers ./layers
 COPY migrations ./migrations
-# Editable install: layers/, migrations/, alembic.ini and pygeoapi-config.yml are found
-# beside the package (the project root), as in a checkout.
-RUN pip install -e . && useradd --system --home /app geoportal && mkdir -p /app/.geoportal/data \
- && chown -R geoportal /app/.geoportal
+# A plain (wheel) install: layers/, migrations/ and pygeoapi-config.yml travel inside the
+# package as geoportal.resources; the build folder is removed afterwards.
+RUN pip install . && cd / && rm -rf /build \
+ && useradd --system --home /var/lib/geoportal geoportal \
+ && mkdir -p /var/lib/geoportal/data && chown -R geoportal /var/lib/geoportal
+WORKDIR /var/lib/geoportal
 USER geoportal
 
 EXPOSE 8000

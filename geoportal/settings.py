@@ -8,8 +8,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
+from geoportal.core.resources import CHECKOUT, default_home, resource_path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = CHECKOUT  # where a checkout keeps its files; installed code uses core.resources
 __all__ = ["PROJECT_ROOT", "STORAGE_CRS", "STORAGE_SRID", "Settings"]  # constants: see core.area
 
 
@@ -22,8 +23,8 @@ class Settings(BaseSettings):
         default=None,
         description="Any PostGIS; when unset the private cluster under `home` is used.",
     )
-    home: Path = Field(default=PROJECT_ROOT / ".geoportal", description="Private state folder.")
-    layers_dir: Path = Field(default=PROJECT_ROOT / "layers")
+    home: Path = Field(default_factory=default_home, description="Private state folder.")
+    layers_dir: Path = Field(default_factory=lambda: resource_path("layers"))
     data_dir: Path | None = Field(default=None, description="Rasters; default home/data.")
     db_port: int = Field(default=54329, ge=1024, le=65535)
 
@@ -75,7 +76,8 @@ class Settings(BaseSettings):
         default=4, ge=1, description="Whole-layer downloads served at once per worker (503 above)."
     )
     pygeoapi_config: Path = Field(
-        default=PROJECT_ROOT / "pygeoapi-config.yml", description="pygeoapi's configuration."
+        default_factory=lambda: resource_path("pygeoapi-config.yml"),
+        description="pygeoapi's configuration.",
     )
 
     @model_validator(mode="after")

@@ -6,13 +6,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from geoportal.settings import PROJECT_ROOT
+from geoportal.core.resources import resource_path
 
 
 def alembic_config(database_url: str) -> Config:
     """The project's Alembic configuration, pointed at that database."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config = Config()  # no alembic.ini needed: the service configures Alembic in code
+    config.set_main_option("script_location", str(resource_path("migrations")))
     config.attributes["database_url"] = database_url
     return config
 

@@ -1,0 +1,53 @@
+"""The wheel carries everything the service needs: an installed copy runs without a checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from setuptools import find_packages
+
+from geoportal.core.resources import CHECKOUT
+
+RESOURCES = {"geoportal.resources", "geoportal.resources.layers",
+             "geoportal.resources.migrations", "geoportal.resources.migrations.versions"}
+
+
+def test_the_package_list_names_every_package_of_the_service() -> None:
+    config = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = set(find_packages(where=str(CHECKOUT), include=["geoportal", "geoportal.*"]))
+    assert listed == found | RESOURCES
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_finds_its_layers_migrations_and_pygeoapi_config(
+        tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(CHECKOUT)],
+                   check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("geoportal-*.whl"))
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(site)
+    assert "geoportal/resources/layers/parcels.yml" in names
+    assert "geoportal/resources/migrations/env.py" in names
+    assert "geoportal/resources/pygeoapi-config.yml" in names
+    assert any(n.startswith("geoportal/resources/migrations/versions/0001") for n in names)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from geoportal.settings import Settings; from geoportal.registry import load_registry;"
+        "from geoportal.db.migrate import head_revision; s = Settings();"
+        "print(s.layers_dir); print(s.pygeoapi_config); print(len(load_registry(s.layers_dir)));"
+        "print(head_revision())"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(site)], check=True,
+                         capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    layers_dir, pygeoapi_config, layer_count = out[0], out[1], int(out[2])
+    assert layers_dir.startswith(str(site)) and pygeoapi_config.startswith(str(site))
+    assert layer_count >= 8
