@@ -52,7 +52,8 @@ def _server() -> dict[str, Any]:
                 "attribution": "© Agence urbaine de Casablanca"},
         "templates": {"path": "${GEOPORTAL_PYGEOAPI_TEMPLATES}",
                       "static": "${GEOPORTAL_PYGEOAPI_STATIC}"},
-        "manager": {"name": "Dummy", "connection": None, "output_dir": None},
+        "manager": {"name": "geoportal.catalogue.jobs.GeoportalManager", "connection": None,
+                    "output_dir": None},  # synchronous, no job store, checked callbacks
     }
 
 
