@@ -294,3 +294,15 @@ def _pygeoapi_state(client: TestClient) -> Any:
             if app is not None and hasattr(app, "state"):
                 return app.state
     raise AssertionError("pygeoapi is not mounted")
+
+
+def test_client_mistakes_leave_no_traceback_in_the_log(
+    demo_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG"):
+        refused = demo_client.post(EXECUTE, json={"inputs": {"parcel": "TF 1/C", "lon": 1}})
+        bad_bbox = demo_client.get(COVERAGE, params={"bbox": "nan,1,2,3"})
+        unknown = demo_client.get("/pygeoapi/collections/nope", params={"f": "json"})
+
+    assert (refused.status_code, bad_bbox.status_code, unknown.status_code) == (400, 400, 404)
+    assert [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"] == []

@@ -182,6 +182,8 @@ class Adapter:
         if guard is not None:
             guard(api, api_request, *args)
         headers, status, content = function(api, api_request, *args)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            log.error("pygeoapi answered %d on %s", status, api_request.path_info)
         return _response(headers, status, apply_gzip(headers, content))
 
 
