@@ -6,6 +6,7 @@ uncaught exceptions, failed responses and requests to any host but the live serv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pygeoapi
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, Route
 
 from geoportal.catalogue.config import STATIC, TEMPLATES
@@ -158,6 +160,29 @@ def _with_csp(route: Route) -> None:
     if headers.get("content-type", "").startswith("text/html"):
         headers.setdefault("content-security-policy", CSP)
     route.fulfill(response=response, headers=headers)
+
+
+# Pages of pygeoapi routes the service does not mount (no tile, EDR or STAC resource): their
+# inline scripts are not yet moved out; the test below fails once such a route is served.
+UNSERVED = {"collections/tiles/index.html", "collections/edr/query.html",
+            "stac/collection_base.html", "stac/item.html"}
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
+
+
+def test_no_served_template_has_an_inline_script_or_handler(demo_client: TestClient) -> None:
+    pygeoapi_only = {p.relative_to(PYGEOAPI_TEMPLATES).as_posix()
+                     for p in PYGEOAPI_TEMPLATES.rglob("*.html")
+                     if not (TEMPLATES / p.relative_to(PYGEOAPI_TEMPLATES)).exists()}
+    pages = {p.relative_to(TEMPLATES).as_posix(): p.read_text(encoding="utf-8")
+             for p in TEMPLATES.rglob("*.html")}
+    pages |= {name: (PYGEOAPI_TEMPLATES / name).read_text(encoding="utf-8")
+              for name in pygeoapi_only}
+    inline = {name for name, text in pages.items() if INLINE.search(text)}
+
+    assert inline <= UNSERVED, inline - UNSERVED
+    for path in ("/pygeoapi/stac", "/pygeoapi/collections/catalogue/tiles",
+                 "/pygeoapi/collections/flood-hazard/position", "/pygeoapi/admin/config"):
+        assert demo_client.get(path, params={"f": "html"}).status_code == 404, path
 
 
 @pytest.fixture
