@@ -79,6 +79,19 @@ class Settings(BaseSettings):
         default_factory=lambda: resource_path("pygeoapi-config.yml"),
         description="pygeoapi's configuration.",
     )
+    # pygeoapi (geoportal/catalogue): outbound callbacks and the work it may take on
+    process_callback_hosts: str = Field(
+        default="", description="Hosts (comma-separated) a process subscriber may be notified "
+                                "at; empty: subscribers are refused, nothing is ever sent out."
+    )
+    process_callback_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    pygeoapi_workers: int = Field(
+        default=4, ge=1, description="Threads running pygeoapi requests (its own, not the "
+                                     "default executor's)."
+    )
+    pygeoapi_max_waiting: int = Field(
+        default=32, ge=0, description="pygeoapi requests waiting for a thread before a 503."
+    )
 
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:

@@ -52,7 +52,8 @@ def _server() -> dict[str, Any]:
                 "attribution": "© Agence urbaine de Casablanca"},
         "templates": {"path": "${GEOPORTAL_PYGEOAPI_TEMPLATES}",
                       "static": "${GEOPORTAL_PYGEOAPI_STATIC}"},
-        "manager": {"name": "Dummy", "connection": None, "output_dir": None},
+        "manager": {"name": "geoportal.catalogue.jobs.GeoportalManager", "connection": None,
+                    "output_dir": None},  # synchronous, no job store, checked callbacks
     }
 
 
@@ -139,7 +140,8 @@ def render_config(registry: LayerRegistry) -> str:
     """The text of ``pygeoapi-config.yml`` for this registry."""
     document = {
         "server": _server(),
-        "logging": {"level": "ERROR"},
+        # pygeoapi logs every 4xx at ERROR with a traceback; the mount logs its 5xx instead
+        "logging": {"level": "CRITICAL"},
         "metadata": _metadata(registry),
         "resources": {CATALOGUE_ID: _catalogue(registry), **_coverages(), **_process()},
     }

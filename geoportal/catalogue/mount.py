@@ -2,8 +2,9 @@
 
 pygeoapi's own Starlette module reads its configuration from the environment when imported
 and keeps it in module globals; here the API objects are built from ``pygeoapi.api`` in
-``create_app`` instead, one per public base URL (links must point where the client came
-from), with the OpenAPI document generated in memory at start-up.
+``create_app`` instead, one per public base URL (the settings' public URL, else the address
+the server listens on; never the ``Host`` header), with the OpenAPI document generated in
+memory at start-up.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 import contextvars
 import copy
 import logging
-from collections import OrderedDict
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,44 +28,64 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from geoportal.catalogue import config as pygeoapi_config
-from geoportal.catalogue.runtime import RUNTIME, Runtime
+from geoportal.catalogue import guards
+from geoportal.catalogue.jobs import Callbacks, parse_hosts
+from geoportal.catalogue.runtime import LANGUAGE, RUNTIME, Runtime
+from geoportal.core.i18n import Language, preferred_language
+from geoportal.core.urls import public_base
+from geoportal.errors import RETRY_AFTER_S, GeoportalError, ServiceUnavailable, error_response
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
 PREFIX = "/pygeoapi"
-KEEP_APIS = 8
+BUSY = ("pygeoapi a déjà autant de requêtes en cours qu'il peut en traiter ; réessayez.",
+        "pygeoapi already has as many requests under way as it can take; try again.")
+FAILED = ("Erreur interne ; elle a été consignée.", "Internal error; it has been logged.")
 
 
 class Apis:
-    """pygeoapi ``API`` objects by base URL (a handful: behind a proxy, only one)."""
+    """pygeoapi ``API`` objects by public base URL: one each, built once, off the event loop.
+
+    The base comes from the settings' public URL, else from the address the server listens
+    on (:func:`geoportal.core.urls.public_base`), never from the ``Host`` header, so there are
+    as many as the server has listening addresses (one behind a proxy).
+    """
 
     def __init__(self, settings: Settings) -> None:
+        from pygeoapi.l10n import get_locales
         from pygeoapi.openapi import get_oas
 
         self.settings = settings
-        self._by_base: OrderedDict[str, Any] = OrderedDict()
+        self._by_base: dict[str, Any] = {}
+        self._building = threading.Lock()
+        self.built = 0  # how many API objects were made: one per base, ever
         first = pygeoapi_config.load_config(settings)
         self.openapi = get_oas(first, fail_on_invalid_collection=False)
-        self.default_base = str(first["server"]["url"])
+        self.locales = get_locales(first)
 
-    def for_request(self, request: Request) -> Any:
-        """The API whose links start at the URL the client used (or the public URL)."""
+    def base(self, request: Request) -> str:
+        """The public URL of the service (without ``/pygeoapi``) for this connection."""
+        base = public_base(request.scope, self.settings.public_url)
+        return base.removesuffix(PREFIX)
+
+    def get(self, base: str) -> Any:
+        """The API whose links start at ``base``; built the first time (call in a thread)."""
+        api = self._by_base.get(base)
+        if api is not None:
+            return api
         from pygeoapi.api import API
 
-        base = self.settings.public_url or str(request.base_url)
-        base = base.rstrip("/")
-        api = self._by_base.get(base)
-        if api is None:
-            config = pygeoapi_config.load_config(self.settings, base)
-            openapi = copy.deepcopy(self.openapi)
-            openapi["servers"] = [{"url": config["server"]["url"],
-                                   "description": "pygeoapi in the geoportal"}]
-            api = _contained(API, config, openapi)
-            self._by_base[base] = api
-            while len(self._by_base) > KEEP_APIS:
-                self._by_base.popitem(last=False)
-        self._by_base.move_to_end(base)
+        with self._building:
+            api = self._by_base.get(base)
+            if api is None:
+                config = pygeoapi_config.load_config(self.settings, base)
+                openapi = copy.deepcopy(self.openapi)
+                openapi["servers"] = [{"url": config["server"]["url"],
+                                       "description": "pygeoapi in the geoportal"}]
+                api = _contained(API, config, openapi)
+                self._by_base[base] = api
+                self.built += 1
         return api
 
 
@@ -86,7 +109,13 @@ def _response(headers: dict[str, str], status: int, content: Any) -> Response:
     else:
         response = Response(content, status_code=status)
     response.headers.update(headers)
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        response.headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     return response
+
+
+def _refused(exc: GeoportalError, language: Language) -> Response:
+    return error_response(exc.status_code, exc.code, exc.text(language), exc.retry_after)
 
 
 def _in_thread(loop: asyncio.AbstractEventLoop, call: Callable[..., Any], *args: Any) -> Any:
@@ -94,41 +123,82 @@ def _in_thread(loop: asyncio.AbstractEventLoop, call: Callable[..., Any], *args:
     return call(*args)
 
 
-class Adapter:
-    """Runs a pygeoapi API function for a Starlette request, with the service's runtime."""
+Guard = Callable[[Any, Any], None]
 
-    def __init__(self, apis: Apis, make_runtime: Callable[[], Runtime]) -> None:
+
+class Adapter:
+    """Runs a pygeoapi API function for a Starlette request, with the service's runtime.
+
+    pygeoapi runs on threads of its own (a bounded number, with a bounded queue: 503 past
+    it), so a slow process never takes the threads /rules or the PDF note need. Guards check
+    the request before pygeoapi sees it (400 with a French message and its English twin);
+    an exception pygeoapi lets out is logged and answered without its text.
+    """
+
+    def __init__(self, apis: Apis, make_runtime: Callable[[], Runtime], workers: int,
+                 max_waiting: int) -> None:
         self.apis = apis
         self.make_runtime = make_runtime
+        self.executor = ThreadPoolExecutor(max_workers=workers,
+                                           thread_name_prefix="pygeoapi")
+        self.capacity = workers + max_waiting
+        self.in_flight = 0
 
     async def __call__(self, request: Request, function: Callable[..., Any], *args: Any,
-                       check_format: bool = True) -> Response:
-        """The function's answer as a response; it runs in a worker thread."""
-        from pygeoapi.api import APIRequest, apply_gzip
+                       check_format: bool = True, guard: Guard | None = None) -> Response:
+        """The function's answer as a response; it runs in one of pygeoapi's threads."""
+        from pygeoapi.api import APIRequest
 
-        api = self.apis.for_request(request)
-        api_request = await APIRequest.from_starlette(request, api.locales)
-        if check_format and not api_request.is_valid():
-            return _response(*api.get_format_exception(api_request))
+        language = preferred_language(request.headers.get("accept-language"))
+        if self.in_flight >= self.capacity:
+            return _refused(ServiceUnavailable(BUSY[0], en=BUSY[1]), language)
+        base = self.apis.base(request)
+        api_request = await APIRequest.from_starlette(request, self.apis.locales)
         RUNTIME.set(self.make_runtime())
+        LANGUAGE.set(language)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        headers, status, content = await loop.run_in_executor(
-            None, partial(context.run, _in_thread, loop, function, api, api_request, *args))
+        work = partial(self._answer, base, function, api_request, args, check_format, guard)
+        self.in_flight += 1
+        try:
+            return await loop.run_in_executor(
+                self.executor, partial(context.run, _in_thread, loop, work))
+        except GeoportalError as exc:
+            return _refused(exc, language)
+        except Exception as exc:  # pygeoapi's own failure: logged, not told
+            log.error("pygeoapi failed on %s %s", request.method, request.url.path,
+                      exc_info=exc)
+            return _refused(GeoportalError(FAILED[0], en=FAILED[1]), language)
+        finally:
+            self.in_flight -= 1
+
+    def _answer(self, base: str, function: Callable[..., Any], api_request: Any,
+                args: tuple[Any, ...], check_format: bool, guard: Guard | None) -> Response:
+        from pygeoapi.api import apply_gzip
+
+        api = self.apis.get(base)
+        if check_format and not api_request.is_valid():
+            return _response(*api.get_format_exception(api_request))
+        if guard is not None:
+            guard(api, api_request, *args)
+        headers, status, content = function(api, api_request, *args)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            log.error("pygeoapi answered %d on %s", status, api_request.path_info)
         return _response(headers, status, apply_gzip(headers, content))
 
 
-def _routes(adapter: Adapter) -> list[Route]:
+def _routes(adapter: Adapter, callbacks: Callbacks) -> list[Route]:
     import pygeoapi.api as core
     import pygeoapi.api.coverages as coverages
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
     def route(path: str, function: Callable[..., Any], *names: str, methods: list[str] | None
-              = None, check_format: bool = True) -> Route:
+              = None, check_format: bool = True, guard: Any = None) -> Route:
         async def endpoint(request: Request) -> Response:
             args = [request.path_params[n] for n in names]
-            return await adapter(request, function, *args, check_format=check_format)
+            return await adapter(request, function, *args, check_format=check_format,
+                                 guard=guard)
         return Route(path, endpoint, methods=methods or ["GET"])
 
     return [
@@ -139,16 +209,17 @@ def _routes(adapter: Adapter) -> list[Route]:
         route("/collections/{cid}", core.describe_collections, "cid"),
         route("/collections/{cid}/queryables", itemtypes.get_collection_queryables, "cid"),
         route("/collections/{cid}/items", itemtypes.get_collection_items, "cid",
-              check_format=False),
-        route("/collections/{cid}/items/{iid}", itemtypes.get_collection_item, "cid", "iid"),
+              check_format=False, guard=guards.items),
+        route("/collections/{cid}/items/{iid}", itemtypes.get_collection_item, "cid", "iid",
+              guard=guards.item),
         route("/collections/{cid}/coverage", coverages.get_collection_coverage, "cid",
-              check_format=False),
+              check_format=False, guard=guards.coverage),
         route("/processes", processes.describe_processes),
         route("/processes/{pid}", processes.describe_processes, "pid"),
         route("/processes/{pid}/execution", processes.execute_process, "pid",
-              methods=["POST"]),
-        route("/jobs", processes.get_jobs),
-        route("/jobs/{jid}", processes.get_jobs, "jid"),
+              methods=["POST"], guard=guards.execution(callbacks)),
+        route("/jobs", processes.get_jobs, guard=guards.jobs),
+        route("/jobs/{jid}", processes.get_jobs, "jid", guard=guards.jobs),
         route("/jobs/{jid}/results", processes.get_job_result, "jid"),
     ]
 
@@ -157,13 +228,18 @@ def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     """pygeoapi's Records, Processes and Coverages as a Starlette app of its own."""
     apis = Apis(settings)
     rasters = RasterSampler(settings.raster_dir)
+    callbacks = Callbacks(parse_hosts(settings.process_callback_hosts),
+                          settings.process_callback_timeout_s)
 
     def make_runtime() -> Runtime:
-        return Runtime(asyncio.get_running_loop(), state, registry, rasters)
+        return Runtime(asyncio.get_running_loop(), state, registry, rasters, callbacks)
 
     static = StaticFiles(directory=pygeoapi_config.STATIC, packages=[("pygeoapi", "static")])
-    app = Starlette(routes=[Mount("/static", static),
-                            *_routes(Adapter(apis, make_runtime))])
+    adapter = Adapter(apis, make_runtime, settings.pygeoapi_workers,
+                      settings.pygeoapi_max_waiting)
+    app = Starlette(routes=[Mount("/static", static), *_routes(adapter, callbacks)])
+    app.state.pygeoapi_apis = apis
+    app.state.pygeoapi_callbacks = callbacks
     app.router.redirect_slashes = False
     return app
 

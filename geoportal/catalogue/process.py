@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
-from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+from pygeoapi.process.base import BaseProcessor
 
 from geoportal.catalogue import runtime
-from geoportal.errors import GeoportalError
+from geoportal.errors import GeoportalError, InvalidParameter, ServiceUnavailable
 from geoportal.rules.models import RulesQuery
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup
 
 log = logging.getLogger("geoportal")
+ONE_QUESTION = ("donnez exactement un de : parcel, lon et lat, x et y (avec crs), geometry",
+                "give exactly one of: parcel, lon and lat, x and y (with crs), geometry")
+UNAVAILABLE = ("Les règles ne peuvent pas être calculées maintenant ; réessayez dans un instant.",
+               "The rules could not be computed now; try again shortly.")
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -68,31 +74,87 @@ PROCESS_METADATA: dict[str, Any] = {
 }
 
 
+def _number(data: dict[str, Any], name: str) -> float:
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidParameter(f"{name} : un nombre est attendu",
+                               en=f"{name}: a number is expected")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidParameter(f"{name} : un nombre est attendu",
+                               en=f"{name}: a number is expected") from None
+    if not math.isfinite(number):
+        raise InvalidParameter(f"{name} : un nombre fini est attendu",
+                               en=f"{name}: a finite number is expected")
+    return number
+
+
+def _text(data: dict[str, Any], name: str, default: str, longest: int = 64) -> str:
+    value = data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip() or len(value) > longest:
+        raise InvalidParameter(f"{name} : un texte de 1 à {longest} caractères est attendu",
+                               en=f"{name}: a text of 1 to {longest} characters is expected")
+    return value
+
+
+def _options(data: dict[str, Any]) -> dict[str, Any]:
+    at = data.get("at")
+    day = None
+    if at is not None:
+        try:
+            day = dt.date.fromisoformat(at) if isinstance(at, str) and len(at) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidParameter("at : une date AAAA-MM-JJ est attendue",
+                                   en="at: a date YYYY-MM-DD is expected")
+    with_geometry = data.get("with_geometry", False)
+    if not isinstance(with_geometry, bool):
+        raise InvalidParameter("with_geometry : true ou false est attendu",
+                               en="with_geometry: true or false is expected")
+    return {"at": day, "with_geometry": with_geometry}
+
+
 def rules_query(data: dict[str, Any]) -> RulesQuery:
     """The question the inputs ask, as /rules would ask it; 400 when they ask none or several."""
-    at = dt.date.fromisoformat(str(data["at"])) if data.get("at") else None
-    options: dict[str, Any] = {"at": at, "with_geometry": bool(data.get("with_geometry"))}
+    if not isinstance(data, dict):
+        raise InvalidParameter("inputs : un objet JSON est attendu",
+                               en="inputs: a JSON object is expected")
+    unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
+    if unknown:
+        names = ", ".join(str(name)[:32] for name in unknown[:5])
+        raise InvalidParameter(f"entrées inconnues : {names}", en=f"unknown inputs: {names}")
+    options = _options(data)
     asked = [name for name in ("parcel", "geometry") if data.get(name) is not None]
     if data.get("lon") is not None or data.get("lat") is not None:
         asked.append("lon/lat")
     if data.get("x") is not None or data.get("y") is not None:
         asked.append("x/y")
     if len(asked) != 1:
-        raise ProcessorExecuteError(user_msg="give exactly one of: parcel, lon and lat, "
-                                             "x and y (with crs), geometry")
+        raise InvalidParameter(ONE_QUESTION[0], en=ONE_QUESTION[1])
     if asked == ["parcel"]:
-        return RulesQuery.for_parcel(str(data["parcel"]), **options)
+        return RulesQuery.for_parcel(_text(data, "parcel", ""), **options)
     if asked == ["geometry"]:
-        return RulesQuery.for_geometry(data["geometry"], str(data.get("crs") or "OGC:CRS84"),
+        if not isinstance(data["geometry"], dict):
+            raise InvalidParameter("geometry : une géométrie GeoJSON (objet) est attendue",
+                                   en="geometry: a GeoJSON geometry (object) is expected")
+        return RulesQuery.for_geometry(data["geometry"], _text(data, "crs", "OGC:CRS84"),
                                        **options)
     if asked == ["lon/lat"]:
-        return RulesQuery.at_lonlat(float(data["lon"]), float(data["lat"]), **options)
-    return RulesQuery.at_xy(float(data["x"]), float(data["y"]),
-                            str(data.get("crs") or "EPSG:26191"), **options)
+        return RulesQuery.at_lonlat(_number(data, "lon"), _number(data, "lat"), **options)
+    return RulesQuery.at_xy(_number(data, "x"), _number(data, "y"),
+                            _text(data, "crs", "EPSG:26191"), **options)
 
 
 class ParcelRulesProcessor(BaseProcessor):
-    """Runs ``geoportal.rules.service.lookup`` (the code of /rules) for OGC API Processes."""
+    """Runs ``geoportal.rules.service.lookup`` (the code of /rules) for OGC API Processes.
+
+    Errors are :class:`GeoportalError` (French, with an English twin); the manager
+    (:mod:`geoportal.catalogue.jobs`) tells them in the client's language.
+    """
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, PROCESS_METADATA)
@@ -104,18 +166,24 @@ class ParcelRulesProcessor(BaseProcessor):
         """The rules answer, as ``{"id": "rules", "value": <the /rules JSON>}``."""
         try:
             query = rules_query(data)
-        except (ValueError, TypeError, ValidationError) as exc:
-            raise ProcessorExecuteError(user_msg=f"unusable inputs: {exc}") from exc
+        except (ValueError, TypeError, ValidationError) as exc:  # the model refused a value
+            log.info("parcel-rules: unusable inputs: %s", type(exc).__name__)
+            raise InvalidParameter("entrées inutilisables : vérifiez leurs types et valeurs",
+                                   en="unusable inputs: check their types and values") from exc
         service = runtime.current()
         rasters = service.rasters if service is not None else RasterSampler(self.raster_dir)
         try:
             answer = runtime.run(lambda db: lookup(db, query, rasters=rasters),
                                  self.database_url)
-        except GeoportalError as exc:
-            raise ProcessorExecuteError(user_msg=exc.message) from exc
-        except Exception as exc:  # database down or timeout: logged, not told
-            log.exception("parcel-rules process failed", exc_info=exc)
-            raise ProcessorExecuteError(user_msg="The rules could not be computed now.") from exc
+        except GeoportalError:
+            raise
+        except asyncpg.DataError as exc:  # SQLSTATE 22: a value the inputs carried
+            log.info("parcel-rules: data error: %s", type(exc).__name__)
+            raise InvalidParameter("une valeur des entrées n'est pas acceptable",
+                                   en="a value of the inputs is not acceptable") from exc
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("parcel-rules: database unavailable: %s", type(exc).__name__)
+            raise ServiceUnavailable(UNAVAILABLE[0], en=UNAVAILABLE[1]) from exc
         return "application/json", {"id": "rules", "value": answer.model_dump(mode="json")}
 
     def __repr__(self) -> str:

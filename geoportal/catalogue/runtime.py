@@ -17,6 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
+from geoportal.core.i18n import Language
 from geoportal.db.urls import libpq_url
 from geoportal.registry import LayerRegistry
 from geoportal.rules.rasters import RasterSampler
@@ -34,6 +35,7 @@ class Runtime:
     state: Any
     registry: LayerRegistry
     rasters: RasterSampler
+    callbacks: Any = None  # geoportal.catalogue.jobs.Callbacks: where a subscriber may be told
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -43,11 +45,17 @@ class Runtime:
 
 
 RUNTIME: ContextVar[Runtime | None] = ContextVar("geoportal_pygeoapi_runtime", default=None)
+LANGUAGE: ContextVar[Language] = ContextVar("geoportal_pygeoapi_language", default="fr")
 
 
 def current() -> Runtime | None:
     """The service the plugin runs in, if any."""
     return RUNTIME.get()
+
+
+def language() -> Language:
+    """The language the client asked its messages in (French unless it prefers English)."""
+    return LANGUAGE.get()
 
 
 def run(query: Callable[[Database], Awaitable[T]], database_url: str) -> T:
