@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -54,7 +55,8 @@ BATCH_LIMIT = 1_000
 BATCH_CHUNK = 250
 MAX_BATCH_CRS = 8
 """Distinct CRS one batch may use: each new one is built (milliseconds of CPU) before use."""
-YIELD_EVERY = 50
+YIELD_AFTER_S = 0.005
+"""Longest the assembly of a batch's answers holds the event loop before giving it back."""
 
 def agency_today() -> dt.date:
     """Today's date in Casablanca."""
@@ -194,7 +196,7 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
     With a pool, the items are split into chunks answered on several connections at once.
     Each item gets its answer or its own error (in ``language``); the batch fails only when
     it is too large or uses too many CRS. The event loop is given back every
-    ``YIELD_EVERY`` answers, so other requests are served while a large batch is assembled.
+    ``YIELD_AFTER_S``, so other requests are served while a large batch is assembled.
     """
     if len(items) > BATCH_LIMIT:
         raise PayloadTooLarge(
@@ -217,10 +219,12 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
     else:
         fetched = [await _fetch_chunk(db, c) for c in chunks]
     version = ""
+    held_since = time.perf_counter()
     for rows in fetched:
-        for count, row in enumerate(rows, start=1):
-            if count % YIELD_EVERY == 0:
+        for row in rows:
+            if time.perf_counter() - held_since > YIELD_AFTER_S:
                 await asyncio.sleep(0)
+                held_since = time.perf_counter()
             index = row["ord"]
             facts = _decoded(row["facts"])
             version = facts["data_version"]
