@@ -21,6 +21,7 @@ from geoportal.settings import Settings
 
 TO_LONLAT = Transformer.from_crs("EPSG:26191", "EPSG:4326", always_xy=True)
 APPLICABLE = {"PA-T-A", "PA-T-B", "PA-T-C"}
+ENGLISH = {"Accept-Language": "en"}
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +156,9 @@ def test_a_point_outside_the_agency_area_is_a_404_that_says_so(
     response = client.get("/rules", params=params)
     assert response.status_code == 404
     assert response.json()["code"] == "OutsideArea"
-    assert "outside the area" in response.json()["description"]
+    assert "hors du territoire" in response.json()["description"]
+    english = client.get("/rules", params=params, headers=ENGLISH)
+    assert "outside the area" in english.json()["description"]
 
 
 def test_a_plot_under_a_plan_under_revision_names_it_so_and_keeps_its_rules(
@@ -296,7 +299,7 @@ BAD_QUERIES = [
 @pytest.mark.parametrize(("params", "status", "said"), BAD_QUERIES)
 def test_bad_queries_get_a_clear_4xx_never_a_500(
         client: TestClient, params: dict[str, Any], status: int, said: str) -> None:
-    response = client.get("/rules", params=params)
+    response = client.get("/rules", params=params, headers=ENGLISH)
     assert response.status_code == status, response.text
     assert said in response.json()["description"]
 
@@ -322,10 +325,10 @@ def test_bad_geometries_get_a_clear_4xx_never_a_500(
         client: TestClient, body: bytes | None, params: dict[str, str], status: int,
         said: str) -> None:
     if body is None:
-        response = client.post("/rules", params=params, json=BOWTIE)
+        response = client.post("/rules", params=params, json=BOWTIE, headers=ENGLISH)
     else:
         response = client.post("/rules", params=params, content=body,
-                               headers={"content-type": "application/json"})
+                               headers={"content-type": "application/json", **ENGLISH})
     assert response.status_code == status, response.text
     assert said in response.json()["description"]
 
@@ -361,7 +364,7 @@ def test_a_batch_of_1000_is_answered_and_one_more_is_refused(client: TestClient)
     assert {r["answer"]["at"] for r in results} == {"2026-01-01"}
     too_many = client.post("/rules/batch", json={"items": [*items, {"parcel": "TF 1/C"}]})
     assert too_many.status_code == 413
-    assert "at most 1000" in too_many.json()["description"]
+    assert "au plus 1000" in too_many.json()["description"]
 
 
 def test_the_openapi_documents_the_rules_answer(client: TestClient) -> None:
@@ -390,7 +393,7 @@ def test_an_area_too_large_for_one_lookup_is_refused_clearly(client: TestClient)
     posted = client.post("/rules", params={"crs": "EPSG:26191"},
                          json={"type": "Polygon", "coordinates": [ring]})
     assert posted.status_code == 422
-    assert "split the area" in posted.json()["description"]
+    assert "découpez la zone" in posted.json()["description"]
 
 
 def test_an_unreadable_raster_does_not_break_the_lookup(

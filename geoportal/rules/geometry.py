@@ -6,168 +6,315 @@ official axis order; ``x``/``y`` of ``EPSG:4326`` are therefore longitude/latitu
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, TypeVar
 
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geoportal.errors import InvalidBody, InvalidParameter, OutsideArea
+from geoportal.errors import GeoportalError, InvalidBody, InvalidParameter, OutsideArea
+from geoportal.rules import french
 from geoportal.settings import STORAGE_SRID
 
 MAX_VERTICES = 20_000
 MAX_AREA_M2 = 25e6
 """A lookup is about a plot or a project; larger areas are refused (split them)."""
+MAX_CRS_LENGTH = 100
+"""The longest CRS name read (the longest accepted form, an http URI, is about 50)."""
 _CRS84_FORMS = {
     "crs84", "ogc:crs84", "[ogc:crs84]", "urn:ogc:def:crs:ogc:1.3:crs84",
     "http://www.opengis.net/def/crs/ogc/1.3/crs84", "https://www.opengis.net/def/crs/ogc/1.3/crs84",
 }
 _EPSG_FORMS = (
     re.compile(r"^\[?EPSG:(\d{4,6})\]?$", re.IGNORECASE),
-    re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]*:(\d{4,6})$", re.IGNORECASE),
+    re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]{0,12}:(\d{4,6})$", re.IGNORECASE),
     re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d{4,6})$", re.IGNORECASE),
 )
+RESIDENT_CODES = frozenset({STORAGE_SRID, 4326, 3857})
+"""CRS common enough to be transformed on the event loop (built once per process); any
+other CRS is built and used only in the CRS worker thread."""
 ACCEPTED_TYPES = ("Point", "Polygon", "MultiPolygon")
 PLAUSIBLE_STORAGE = (-1e6, -1e6, 2e6, 2e6)
 """Storage coordinates beyond these are a thousand kilometres off: certainly not in the area."""
-OUTSIDE = ("This place is outside the area of the Agence urbaine de Casablanca (préfectures "
-           "of Casablanca and Mohammedia, provinces of Nouaceur and Médiouna, commune of "
-           "Mansouria); no rules are known here.")
+OUTSIDE = ("Ce lieu est hors du territoire de l'Agence urbaine de Casablanca (préfectures de "
+           "Casablanca et de Mohammedia, provinces de Nouaceur et de Médiouna, commune de "
+           "Mansouria) ; aucune règle n'y est connue.")
+OUTSIDE_EN = ("This place is outside the area of the Agence urbaine de Casablanca (préfectures "
+              "of Casablanca and Mohammedia, provinces of Nouaceur and Médiouna, commune of "
+              "Mansouria); no rules are known here.")
+T = TypeVar("T")
+
+# pyproj keeps a transformer per thread and rebuilds it on first use in another thread, so
+# a CRS built in this thread is also used only here: one thread, one copy of each.
+_CRS_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoportal-crs")
+
+
+def outside_area() -> OutsideArea:
+    """The 404 of a place outside the agency's area."""
+    return OutsideArea(OUTSIDE, en=OUTSIDE_EN)
 
 
 def _within_reason(xy: np.ndarray) -> None:
     xmin, ymin, xmax, ymax = PLAUSIBLE_STORAGE
     if not ((xy[:, 0] >= xmin).all() and (xy[:, 0] <= xmax).all()
             and (xy[:, 1] >= ymin).all() and (xy[:, 1] <= ymax).all()):
-        raise OutsideArea(OUTSIDE)
+        raise outside_area()
+
+
+@dataclass(frozen=True)
+class CrsName:
+    """A CRS as a client named it: its EPSG code and the label answers use."""
+
+    code: int
+    label: str
 
 
 @dataclass(frozen=True)
 class InputCrs:
     """A CRS a client may give coordinates in, with its transformer to the storage CRS."""
 
-    label: str
+    name: CrsName
     geographic: bool
     transformer: Transformer | None  # None: already the storage CRS
 
 
-def _epsg_code(text: str) -> int | None:
+def _not_understood(value: str) -> InvalidParameter:
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return InvalidParameter(
+        f"crs : {shown!r} n'est pas compris ; donnez par exemple EPSG:26191, EPSG:4326 ou "
+        "CRS84 (ou leur URI http://www.opengis.net/def/crs/EPSG/0/… ou URN)",
+        en=f"crs: {shown!r} is not understood; use e.g. EPSG:26191, EPSG:4326 or CRS84 "
+           "(or their http://www.opengis.net/def/crs/EPSG/0/… URI or URN)")
+
+
+@lru_cache(maxsize=256)
+def crs_name(value: str) -> CrsName:
+    """The CRS named by an EPSG code, CURIE, URI, URN or CRS84, read without pyproj (cheap);
+    400 when the text has none of those shapes."""
+    if len(value) > MAX_CRS_LENGTH:
+        raise _not_understood(value)
+    text = value.strip()
     if text.lower() in _CRS84_FORMS:
-        return 4326
+        return CrsName(4326, "CRS84")
     for form in _EPSG_FORMS:
         match = form.match(text)
         if match:
-            return int(match.group(1))
-    return None
+            code = int(match.group(1))
+            return CrsName(code, f"EPSG:{code}")
+    raise _not_understood(value)
 
 
-@lru_cache(maxsize=64)
-def input_crs(value: str) -> InputCrs:
-    """The CRS named by an EPSG code, URI, URN or CRS84; 400 when unknown or unusable."""
-    text = value.strip()
-    code = _epsg_code(text)
-    if code is None:
-        raise InvalidParameter(
-            f"crs: {value!r} is not understood; use e.g. EPSG:26191, EPSG:4326 or CRS84"
-        )
-    label = "CRS84" if text.lower() in _CRS84_FORMS else f"EPSG:{code}"
+@lru_cache(maxsize=128)
+def _build(code: int) -> InputCrs | InvalidParameter:
+    name = CrsName(code, f"EPSG:{code}")
     if code == STORAGE_SRID:
-        return InputCrs(label, geographic=False, transformer=None)
+        return InputCrs(name, geographic=False, transformer=None)
     try:
         crs = CRS.from_epsg(code)
     except CRSError:
-        raise InvalidParameter(f"crs: EPSG:{code} is not a known CRS") from None
+        return InvalidParameter(f"crs : EPSG:{code} n'est pas un système de coordonnées connu",
+                                en=f"crs: EPSG:{code} is not a known CRS")
     if not (crs.is_geographic or crs.is_projected) or crs.is_vertical:
-        raise InvalidParameter(f"crs: EPSG:{code} is not a horizontal 2D CRS")
-    transformer = Transformer.from_crs(crs, CRS.from_epsg(STORAGE_SRID), always_xy=True)
-    return InputCrs(label, geographic=crs.is_geographic, transformer=transformer)
+        return InvalidParameter(
+            f"crs : EPSG:{code} n'est pas un système de coordonnées horizontal à 2 dimensions",
+            en=f"crs: EPSG:{code} is not a horizontal 2D CRS")
+    try:
+        transformer = Transformer.from_crs(crs, CRS.from_epsg(STORAGE_SRID), always_xy=True)
+    except ProjError:
+        return InvalidParameter(
+            f"crs : aucune transformation connue de EPSG:{code} vers EPSG:{STORAGE_SRID}",
+            en=f"crs: no known transformation from EPSG:{code} to EPSG:{STORAGE_SRID}")
+    return InputCrs(name, geographic=crs.is_geographic, transformer=transformer)
+
+
+def input_crs(name: CrsName) -> InputCrs:
+    """The CRS with its transformer (cached, refusals too); 400 when unknown or unusable.
+
+    Call it on the event loop only for ``RESIDENT_CODES``, elsewhere through ``in_crs_worker``.
+    """
+    built = _build(name.code)
+    if isinstance(built, InvalidParameter):
+        raise InvalidParameter(built.message, en=built.en)
+    return built if built.name == name else InputCrs(name, built.geographic, built.transformer)
+
+
+async def in_crs_worker(crs: CrsName | None, work: Callable[..., T], *args: Any) -> T:
+    """Run CRS work off the event loop, in the CRS worker thread; in place for a resident CRS
+    (``crs``), always in the worker when ``crs`` is None (CPU-heavy geometry work)."""
+    if crs is not None and crs.code in RESIDENT_CODES:
+        return work(*args)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_CRS_WORKER, partial(work, *args))
 
 
 def _check_coordinate(x: float, y: float, crs: InputCrs, where: str) -> None:
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise InvalidParameter(f"{where}: coordinates must be finite numbers")
+        raise InvalidParameter(f"{where} : les coordonnées doivent être des nombres finis",
+                               en=f"{where}: coordinates must be finite numbers")
     if crs.geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
         raise InvalidParameter(
-            f"{where}: ({x}, {y}) is not a longitude/latitude "
-            "(longitude within ±180, latitude within ±90)"
-        )
+            f"{where} : ({x}, {y}) n'est pas une longitude/latitude "
+            "(longitude entre -180 et 180, latitude entre -90 et 90)",
+            en=f"{where}: ({x}, {y}) is not a longitude/latitude "
+               "(longitude within ±180, latitude within ±90)")
 
 
-def point_to_storage(x: float, y: float, crs_name: str) -> tuple[float, float]:
-    """A point's storage coordinates (EPSG:26191)."""
-    crs = input_crs(crs_name)
+def _not_expressible(x: float, y: float) -> InvalidParameter:
+    return InvalidParameter(
+        f"point : ({x}, {y}) ne peut pas être exprimé en EPSG:{STORAGE_SRID}",
+        en=f"point: ({x}, {y}) cannot be expressed in EPSG:{STORAGE_SRID}")
+
+
+def points_to_storage(points: Sequence[tuple[float, float]], name: CrsName
+                      ) -> list[tuple[float, float] | GeoportalError]:
+    """Each point's storage coordinates (EPSG:26191), or why it has none; one vectorised
+    transform for all of them."""
+    try:
+        crs = input_crs(name)
+    except InvalidParameter as exc:
+        return [exc] * len(points)
+    results: list[tuple[float, float] | GeoportalError] = []
+    usable: list[int] = []
+    for index, (x, y) in enumerate(points):
+        try:
+            _check_coordinate(x, y, crs, "point")
+        except InvalidParameter as exc:
+            results.append(exc)
+            continue
+        results.append((x, y))
+        usable.append(index)
+    if crs.transformer is not None and usable:
+        xs = np.array([points[i][0] for i in usable], dtype=float)
+        ys = np.array([points[i][1] for i in usable], dtype=float)
+        try:
+            sx, sy = crs.transformer.transform(xs, ys, errcheck=False)
+        except ProjError:
+            sx = sy = np.full(len(usable), np.nan)
+        for i, tx, ty in zip(usable, np.atleast_1d(sx), np.atleast_1d(sy), strict=True):
+            results[i] = (float(tx), float(ty))
+    xmin, ymin, xmax, ymax = PLAUSIBLE_STORAGE
+    for i in usable:
+        x, y = points[i]
+        tx, ty = results[i]  # type: ignore[misc]
+        if not (math.isfinite(tx) and math.isfinite(ty)):
+            results[i] = _not_expressible(x, y)
+        elif not (xmin <= tx <= xmax and ymin <= ty <= ymax):
+            results[i] = outside_area()
+    return results
+
+
+def point_to_storage(x: float, y: float, name: CrsName) -> tuple[float, float]:
+    """A point's storage coordinates (EPSG:26191); 400 or 404 when it has none.
+
+    The scalar twin of ``points_to_storage``, for the single lookup's hot path.
+    """
+    crs = input_crs(name)
     _check_coordinate(x, y, crs, "point")
-    if crs.transformer is None:
-        _within_reason(np.array([[x, y]]))
-        return x, y
-    sx, sy = crs.transformer.transform(x, y, errcheck=False)
-    if not (math.isfinite(sx) and math.isfinite(sy)):
-        raise InvalidParameter(f"point: ({x}, {y}) cannot be expressed in EPSG:{STORAGE_SRID}")
-    _within_reason(np.array([[sx, sy]]))
+    sx, sy = x, y
+    if crs.transformer is not None:
+        try:
+            sx, sy = crs.transformer.transform(x, y, errcheck=False)
+        except ProjError:
+            raise _not_expressible(x, y) from None
+        if not (math.isfinite(sx) and math.isfinite(sy)):
+            raise _not_expressible(x, y)
+    xmin, ymin, xmax, ymax = PLAUSIBLE_STORAGE
+    if not (xmin <= sx <= xmax and ymin <= sy <= ymax):
+        raise outside_area()
     return float(sx), float(sy)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 def _parse_geojson(document: dict[str, Any]) -> BaseGeometry:
     if document.get("type") == "Feature":
         inner = document.get("geometry")
         if not isinstance(inner, dict):
-            raise InvalidBody("geometry: the Feature has no geometry")
+            raise InvalidBody("geometry : l'objet Feature n'a pas de géométrie",
+                              en="geometry: the Feature has no geometry")
         document = inner
     kind = document.get("type")
-    if kind not in ACCEPTED_TYPES:
+    if not isinstance(kind, str) or kind not in ACCEPTED_TYPES:
         raise InvalidBody(
-            f"geometry: type {kind!r} is not accepted; send a Point, Polygon or MultiPolygon"
-        )
+            f"geometry : le type {_shown(kind)} n'est pas accepté ; envoyez un Point, un "
+            "Polygon ou un MultiPolygon",
+            en=f"geometry: type {_shown(kind)} is not accepted; send a Point, Polygon or "
+               "MultiPolygon")
     try:
         geom = shape(document)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
-            shapely.errors.GEOSException) as exc:
-        raise InvalidBody(f"geometry: not a valid GeoJSON {kind} ({exc})") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
+            shapely.errors.GEOSException):
+        raise InvalidBody(
+            f"geometry : ce n'est pas un {kind} GeoJSON valide (coordonnées : des listes de "
+            "positions [x, y] numériques, anneaux fermés d'au moins 4 positions)",
+            en=f"geometry: not a valid GeoJSON {kind} (coordinates: lists of numeric [x, y] "
+               "positions, closed rings of at least 4 positions)") from None
     if geom.is_empty:
-        raise InvalidBody("geometry: the geometry is empty")
-    geom = shapely.force_2d(geom)
+        raise InvalidBody("geometry : la géométrie est vide", en="geometry: the geometry is empty")
     if shapely.get_num_coordinates(geom) > MAX_VERTICES:
-        raise InvalidBody(f"geometry: more than {MAX_VERTICES} vertices; simplify it")
-    return geom
+        raise InvalidBody(f"geometry : plus de {MAX_VERTICES} sommets ; simplifiez-la",
+                          en=f"geometry: more than {MAX_VERTICES} vertices; simplify it")
+    return shapely.force_2d(geom)
 
 
-def geometry_to_storage(document: dict[str, Any], crs_name: str) -> BaseGeometry:
-    """A GeoJSON Point/Polygon/MultiPolygon in the storage CRS, checked valid (else 422)."""
-    crs = input_crs(crs_name)
+def geometry_to_storage(document: dict[str, Any], crs_value: str) -> BaseGeometry:
+    """A GeoJSON Point/Polygon/MultiPolygon in the storage CRS, checked valid (else 422).
+
+    CPU work (validity of up to ``MAX_VERTICES``): run it through ``in_crs_worker``.
+    """
+    crs = input_crs(crs_name(crs_value))
     geom = _parse_geojson(document)
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
-        raise InvalidBody("geometry: coordinates must be finite numbers")
+        raise InvalidBody("geometry : les coordonnées doivent être des nombres finis",
+                          en="geometry: coordinates must be finite numbers")
     if crs.geographic and not (
         (abs(coords[:, 0]) <= 180).all() and (abs(coords[:, 1]) <= 90).all()
     ):
-        raise InvalidBody("geometry: coordinates are not longitude/latitude; say the crs")
+        raise InvalidBody(
+            "geometry : les coordonnées ne sont pas des longitudes/latitudes ; précisez le crs",
+            en="geometry: coordinates are not longitude/latitude; say the crs")
     if crs.transformer is not None:
         transformer = crs.transformer
-        geom = shapely.transform(
-            geom, lambda xy: _transform_array(transformer, xy)
-        )
+        try:
+            geom = shapely.transform(geom, lambda xy: _transform_array(transformer, xy))
+        except ProjError:
+            geom = shapely.transform(geom, lambda xy: np.full_like(xy, np.nan))
         if not np.isfinite(shapely.get_coordinates(geom)).all():
-            raise InvalidBody(f"geometry: cannot be expressed in EPSG:{STORAGE_SRID}")
+            raise InvalidBody(
+                f"geometry : ne peut pas être exprimée en EPSG:{STORAGE_SRID}",
+                en=f"geometry: cannot be expressed in EPSG:{STORAGE_SRID}")
     _within_reason(shapely.get_coordinates(geom))
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
         raise InvalidBody(
-            f"geometry: not a valid {geom.geom_type} ({reason}); a plot must not "
-            "cross itself — correct the survey and send it again"
-        )
+            f"geometry : {geom.geom_type} non valide ({reason}) ; une parcelle ne doit pas se "
+            "recouper — corrigez le levé et renvoyez-le",
+            en=f"geometry: not a valid {geom.geom_type} ({reason}); a plot must not "
+               "cross itself — correct the survey and send it again")
     if geom.geom_type != "Point" and geom.area <= 0:
-        raise InvalidBody("geometry: the polygon has no area")
+        raise InvalidBody("geometry : le polygone n'a pas de surface",
+                          en="geometry: the polygon has no area")
     if geom.area > MAX_AREA_M2:
-        raise InvalidBody(f"geometry: {geom.area / 1e6:,.1f} km² is more than the "
-                          f"{MAX_AREA_M2 / 1e6:,.0f} km² a lookup covers; split the area")
+        raise InvalidBody(
+            f"geometry : {french.number(geom.area / 1e6, 1)} km² dépassent les "
+            f"{french.number(MAX_AREA_M2 / 1e6, 0)} km² qu'une recherche couvre ; découpez la "
+            "zone",
+            en=f"geometry: {geom.area / 1e6:,.1f} km² is more than the "
+               f"{MAX_AREA_M2 / 1e6:,.0f} km² a lookup covers; split the area")
     return geom
 
 

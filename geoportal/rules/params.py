@@ -1,5 +1,9 @@
-"""The query parameters of ``GET /rules``, parsed in one pydantic step (and documented from
-the same model): FastAPI's per-parameter machinery cost more than the lookup's own Python."""
+"""Which question a request asks: the query parameters of ``GET /rules`` and each item of a
+batch go through the one parser here, ``question``.
+
+``GET /rules`` parses its parameters in one pydantic step (and is documented from the same
+model): FastAPI's per-parameter machinery cost more than the lookup's own Python.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
 from geoportal.errors import InvalidParameter
+from geoportal.rules.geometry import crs_name
 from geoportal.rules.models import RulesQuery
+
+MAX_REF_LENGTH = 64
+DEFAULT_XY_CRS = "EPSG:26191"
 
 
 class RulesParams(BaseModel):
@@ -24,7 +32,7 @@ class RulesParams(BaseModel):
     y: float | None = Field(default=None, description="Northing (or latitude) in `crs`.")
     crs: str | None = Field(default=None, max_length=200,
                             description="CRS of x/y (default EPSG:26191), e.g. EPSG:4326.")
-    parcel: str | None = Field(default=None, max_length=64,
+    parcel: str | None = Field(default=None, max_length=MAX_REF_LENGTH,
                                description="Land-title reference, e.g. `TF 12345/C` "
                                            "(spacing and case do not matter).")
     at: dt.date | None = Field(default=None,
@@ -32,9 +40,67 @@ class RulesParams(BaseModel):
     geometry: bool = Field(default=False, description="Include the plot's geometry (CRS84).")
 
 
-def _problem(error: Any) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())) or "query"
-    return f"{where}: {error.get('msg', 'invalid')}"
+# What each parameter must be, said in both languages when pydantic refuses it.
+_EXPECTED: dict[str, tuple[str, str]] = {
+    "lon": ("un nombre (degrés)", "a number (degrees)"),
+    "lat": ("un nombre (degrés)", "a number (degrees)"),
+    "x": ("un nombre", "a number"),
+    "y": ("un nombre", "a number"),
+    "crs": ("un nom de CRS d'au plus 200 caractères", "a CRS name of at most 200 characters"),
+    "parcel": (f"une référence foncière d'au plus {MAX_REF_LENGTH} caractères",
+               f"a land-title reference of at most {MAX_REF_LENGTH} characters"),
+    "at": ("une date AAAA-MM-JJ (année 1 à 9999)", "a date YYYY-MM-DD (year 1 to 9999)"),
+    "geometry": ("true ou false", "true or false"),
+}
+
+
+def _refused(exc: ValidationError) -> InvalidParameter:
+    names = list(dict.fromkeys(str(e.get("loc", ("query",))[0]) for e in exc.errors()))
+    french = "; ".join(f"{n} : {_EXPECTED.get(n, ('valeur invalide', ''))[0]} attendu"
+                       for n in names)
+    english = "; ".join(f"{n}: expected {_EXPECTED.get(n, ('', 'a valid value'))[1]}"
+                        for n in names)
+    return InvalidParameter(french, en=english)
+
+
+def clean_parcel(ref: str) -> str:
+    """A land-title reference as given, trimmed; 400 when empty, too long or unprintable."""
+    text = ref.strip()
+    if not text or len(text) > MAX_REF_LENGTH or not text.isprintable():
+        raise InvalidParameter(
+            "parcel : donnez une référence foncière telle que « TF 12345/C » (au plus "
+            f"{MAX_REF_LENGTH} caractères imprimables)",
+            en="parcel: give a land-title reference such as 'TF 12345/C' (at most "
+               f"{MAX_REF_LENGTH} printable characters)")
+    return text
+
+
+def question(*, lon: float | None = None, lat: float | None = None, x: float | None = None,
+             y: float | None = None, crs: str | None = None, parcel: str | None = None,
+             at: dt.date | None = None, with_geometry: bool = False) -> RulesQuery:
+    """The one question asked: a point in WGS 84, a point in a CRS, or a plot; 400 when it
+    asks none, several, or an unusable one. The CRS is read here (cheaply), not built."""
+    options: dict[str, Any] = {"at": at, "with_geometry": with_geometry}
+    by_lonlat = lon is not None or lat is not None
+    by_xy = x is not None or y is not None
+    if by_lonlat + by_xy + (parcel is not None) != 1:
+        raise InvalidParameter(
+            "donnez soit lon et lat, soit x, y (et crs), soit parcel",
+            en="give either lon and lat, or x, y (and crs), or parcel")
+    if by_lonlat:
+        if lon is None or lat is None or crs is not None:
+            raise InvalidParameter(
+                "lon et lat vont ensemble, en WGS 84 (pour un autre CRS, donnez x, y et crs)",
+                en="lon and lat go together, in WGS 84 (use x, y and crs for another CRS)")
+        return RulesQuery.at_lonlat(lon, lat, **options)
+    if by_xy:
+        if x is None or y is None:
+            raise InvalidParameter("x et y vont ensemble", en="x and y go together")
+        crs = crs or DEFAULT_XY_CRS
+        crs_name(crs)  # a malformed name is refused here, before any work
+        return RulesQuery.at_xy(x, y, crs, **options)
+    assert parcel is not None
+    return RulesQuery.for_parcel(clean_parcel(parcel), **options)
 
 
 def parse_rules_params(params: QueryParams) -> RulesQuery:
@@ -42,23 +108,9 @@ def parse_rules_params(params: QueryParams) -> RulesQuery:
     try:
         parsed = RulesParams.model_validate(dict(params))
     except ValidationError as exc:
-        raise InvalidParameter("; ".join(_problem(e) for e in exc.errors())) from None
-    options: dict[str, Any] = {"at": parsed.at, "with_geometry": parsed.geometry}
-    forms = [parsed.lon is not None or parsed.lat is not None,
-             parsed.x is not None or parsed.y is not None, parsed.parcel is not None]
-    if sum(forms) != 1:
-        raise InvalidParameter("give either lon and lat, or x, y (and crs), or parcel")
-    if forms[0]:
-        if parsed.lon is None or parsed.lat is None or parsed.crs is not None:
-            raise InvalidParameter("lon and lat go together, in WGS 84 (use x, y and crs for "
-                                   "another CRS)")
-        return RulesQuery.at_lonlat(parsed.lon, parsed.lat, **options)
-    if forms[1]:
-        if parsed.x is None or parsed.y is None:
-            raise InvalidParameter("x and y go together")
-        return RulesQuery.at_xy(parsed.x, parsed.y, parsed.crs or "EPSG:26191", **options)
-    assert parsed.parcel is not None
-    return RulesQuery.for_parcel(parsed.parcel, **options)
+        raise _refused(exc) from None
+    return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
+                    parcel=parsed.parcel, at=parsed.at, with_geometry=parsed.geometry)
 
 
 def openapi_parameters() -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from geoportal.core.i18n import preferred_language
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import openapi_parameters, parse_rules_params
@@ -73,13 +74,17 @@ async def rules_for_geometry(
 
 
 @router.post("/batch", response_model=BatchAnswer, summary="Rules for many plots or points",
-             responses={413: {"description": "More items than the batch limit"}})
+             responses={400: {"description": "More CRS than a batch may use"},
+                        413: {"description": "More items than the batch limit"}})
 async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
                       batch: BatchRequest) -> Response:
-    """Up to 1,000 plots (``parcel``) or points (``lon``/``lat`` or ``x``/``y``/``crs``);
-    each result holds its answer or its own error, in the order asked."""
+    """Up to 1,000 plots (``parcel``) or points (``lon``/``lat`` or ``x``/``y``/``crs``, at
+    most 8 different CRS); each result holds its answer or its own error, in the order
+    asked."""
     answer = await lookup_batch(pool, batch.items, at=batch.at,
-                                rasters=rasters_of(request, settings))
+                                rasters=rasters_of(request, settings),
+                                language=preferred_language(request.headers.get(
+                                    "accept-language")))
     return _json(answer)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -17,17 +18,25 @@ import asyncpg
 import shapely
 from shapely.geometry import Point
 
+from geoportal.core.i18n import Language
 from geoportal.db.versions import data_version
 from geoportal.errors import (
     GeoportalError,
     InvalidParameter,
     NotFound,
-    OutsideArea,
     PayloadTooLarge,
 )
 from geoportal.rules import sql
 from geoportal.rules.assess import build_answer
-from geoportal.rules.geometry import OUTSIDE, geometry_to_storage, point_to_storage
+from geoportal.rules.geometry import (
+    CrsName,
+    crs_name,
+    geometry_to_storage,
+    in_crs_worker,
+    outside_area,
+    point_to_storage,
+    points_to_storage,
+)
 from geoportal.rules.models import (
     BatchAnswer,
     BatchError,
@@ -37,36 +46,52 @@ from geoportal.rules.models import (
     RulesAnswer,
     RulesQuery,
 )
+from geoportal.rules.params import clean_parcel, question
 from geoportal.rules.rasters import RasterSampler
 
 Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
 AGENCY_TZ = ZoneInfo("Africa/Casablanca")
 BATCH_LIMIT = 1_000
 BATCH_CHUNK = 250
+MAX_BATCH_CRS = 8
+"""Distinct CRS one batch may use: each new one is built (milliseconds of CPU) before use."""
+YIELD_AFTER_S = 0.005
+"""Longest the assembly of a batch's answers holds the event loop before giving it back."""
 
 def agency_today() -> dt.date:
     """Today's date in Casablanca."""
     return dt.datetime.now(AGENCY_TZ).date()
 
 
-def _statement(query: RulesQuery) -> tuple[str, tuple[Any, ...]]:
-    """The SQL and its arguments for one query; 400/422 when the query is unusable."""
+async def _statement(query: RulesQuery) -> tuple[str, tuple[Any, ...]]:
+    """The SQL and its arguments for one query; 400/404/422 when the query is unusable.
+
+    CRS and geometry work runs in the CRS worker thread, never on the event loop (except
+    the cheap transform of a resident CRS such as CRS84).
+    """
     if query.kind == "parcel":
-        ref = (query.parcel or "").strip()
-        if not ref or len(ref) > 64:
-            raise InvalidParameter("parcel: give a land-title reference such as 'TF 12345/C'")
-        return sql.BY_REF, (ref, query.with_geometry)
+        return sql.BY_REF, (clean_parcel(query.parcel or ""), query.with_geometry)
     if query.kind == "point":
         if query.x is None or query.y is None:
-            raise InvalidParameter("point: both coordinates are required")
-        x, y = point_to_storage(query.x, query.y, query.crs or "OGC:CRS84")
+            raise InvalidParameter("point : les deux coordonnées sont nécessaires",
+                                   en="point: both coordinates are required")
+        name = crs_name(query.crs or "OGC:CRS84")
+        x, y = await in_crs_worker(name, point_to_storage, query.x, query.y, name)
         return sql.BY_POINT, (x, y, query.with_geometry)
     if query.geometry is None:
-        raise InvalidParameter("geometry: a GeoJSON geometry is required")
-    geom = geometry_to_storage(query.geometry, query.crs or "OGC:CRS84")
+        raise InvalidParameter("geometry : une géométrie GeoJSON est nécessaire",
+                               en="geometry: a GeoJSON geometry is required")
+    crs_name(query.crs or "OGC:CRS84")  # a malformed name is refused before the hop
+    geom = await in_crs_worker(None, geometry_to_storage, query.geometry,
+                               query.crs or "OGC:CRS84")
     if isinstance(geom, Point):
         return sql.BY_POINT, (geom.x, geom.y, query.with_geometry)
     return sql.BY_GEOMETRY, (shapely.to_wkb(geom), query.with_geometry)
+
+
+def _unknown_ref(ref: str | None) -> NotFound:
+    return NotFound(f"Aucune parcelle immatriculée n'a la référence foncière {ref!r}.",
+                    en=f"No registered plot has the land-title reference {ref!r}.")
 
 
 def _decoded(facts: Any) -> dict[str, Any]:
@@ -87,7 +112,7 @@ async def _raster_values(rasters: RasterSampler | None, facts: dict[str, Any],
 async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,
                   rasters: RasterSampler | None, today: dt.date) -> RulesAnswer:
     if facts.get("prefecture") is None:
-        raise OutsideArea(OUTSIDE)
+        raise outside_area()
     values = await _raster_values(rasters, facts, wkb)
     return build_answer(query, facts, today=today, rasters=values)
 
@@ -99,85 +124,119 @@ async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | No
     Raises ``NotFound`` for an unknown reference, ``OutsideArea`` (404) outside the AUC
     area, ``InvalidParameter`` (400) or ``InvalidBody`` (422) for unusable input.
     """
-    statement, args = _statement(query)
+    statement, args = await _statement(query)
     row = await db.fetchrow(statement, *args)
     if row is None:
-        raise NotFound(f"No registered plot has the land-title reference {query.parcel!r}.")
+        raise _unknown_ref(query.parcel)
     return await _answer(query, _decoded(row["facts"]), row["wkb"], rasters,
                          today or agency_today())
 
 
 def batch_query(item: BatchItem, at: dt.date | None) -> RulesQuery:
-    """The query one batch item asks (400 when it names neither a plot nor a point)."""
-    if item.parcel is not None:
-        return RulesQuery.for_parcel(item.parcel, at=at)
-    if item.lon is not None and item.lat is not None:
-        return RulesQuery.at_lonlat(item.lon, item.lat, at=at)
-    if item.x is not None and item.y is not None:
-        return RulesQuery.at_xy(item.x, item.y, item.crs or "EPSG:26191", at=at)
-    raise InvalidParameter("give 'parcel', or 'lon' and 'lat', or 'x', 'y' and 'crs'")
+    """The query one batch item asks, read by the parser of ``GET /rules`` (400 otherwise)."""
+    return question(lon=item.lon, lat=item.lat, x=item.x, y=item.y, crs=item.crs,
+                    parcel=item.parcel, at=at)
 
 
-def _error(index: int, exc: GeoportalError) -> BatchResult:
+def _error(index: int, exc: GeoportalError, language: Language) -> BatchResult:
     return BatchResult(index=index, error=BatchError(status=exc.status_code, code=exc.code,
-                                                     description=exc.message))
+                                                     description=exc.text(language)))
 
 
-async def _fetch_chunk(db: Database, chunk: list[tuple[int, str | None, float, float]]
-                       ) -> list[asyncpg.Record]:
+Wanted: TypeAlias = list[tuple[int, str | None, float, float]]
+
+
+async def _fetch_chunk(db: Database, chunk: Wanted) -> list[asyncpg.Record]:
     ords, refs, xs, ys = (list(column) for column in zip(*chunk, strict=True))
     rows: list[asyncpg.Record] = await db.fetch(sql.BATCH, ords, refs, xs, ys)
     return rows
 
 
+def _points_by_crs(queries: dict[int, RulesQuery]) -> dict[int, tuple[CrsName, list[int]]]:
+    """The point items grouped by CRS (EPSG code); 400 for more CRS than a batch may use."""
+    groups: dict[int, tuple[CrsName, list[int]]] = {}
+    for index, query in queries.items():
+        if query.kind == "point":
+            name = crs_name(query.crs or "OGC:CRS84")
+            groups.setdefault(name.code, (name, []))[1].append(index)
+    if len(groups) > MAX_BATCH_CRS:
+        raise InvalidParameter(
+            f"Un lot utilise au plus {MAX_BATCH_CRS} systèmes de coordonnées (crs) "
+            f"différents ; celui-ci en utilise {len(groups)}. Regroupez les points par crs "
+            "ou convertissez-les.",
+            en=f"A batch uses at most {MAX_BATCH_CRS} different coordinate systems (crs); "
+               f"this one uses {len(groups)}. Group the points by crs or convert them.")
+    return groups
+
+
+async def _wanted(queries: dict[int, RulesQuery], results: dict[int, BatchResult],
+                  language: Language) -> Wanted:
+    """What to ask the database for: (ordinal, reference or null, x, y) per usable item;
+    the items that cannot be asked get their error in ``results``."""
+    wanted: Wanted = [(index, query.parcel, 0.0, 0.0) for index, query in queries.items()
+                      if query.kind == "parcel"]
+    for name, indices in _points_by_crs(queries).values():
+        points = [(queries[i].x or 0.0, queries[i].y or 0.0) for i in indices]
+        converted = await in_crs_worker(name, points_to_storage, points, name)
+        for index, storage in zip(indices, converted, strict=True):
+            if isinstance(storage, GeoportalError):
+                results[index] = _error(index, storage, language)
+            else:
+                wanted.append((index, None, *storage))
+    for index in results:
+        queries.pop(index, None)
+    return sorted(wanted)
+
+
 async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date | None = None,
-                       rasters: RasterSampler | None = None,
-                       today: dt.date | None = None) -> BatchAnswer:
+                       rasters: RasterSampler | None = None, today: dt.date | None = None,
+                       language: Language = "fr") -> BatchAnswer:
     """Answers for up to ``BATCH_LIMIT`` plots or points, in set-based statements.
 
     With a pool, the items are split into chunks answered on several connections at once.
-    Each item gets its answer or its own error; the batch fails only when it is too large.
+    Each item gets its answer or its own error (in ``language``); the batch fails only when
+    it is too large or uses too many CRS. The event loop is given back every
+    ``YIELD_AFTER_S``, so other requests are served while a large batch is assembled.
     """
     if len(items) > BATCH_LIMIT:
-        raise PayloadTooLarge(f"A batch holds at most {BATCH_LIMIT} plots or points; this one "
-                              f"has {len(items)}. Split it.")
+        raise PayloadTooLarge(
+            f"Un lot contient au plus {BATCH_LIMIT} parcelles ou points ; celui-ci en contient "
+            f"{len(items)}. Découpez-le.",
+            en=f"A batch holds at most {BATCH_LIMIT} plots or points; this one has "
+               f"{len(items)}. Split it.")
     today = today or agency_today()
     results: dict[int, BatchResult] = {}
     queries: dict[int, RulesQuery] = {}
-    wanted: list[tuple[int, str | None, float, float]] = []
     for index, item in enumerate(items):
         try:
-            query = batch_query(item, at)
-            statement, args = _statement(query)
+            queries[index] = batch_query(item, at)
         except GeoportalError as exc:
-            results[index] = _error(index, exc)
-            continue
-        queries[index] = query
-        if statement == sql.BY_REF:
-            wanted.append((index, args[0], 0.0, 0.0))
-        else:
-            wanted.append((index, None, args[0], args[1]))
+            results[index] = _error(index, exc, language)
+    wanted = await _wanted(queries, results, language)
     chunks = [wanted[i:i + BATCH_CHUNK] for i in range(0, len(wanted), BATCH_CHUNK)]
     if isinstance(db, asyncpg.Pool):
         fetched = await asyncio.gather(*(_fetch_chunk(db, c) for c in chunks))
     else:
         fetched = [await _fetch_chunk(db, c) for c in chunks]
     version = ""
+    held_since = time.perf_counter()
     for rows in fetched:
         for row in rows:
+            if time.perf_counter() - held_since > YIELD_AFTER_S:
+                await asyncio.sleep(0)
+                held_since = time.perf_counter()
             index = row["ord"]
             facts = _decoded(row["facts"])
             version = facts["data_version"]
             try:
                 answer = await _answer(queries[index], facts, row["wkb"], rasters, today)
             except GeoportalError as exc:
-                results[index] = _error(index, exc)
+                results[index] = _error(index, exc, language)
                 continue
             results[index] = BatchResult(index=index, answer=answer)
     for index, query in queries.items():
         if index not in results:
-            results[index] = _error(index, NotFound(
-                f"No registered plot has the land-title reference {query.parcel!r}."))
+            results[index] = _error(index, _unknown_ref(query.parcel), language)
     if not version:  # no item reached the database
         version = await data_version(db)
     return BatchAnswer(data_version=version, results=[results[i] for i in range(len(items))])

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from geoportal.deps import PoolDep, RegistryDep
+from geoportal.errors import InvalidParameter
 from geoportal.registry import Layer
 from geoportal.tiles.sql import quote
 
@@ -122,6 +123,10 @@ async def search(
 ) -> SearchAnswer:
     """Suggestions as you type: plots by reference prefix, then areas by name."""
     typed = q.strip()
+    if not typed.isprintable():  # NUL and other control characters: never sent to SQL
+        raise InvalidParameter(
+            "q : le texte recherché contient des caractères non imprimables",
+            en="q: the text searched for holds unprintable characters")
     results: list[SearchResult] = []
     if len(typed) < 2:
         return SearchAnswer(query=typed, results=results)

@@ -98,7 +98,8 @@ async def fetch_extract(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
     """The frame and the clipped geometries (GeoJSON, EPSG:26191) around a registered plot."""
     row = await db.fetchrow(BOUNDS, parcel)
     if row is None:
-        raise NotFound(f"No registered plot has the land-title reference {parcel!r}.")
+        raise NotFound(f"Aucune parcelle immatriculée n'a la référence foncière {parcel!r}.",
+                       en=f"No registered plot has the land-title reference {parcel!r}.")
     bounds = (row["x0"], row["y0"], row["x1"], row["y1"])
     frame = choose_frame(bounds, width_mm, height_mm)
     value = await db.fetchval(EXTRACT, frame.x0, frame.y0, frame.x1, frame.y1, plan_refs,

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,6 +19,7 @@ import asyncpg
 import jinja2
 
 from geoportal import __version__
+from geoportal.errors import ServiceUnavailable
 from geoportal.registry import LayerRegistry
 from geoportal.rules import french
 from geoportal.rules.models import RulesAnswer, RulesQuery
@@ -145,19 +146,35 @@ def to_html(note: Note) -> str:
         note=note, answer=note.answer, version=__version__)
 
 
-_PDF_LOCK = threading.Lock()  # one render at a time: fontconfig is not thread-safe
+# One render at a time, in its own thread (fontconfig is not thread-safe, and a render is
+# seconds of CPU that must not hold the event loop); a few more may wait, others are refused.
+_PDF_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoportal-pdf")
+PDF_WAITING_MAX = 4
+_pdf_pending = 0
 
 
 def _pdf_bytes(html: str, identifier: bytes) -> bytes:
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
-    with _PDF_LOCK:
-        pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
+    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
     return pdf
 
 
 async def to_pdf(note: Note) -> bytes:
-    """The note as PDF, rendered off the event loop."""
+    """The note as PDF, rendered in the PDF worker thread; 503 when too many are waiting."""
+    global _pdf_pending
+    if _pdf_pending > PDF_WAITING_MAX:
+        raise ServiceUnavailable(
+            "Trop de notes PDF sont en préparation ; réessayez dans un instant (ou demandez "
+            "la note en HTML : f=html).",
+            en="Too many PDF notes are being prepared; try again shortly (or ask for the "
+               "HTML note: f=html).")
     identifier = hashlib.md5(  # noqa: S324 - a file identifier, not security
         f"{note.reference}|{note.date.isoformat()}".encode()).hexdigest().encode()
-    return await asyncio.to_thread(_pdf_bytes, to_html(note), identifier)
+    html = to_html(note)
+    _pdf_pending += 1
+    try:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_PDF_WORKER, _pdf_bytes, html, identifier)
+    finally:
+        _pdf_pending -= 1
