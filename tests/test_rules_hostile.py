@@ -141,7 +141,9 @@ def test_nul_and_control_characters_are_a_400_that_says_so(
         hostile: TestClient, path: str, params: dict[str, str], no_error_logs: None) -> None:
     french = assert_client_error(hostile.get(path, params=params), 400)["description"]
     english = assert_client_error(hostile.get(path, params=params, headers=ENGLISH), 400)
-    assert "imprimable" in french and "printable" in english["description"]
+    # NUL bytes are refused at the service's edge, other control characters by the room
+    assert ("imprimable" in french and "printable" in english["description"]) or (
+        "octet nul" in french and "NUL byte" in english["description"])
 
 
 @pytest.mark.parametrize("bad", ["TF\u00001", "\ud800", "TF 1\ud800/C", "\t", "x" * 100_000])
