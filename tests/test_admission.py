@@ -154,3 +154,20 @@ def test_a_filter_over_the_cost_ceiling_is_refused_before_it_runs(
         assert "too costly" in english.json()["description"]
         assert client.get("/ogc/collections/parcels/items",
                           params={"filter": "area_m2 > 500"}).status_code == 200
+
+
+async def test_a_large_batch_waits_for_the_heavy_lane_and_a_small_one_does_not(
+        small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = small_lane
+    points = [{"lon": -7.6189 + i * 1e-4, "lat": 33.5883} for i in range(50)]
+    held = await app.state.services.admission.acquire("someone else")
+    try:
+        large = await client.post("/rules/batch", json={"items": points})
+        assert large.status_code == 503
+        small = await client.post("/rules/batch", json={"items": points[:3]})
+        assert small.status_code == 200
+    finally:
+        held.release()
+    large = await client.post("/rules/batch", json={"items": points})
+    assert large.status_code == 200
+    assert len(large.json()["results"]) == 50

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from geoportal.core.admission import admission_of, client_of
 from geoportal.core.i18n import preferred_language
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
@@ -18,6 +19,7 @@ from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup, lookup_batch
 from geoportal.settings import Settings
 
+LIGHT_BATCH = 20  # a few plots are a lookup; more go through the heavy lane
 router = APIRouter(prefix="/rules", tags=["rules"])
 
 JSON = "application/json"
@@ -81,10 +83,16 @@ async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
     """Up to 1,000 plots (``parcel``) or points (``lon``/``lat`` or ``x``/``y``/``crs``, at
     most 8 different CRS); each result holds its answer or its own error, in the order
     asked."""
-    answer = await lookup_batch(pool, batch.items, at=batch.at,
-                                rasters=rasters_of(request, settings),
-                                language=preferred_language(request.headers.get(
-                                    "accept-language")))
+    heavy = len(batch.items) > LIGHT_BATCH
+    slot = await admission_of(request).acquire(client_of(request)) if heavy else None
+    try:
+        answer = await lookup_batch(pool, batch.items, at=batch.at,
+                                    rasters=rasters_of(request, settings),
+                                    language=preferred_language(request.headers.get(
+                                        "accept-language")))
+    finally:
+        if slot is not None:
+            slot.release()
     return _json(answer)
 
 
