@@ -58,14 +58,19 @@ class LoadResult:
                 str(self.errors)]
 
 
-def bench_database_url() -> str:
+def bench_database_name(parcels: int = BENCH_PARCELS) -> str:
+    """The bench database for a parcel count: a smaller quick-run set gets its own database."""
+    return BENCH_DB if parcels == BENCH_PARCELS else f"{BENCH_DB}_{parcels}"
+
+
+def bench_database_url(database: str = BENCH_DB) -> str:
     """The bench database (same server as the service), created and migrated if needed."""
     server = with_database(libpq_url(Settings().resolved_database_url()), "postgres")
     with psycopg.connect(server, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if exists.fetchone() is None:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = with_database(server, BENCH_DB)
+            conn.execute(f"CREATE DATABASE {database}")
+    url = with_database(server, database)
     upgrade(url)
     return url
 
@@ -78,7 +83,8 @@ def ensure_bench_data(url: str, parcels: int = BENCH_PARCELS) -> None:
         count = conn.execute("SELECT count(*) FROM parcels").fetchone()
     if count is not None and count[0] == parcels:
         return
-    print(f"loading {parcels:,} demo parcels into {BENCH_DB} (once)...", flush=True)
+    print(f"loading {parcels:,} demo parcels into {url.rsplit('/', 1)[-1]} (once)...",
+          flush=True)
     started = time.perf_counter()
     load_demo(url, parcels=parcels, seed=BENCH_SEED, raster_dir=RESULTS / "rasters")
     print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
@@ -109,10 +115,15 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 9
 
 @contextmanager
 def server(args: Sequence[str], probe: str, env: dict[str, str] | None = None,
-           cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server process for the length of a block; ``probe`` is polled until 200."""
+           cwd: Path | None = None, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process for the length of a block; ``probe`` is polled until 200.
+
+    ``log`` receives the server's stderr (an unread pipe would stall a server that logs a lot).
+    """
+    log_file = log.open("wb") if log is not None else None
     process = subprocess.Popen(list(args), env={**os.environ, **(env or {})}, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL,
+                               stderr=log_file if log_file is not None else subprocess.PIPE)
     try:
         wait_until_up(probe, process)
         yield process
@@ -122,20 +133,23 @@ def server(args: Sequence[str], probe: str, env: dict[str, str] | None = None,
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log_file is not None:
+            log_file.close()
 
 
 @contextmanager
 def geoportal_server(database_url: str, workers: int = 2,
-                     extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+                     extra_env: dict[str, str] | None = None, log: Path | None = None,
+                     log_level: str = "warning") -> Iterator[tuple[str, int]]:
     """This service under uvicorn; yields (base URL, pid of the master process)."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-access-log"]
+            "--log-level", log_level, "--no-access-log"]
     env = {"GEOPORTAL_DATABASE_URL": database_url,
            "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters"), **(extra_env or {})}
     base = f"http://127.0.0.1:{port}"
-    with server(args, f"{base}/health", env=env) as process:
+    with server(args, f"{base}/health", env=env, log=log) as process:
         yield base, process.pid
 
 
