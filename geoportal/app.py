@@ -15,7 +15,7 @@ from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
-from geoportal.core.methods import OptionsAllow, add_head_to_get_routes
+from geoportal.core.methods import HttpMethods
 from geoportal.core.services import Services
 from geoportal.db.pool import create_pool
 from geoportal.errors import install_error_handlers
@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = None
     services = app.state.services = _services(settings, registry)
     install_error_handlers(app)
-    app.add_middleware(OptionsAllow, router=app.router)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(HttpMethods, router=app.router)  # outside gzip: HEAD = GET's headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH",
@@ -104,5 +104,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(opendata_router)
     register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
-    add_head_to_get_routes(app.router.routes)
     return app

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 PATHS = ["/health", "/ogc", "/ogc/collections", "/ogc/collections/parcels",
          "/ogc/collections/parcels/items?limit=2", "/ogc/collections/parcels/items/1",
          "/ogc/collections/parcels/queryables", "/rules?lon=-7.6189&lat=33.5883", "/",
-         "/opendata", "/pygeoapi/", "/ogc/tileMatrixSets/WebMercatorQuad"]
+         "/opendata", "/pygeoapi/", "/ogc/tileMatrixSets/WebMercatorQuad",
+         "/ogc/collections/parcels/items?f=jsonseq", "/opendata/communes.geojson"]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -43,3 +44,10 @@ def test_a_method_not_allowed_says_which_are(demo_client: TestClient) -> None:
     assert response.status_code == 405
     assert "GET" in response.headers["allow"]
     assert response.json()["code"] == "MethodNotAllowed"
+
+
+def test_head_on_streams_gives_back_their_slots(demo_client: TestClient) -> None:
+    for _ in range(12):  # more than the heavy slots and download slots of a worker
+        assert demo_client.head("/ogc/collections/parcels/items?f=jsonseq").status_code == 200
+        assert demo_client.head("/opendata/parcels.geojson").status_code == 200
+    assert demo_client.get("/ogc/collections/parcels/items?f=jsonseq").status_code == 200

@@ -6,25 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from starlette.routing import BaseRoute, Match, Mount, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
-
-def add_head_to_get_routes(routes: Iterable[BaseRoute]) -> None:
-    """Let every GET route answer HEAD too (Starlette's plain routes do; FastAPI's do not).
-
-    Call it once all routers are included, before the first request (FastAPI builds its
-    effective routes from the routes' methods on first use).
-    """
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI's included routers
-        if included is not None:
-            add_head_to_get_routes(included.routes)
-            continue
-        methods = getattr(route, "methods", None)
-        if isinstance(methods, set) and "GET" in methods:
-            methods.add("HEAD")
 
 
 def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
@@ -38,17 +22,31 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
             continue
         allowed |= {m for m in METHODS
                     if route.matches({**scope, "method": m})[0] is Match.FULL}
+    if "GET" in allowed:
+        allowed.add("HEAD")  # served by HttpMethods
     return allowed
 
 
-class OptionsAllow:
-    """Answers a plain ``OPTIONS`` (not a CORS preflight) with 204 and ``Allow``."""
+class HeadStopped(Exception):
+    """Raised into the application once a HEAD response's headers are sent."""
+
+
+class HttpMethods:
+    """``HEAD`` served as a ``GET`` whose body is not sent (nor produced past its first part),
+    and a plain ``OPTIONS`` (not a CORS preflight) answered with 204 and ``Allow``.
+
+    HEAD is handled here rather than declared on every route, so the OpenAPI document keeps
+    one operation per path and method.
+    """
 
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            await self._head(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "OPTIONS" or any(
                 key == b"access-control-request-method" for key, _ in scope["headers"]):
             await self.app(scope, receive, send)
@@ -61,3 +59,23 @@ class OptionsAllow:
         await send({"type": "http.response.start", "status": 204,
                     "headers": [(b"allow", allow.encode())]})
         await send({"type": "http.response.body", "body": b""})
+
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
+        finished = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal finished
+            if finished:
+                raise HeadStopped
+            if message["type"] == "http.response.start":
+                await send(message)
+            elif message["type"] == "http.response.body":
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if message.get("more_body", False):
+                    raise HeadStopped  # a stream: stop producing what nobody will read
+
+        try:
+            await self.app({**scope, "method": "GET"}, receive, headers_only)
+        except* HeadStopped:  # also from inside a streaming response's task group
+            pass
