@@ -27,12 +27,8 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
     return allowed
 
 
-class HeadStopped(Exception):
-    """Raised into the application once a HEAD response's headers are sent."""
-
-
 class HttpMethods:
-    """``HEAD`` served as a ``GET`` whose body is not sent (nor produced past its first part),
+    """``HEAD`` served as a ``GET`` whose body is not sent,
     and a plain ``OPTIONS`` (not a CORS preflight) answered with 204 and ``Allow``.
 
     HEAD is handled here rather than declared on every route, so the OpenAPI document keeps
@@ -64,18 +60,13 @@ class HttpMethods:
         finished = False
 
         async def headers_only(message: Message) -> None:
+            # The rest of a stream is swallowed rather than cut short: a stream stopped by an
+            # exception would leave its generator, and its database connection, unclosed.
             nonlocal finished
-            if finished:
-                raise HeadStopped
             if message["type"] == "http.response.start":
                 await send(message)
-            elif message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body" and not finished:
                 finished = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-                if message.get("more_body", False):
-                    raise HeadStopped  # a stream: stop producing what nobody will read
 
-        try:
-            await self.app({**scope, "method": "GET"}, receive, headers_only)
-        except* HeadStopped:  # also from inside a streaming response's task group
-            pass
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
