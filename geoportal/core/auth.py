@@ -51,7 +51,6 @@ __all__ = ["ROLES", "AuthConfig", "Authenticator", "Identity", "IdentityDep", "J
            "current_identity", "layer_from_path", "require_role"]
 
 log = logging.getLogger("geoportal.auth")
-refusal_log = RateLimitedLog(log, interval_s=10.0)
 LAST_USED_RESOLUTION_S = 3600.0  # last_used_at is written at most once an hour per key
 MAX_CACHED_KEYS = 10_000
 MAX_TRACKED_CLIENTS = 50_000
@@ -133,6 +132,7 @@ class Authenticator:
         # argon2 is CPU-bound and holds 64 MiB while it runs: a few threads, off the loop.
         self._hashing = ThreadPoolExecutor(config.hash_threads,
                                            thread_name_prefix="geoportal-argon2")
+        self.refusals = RateLimitedLog(log, interval_s=10.0)  # a flood of guesses: few lines
         self._digest_secret = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[float, Identity]] = {}
         self._pending: dict[bytes, asyncio.Future[Identity | None]] = {}
@@ -147,7 +147,7 @@ class Authenticator:
         client = client_of(request)
         wait = self.limiter.retry_after(client)
         if wait is not None:
-            refusal_log.warning("auth-blocked", "authentication refused (429) for %s", client)
+            self.refusals.warning("auth-blocked", "authentication refused (429) for %s", client)
             raise TooManyRequests(
                 f"Trop d'échecs d'authentification : réessayez dans {wait} s.",
                 en=f"Too many failed authentications: try again in {wait} s.", retry_after=wait)
@@ -161,7 +161,7 @@ class Authenticator:
             identity, reason = None, "not an API key" + (" nor a JWT" if self.jwt else "")
         if identity is None:
             self.limiter.record(client)
-            refusal_log.warning("auth-failure", "authentication refused for %s: %s",
+            self.refusals.warning("auth-failure", "authentication refused for %s: %s",
                                 client, reason)
             raise Unauthorized(
                 "Identifiants refusés : clé ou jeton inconnu, révoqué ou expiré.",
@@ -229,7 +229,7 @@ class Authenticator:
         loop = asyncio.get_running_loop()
         for stored in await active_keys(pool, key_prefix(key)):
             if await loop.run_in_executor(self._hashing, key_matches, stored.key_hash, key):
-                await _note_use(pool, stored)
+                await self._note_use(pool, stored)
                 return Identity(stored.name, stored.role, stored.layers, "api_key",
                                 stored.prefix)
         return None
@@ -243,18 +243,17 @@ class Authenticator:
                 del self._verified[next(iter(self._verified))]
         self._verified[digest] = (now + self.cache_s, identity)
 
-
-async def _note_use(pool: asyncpg.Pool, stored: StoredKey) -> None:
-    """Update last_used_at when it is older than its resolution (rarely a write)."""
-    last = stored.last_used_at
-    if last is not None and (dt.datetime.now(dt.UTC) - last).total_seconds() \
-            < LAST_USED_RESOLUTION_S:
-        return
-    try:
-        await mark_used(pool, stored.id, LAST_USED_RESOLUTION_S)
-    except (asyncpg.PostgresError, OSError) as exc:  # bookkeeping must not refuse a caller
-        refusal_log.warning("auth-last-used", "could not record use of key %s: %s",
-                            stored.prefix, type(exc).__name__)
+    async def _note_use(self, pool: asyncpg.Pool, stored: StoredKey) -> None:
+        """Update last_used_at when it is older than its resolution (rarely a write)."""
+        last = stored.last_used_at
+        if last is not None and (dt.datetime.now(dt.UTC) - last).total_seconds() \
+                < LAST_USED_RESOLUTION_S:
+            return
+        try:
+            await mark_used(pool, stored.id, LAST_USED_RESOLUTION_S)
+        except (asyncpg.PostgresError, OSError) as exc:  # bookkeeping never refuses a caller
+            self.refusals.warning("auth-last-used", "could not record use of key %s: %s",
+                                  stored.prefix, type(exc).__name__)
 
 
 def _pool(request: Request) -> asyncpg.Pool:
