@@ -129,7 +129,7 @@ class Authenticator:
         self.cache_s = config.cache_s
         self.limiter = FailureLimiter(config.max_failures, config.failure_window_s)
         self.jwt = JwtVerifier(config.jwt) if config.jwt is not None else None
-        # argon2 is CPU-bound and holds 64 MiB while it runs: a few threads, off the loop.
+        # argon2 is CPU-bound and holds 19 MiB while it runs: a few threads, off the loop.
         self._hashing = ThreadPoolExecutor(config.hash_threads,
                                            thread_name_prefix="geoportal-argon2")
         self.refusals = RateLimitedLog(log, interval_s=10.0)  # a flood of guesses: few lines
