@@ -128,6 +128,8 @@ def test_keys_list_shows_names_and_prefixes_but_no_secret(
 
 
 def test_whoami_without_credentials_is_401_with_a_bearer_challenge(client: TestClient) -> None:
+    assert client.get("/auth/whoami", headers={"Authorization": "Basic YTpi"}
+                      ).status_code == 401
     response = client.get("/auth/whoami")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="geoportal"'
@@ -277,14 +279,19 @@ async def test_concurrent_requests_with_one_key_run_argon2_once(
     app = FastAPI()
     app.state.pool = await asyncpg.create_pool(keys_url, min_size=1, max_size=4)
     scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "app": app,
-             "client": ("127.0.0.1", 1), "headers": [(b"authorization",
-                                                      f"Bearer {editor_key}".encode())]}
+             "client": ("127.0.0.1", 1), "headers": []}
     try:
-        first = await asyncio.gather(*(authenticator.authenticate(Request(scope))
+        first = await asyncio.gather(*(authenticator.authenticate(Request(scope), editor_key)
                                        for _ in range(20)))
-        later = await asyncio.gather(*(authenticator.authenticate(Request(scope))
+        later = await asyncio.gather(*(authenticator.authenticate(Request(scope), editor_key)
                                        for _ in range(20)))
     finally:
         await app.state.pool.close()
     assert {identity.subject for identity in first + later} == {"qgis-urbanisme"}
     assert len(verifications) == 1
+
+
+def test_the_openapi_document_declares_the_bearer_scheme_on_whoami(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert document["paths"]["/auth/whoami"]["get"]["security"] == [{"HTTPBearer": []}]

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from geoportal.core.admission import client_of
 from geoportal.core.auth_jwt import JwtConfig, JwtRefused, JwtVerifier, looks_like_jwt
@@ -137,10 +138,9 @@ class Authenticator:
         self._verified: dict[bytes, tuple[float, Identity]] = {}
         self._pending: dict[bytes, asyncio.Future[Identity | None]] = {}
 
-    async def authenticate(self, request: Request) -> Identity:
-        """The identity behind the request's ``Authorization: Bearer`` header."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
+    async def authenticate(self, request: Request, token: str | None) -> Identity:
+        """The identity behind the request's bearer ``token`` (None: none was sent)."""
+        if not token:
             raise Unauthorized(
                 "Authentification requise : envoyez « Authorization: Bearer <clé> ».",
                 en="Authentication required: send 'Authorization: Bearer <key>'.")
@@ -265,9 +265,17 @@ def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-async def current_identity(request: Request) -> Identity:
+# Declares the scheme in the OpenAPI document (Swagger's "Authorize"); errors are ours.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key (gp_…) or a JWT.")
+
+
+async def current_identity(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Identity:
     """The verified caller (401 without valid credentials); also on ``request.state``."""
-    identity = await services_of(request).get(Authenticator).authenticate(request)
+    token = credentials.credentials if credentials is not None else None
+    identity = await services_of(request).get(Authenticator).authenticate(request, token)
     request.state.identity = identity
     return identity
 
