@@ -295,3 +295,15 @@ def test_the_openapi_document_declares_the_bearer_scheme_on_whoami(client: TestC
     document = client.get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert document["paths"]["/auth/whoami"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_without_the_database_a_key_is_503_with_retry_after_not_a_refusal(
+    editor_key: str
+) -> None:
+    unreachable = "postgresql://geoportal:x@127.0.0.1:9/nowhere"  # discard port: refused
+    with TestClient(create_app(Settings(database_url=unreachable))) as offline:
+        response = offline.get("/auth/whoami", headers=bearer(editor_key))
+        assert offline.get("/auth/whoami").status_code == 401
+    assert response.status_code == 503
+    assert "retry-after" in response.headers
+    assert editor_key not in response.text

@@ -153,7 +153,7 @@ class Authenticator:
                 en=f"Too many failed authentications: try again in {wait} s.", retry_after=wait)
         token = token.strip()
         if looks_like_key(token):
-            identity = await self._verified_key(token, _pool(request))
+            identity = await self._verified_key(token, request)
             reason = f"API key {key_prefix(token)} unknown, revoked or wrong"
         elif self.jwt is not None and looks_like_jwt(token):
             identity, reason = await self._verified_jwt(token)
@@ -187,7 +187,7 @@ class Authenticator:
     def _digest(self, key: str) -> bytes:
         return hashlib.blake2b(key.encode(), key=self._digest_secret, digest_size=32).digest()
 
-    async def _verified_key(self, key: str, pool: asyncpg.Pool) -> Identity | None:
+    async def _verified_key(self, key: str, request: Request) -> Identity | None:
         """The key's identity, from the short-lived cache or the table and argon2.
 
         Concurrent requests with the same uncached key share one verification.
@@ -209,11 +209,8 @@ class Authenticator:
         future: asyncio.Future[Identity | None] = asyncio.get_running_loop().create_future()
         self._pending[digest] = future
         try:
-            identity = await self._check_key(key, pool)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
+            identity = await self._check_key(key, _pool(request))
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
             raise
@@ -223,6 +220,8 @@ class Authenticator:
                 self._remember(digest, identity)
             return identity
         finally:
+            if not future.done():  # this request was cancelled: its waiters start over
+                future.cancel()
             del self._pending[digest]
 
     async def _check_key(self, key: str, pool: asyncpg.Pool) -> Identity | None:
