@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from geoportal import __version__, health
+from geoportal.accounts import authenticator
+from geoportal.accounts import router as accounts_router
 from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
@@ -47,6 +49,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(TileService(settings, registry, extents))
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
+    services.provide(authenticator(settings))
     return services
 
 
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
                                                settings.body_timeout_s))
     app.include_router(health.router)
+    app.include_router(accounts_router)
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())

@@ -25,6 +25,9 @@ from geoportal.settings import Settings
 cli = typer.Typer(help="Géoportail de l'Agence urbaine de Casablanca.", no_args_is_help=True)
 db_cli = typer.Typer(help="The private PostgreSQL + PostGIS cluster (when no URL is set).")
 cli.add_typer(db_cli, name="db")
+keys_cli = typer.Typer(help="API keys for writing (editor, instructeur, signataire, admin).",
+                       no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
 console = Console()
 err = Console(stderr=True)
 
@@ -187,6 +190,92 @@ def pygeoapi_config(
         return
     path.write_text(text, encoding="utf-8")
     console.print(f"wrote {path}")
+
+
+def _keys_url(settings: Settings) -> str:
+    from geoportal.db.urls import libpq_url
+
+    return libpq_url(_database_url(settings))
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="Who or what the key is for (e.g. qgis-urbanisme)."),
+    role: str = typer.Option(..., help="editor, instructeur, signataire or admin."),
+    layer: list[str] | None = typer.Option(
+        None, "--layer", help="For editors: a layer it may edit (repeat); default every layer."),
+) -> None:
+    """Create a key; it is printed once, alone on stdout (everything else goes to stderr)."""
+    import psycopg
+
+    from geoportal.core.auth_keys import KeyCommandError, check_grant, create_key
+
+    settings = Settings()
+    layers = layer or []
+    try:
+        check_grant(role, layers)
+        known = {item.id for item in load_registry(settings.layers_dir)}
+        unknown = sorted(set(layers) - known)
+        if unknown:
+            raise KeyCommandError(f"unknown layer(s) {', '.join(unknown)}: see `geoportal layers`")
+        key, created = create_key(_keys_url(settings), name, role, layers)
+    except (KeyCommandError, RegistryError) as exc:
+        raise _fail(str(exc)) from exc
+    except psycopg.Error as exc:
+        raise _fail(f"database: {type(exc).__name__} (is it migrated? `geoportal migrate`)"
+                    ) from exc
+    scope = ", ".join(created.layers) if created.layers else "every layer"
+    err.print(f"key [bold]{created.name}[/] ({created.prefix}…) created, role {created.role}"
+              + (f", layers: {scope}" if created.role == "editor" else "")
+              + ". It is shown once, below; only its hash is kept.")
+    print(key)
+
+
+@keys_cli.command("list")
+def keys_list(
+    all_: bool = typer.Option(False, "--all", help="Include revoked keys."),
+) -> None:
+    """List the keys: name, prefix, role, layers and dates (never the keys themselves)."""
+    import psycopg
+
+    from geoportal.core.auth_keys import list_keys
+
+    try:
+        keys = list_keys(_keys_url(Settings()), include_revoked=all_)
+    except psycopg.Error as exc:
+        raise _fail(f"database: {type(exc).__name__} (is it migrated? `geoportal migrate`)"
+                    ) from exc
+
+    def when(moment: object) -> str:
+        return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "—"
+
+    table = Table("name", "prefix", "role", "layers", "created", "last used", "revoked")
+    for key in keys:
+        layers = ", ".join(key.layers) if key.layers else ("all" if key.role == "editor" else "—")
+        table.add_row(key.name, key.prefix, key.role, layers, when(key.created_at),
+                      when(key.last_used_at), when(key.revoked_at))
+    console.print(table)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    name_or_prefix: str = typer.Argument(..., help="The key's name, or its prefix (gp_…)."),
+) -> None:
+    """Revoke a key: refused by every worker within GEOPORTAL_AUTH_CACHE_S seconds."""
+    import psycopg
+
+    from geoportal.core.auth_keys import KeyCommandError, revoke_key
+
+    settings = Settings()
+    try:
+        revoked = revoke_key(_keys_url(settings), name_or_prefix)
+    except KeyCommandError as exc:
+        raise _fail(str(exc)) from exc
+    except psycopg.Error as exc:
+        raise _fail(f"database: {type(exc).__name__} (is it migrated? `geoportal migrate`)"
+                    ) from exc
+    console.print(f"key {revoked.name} ({revoked.prefix}…) revoked; refused within "
+                  f"{settings.auth_cache_s:g} s")
 
 
 @cli.command()

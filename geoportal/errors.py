@@ -46,6 +46,10 @@ class GeoportalError(Exception):
         """The message in the language asked for."""
         return self.en if language == "en" else self.message
 
+    def headers(self) -> dict[str, str]:
+        """Headers the response must carry besides Retry-After (e.g. WWW-Authenticate)."""
+        return {}
+
 
 class InvalidParameter(GeoportalError):
     """A query parameter or body is malformed or out of range."""
@@ -58,6 +62,31 @@ class InvalidBody(InvalidParameter):
     """A request body is well-formed JSON but says something impossible (e.g. bad geometry)."""
 
     status_code = 422
+
+
+class Unauthorized(GeoportalError):
+    """No credentials, or credentials that are not valid (RFC 6750 ``WWW-Authenticate``)."""
+
+    status_code = 401
+    code = "Unauthorized"
+
+    def __init__(self, message: str, en: str | None = None, *,
+                 invalid_token: bool = False) -> None:
+        super().__init__(message, en)
+        self.invalid_token = invalid_token
+
+    def headers(self) -> dict[str, str]:
+        """The Bearer challenge; ``error="invalid_token"`` when credentials were sent."""
+        challenge = 'Bearer realm="geoportal"'
+        return {"WWW-Authenticate": challenge + (', error="invalid_token"'
+                                                 if self.invalid_token else "")}
+
+
+class Forbidden(GeoportalError):
+    """Valid credentials whose role or layers do not allow this."""
+
+    status_code = 403
+    code = "Forbidden"
 
 
 class NotFound(GeoportalError):
@@ -124,8 +153,10 @@ async def _geoportal_error(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected_error(request, exc)
     if exc.status_code >= 500:
         outage_log.warning(exc.code, "%s %s: %s", request.method, request.url.path, exc.en)
-    return error_response(exc.status_code, exc.code, exc.text(_language(request)),
-                          exc.retry_after)
+    response = error_response(exc.status_code, exc.code, exc.text(_language(request)),
+                              exc.retry_after)
+    response.headers.update(exc.headers())
+    return response
 
 
 HTTP_MESSAGES: dict[int, tuple[str, str, str]] = {

@@ -113,3 +113,49 @@ class Settings(BaseSettings):
         from geoportal.db.cluster import Cluster
 
         return Cluster(self).url()
+
+    # Accounts and keys (geoportal.core.auth): API keys in the database, optional JWTs.
+    auth_cache_s: float = Field(
+        default=30.0, ge=0, description="How long a verified API key is trusted without "
+        "checking it again; a revoked key is refused within this time. 0 = every request."
+    )
+    auth_hash_threads: int = Field(
+        default=2, ge=1, le=16, description="Threads verifying API keys (argon2) per worker."
+    )
+    auth_max_failures: int = Field(
+        default=10, ge=1, description="Failed authentications a client may make in "
+        "auth_failure_window_s before it is refused (429) until the window passes."
+    )
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
+    jwt_issuer: str | None = Field(
+        default=None, description="Issuer (iss) of accepted JWT bearer tokens; unset = no JWT."
+    )
+    jwt_audience: str | None = Field(default=None, description="Required audience (aud).")
+    jwt_jwks: str | None = Field(
+        default=None, description="The issuer's public keys: a JWKS file path or inline JSON."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="Or a JWKS URL fetched (and cached) at need; never implied."
+    )
+    jwt_role_claim: str = Field(
+        default="role", description="Claim holding the role (dotted path; a string or a list)."
+    )
+    jwt_layers_claim: str = Field(
+        default="layers", description="Claim listing an editor's layers (absent = all)."
+    )
+    jwt_algorithms: list[str] = Field(default=["RS256", "PS256", "ES256", "EdDSA"])
+    jwt_leeway_s: float = Field(default=30.0, ge=0, description="Clock skew allowed (exp, nbf).")
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> Settings:
+        if self.jwt_issuer is None:
+            return self
+        if not self.jwt_audience:
+            raise ValueError("GEOPORTAL_JWT_AUDIENCE is required with GEOPORTAL_JWT_ISSUER")
+        if not (self.jwt_jwks or self.jwt_jwks_url):
+            raise ValueError("GEOPORTAL_JWT_JWKS (file or JSON) or GEOPORTAL_JWT_JWKS_URL is "
+                             "required with GEOPORTAL_JWT_ISSUER")
+        weak = [a for a in self.jwt_algorithms if not a.startswith(("RS", "PS", "ES", "EdDSA"))]
+        if weak:
+            raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
+        return self
