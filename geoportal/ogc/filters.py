@@ -2,18 +2,28 @@
 
 The ``cql2`` package parses CQL2 text and JSON into the standard's JSON form; the
 translation to SQL is ours, with bound parameters and identifiers from the registry only.
+
+The ``cql2`` parser recurses on the native stack: about 5.5 KiB per parenthesis, 2.5 KiB per
+prefix ``NOT``/``-``, 1 KiB per infix operator (measured on cql2 0.6.0), and it aborts the
+whole process when the stack runs out (some 1,500 parentheses on an 8 MiB stack). So the
+text is lexed first, the way the parser reads it, and refused when its bracket nesting plus
+prefix chains, or its number of names and operators, could take the parser deep: what is
+accepted needs at most about 1 MiB of stack. CQL2 JSON is decoded and measured here before
+``cql2`` sees it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import cql2
+import orjson
 import shapely
 from shapely.geometry import shape
 
@@ -26,6 +36,10 @@ MAX_FILTER_CHARS = 20_000
 MAX_NODES = 200
 MAX_DEPTH = 20
 MAX_NESTING = 4 * MAX_DEPTH  # brackets: a CQL2 JSON level takes up to three, geometries four
+# Lexemes of a text filter (a WKT geometry counts as one): a node of the tree rarely takes
+# more than ten (``INTERVAL(DATE('…'), DATE('…'))``); it bounds the parser's infix recursion
+# and the time the lexer takes.
+MAX_TOKENS = 10 * MAX_NODES
 GEOMETRY_NAMES = ("geometry", "geom")
 
 Json = Any  # a node of a CQL2 JSON tree
@@ -42,45 +56,185 @@ class ParsedFilter:
 def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter:
     """Parse CQL2 text or JSON; 400 when malformed or over the size limits."""
     if len(text) > MAX_FILTER_CHARS:
-        raise InvalidParameter(f"filter: longer than {MAX_FILTER_CHARS} characters")
-    if nesting(text) > MAX_NESTING:  # checked before parsing: deep input crashes the parser
-        raise InvalidParameter(f"filter: nested deeper than {MAX_DEPTH} levels")
+        raise InvalidParameter(f"filter : plus de {MAX_FILTER_CHARS} caractères",
+                               en=f"filter: longer than {MAX_FILTER_CHARS} characters")
+    if "\x00" in text:
+        raise InvalidParameter("filter : caractère NUL interdit",
+                               en="filter: NUL characters are not allowed")
+    if lang == "cql2-text":
+        check_text_shape(text)  # before parsing: deep input crashes the parser
+        parse: Callable[[str], Any] = cql2.parse_text
+    else:
+        check_json_shape(text)
+        parse = cql2.parse_json
     try:
-        expr = cql2.parse_text(text) if lang == "cql2-text" else cql2.parse_json(text)
-        tree = expr.to_json()
+        tree = parse(text).to_json()
     except Exception as exc:  # the parser's errors carry a position, not data
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise InvalidParameter(f"filter: not valid {lang}: {first[:200]}") from exc
+        raise InvalidParameter(f"filter : {lang} invalide : {first[:200]}",
+                               en=f"filter: not valid {lang}: {first[:200]}") from exc
     nodes, depth = measure(tree)
-    if nodes > MAX_NODES:
-        raise InvalidParameter(f"filter: more than {MAX_NODES} nodes")
-    if depth > MAX_DEPTH:
-        raise InvalidParameter(f"filter: nested deeper than {MAX_DEPTH} levels")
+    _check_size(nodes, depth)
     return ParsedFilter(tree, crs)
 
 
-def nesting(text: str) -> int:
-    """The deepest bracket nesting of the text, outside quoted strings."""
-    depth = deepest = 0
-    quote: str | None = None
-    escaped = False
-    for char in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\" and quote == '"':
-                escaped = True
-            elif char == quote:
-                quote = None
+def _too_many_nodes() -> InvalidParameter:
+    return InvalidParameter(f"filter : plus de {MAX_NODES} nœuds",
+                            en=f"filter: more than {MAX_NODES} nodes")
+
+
+def _too_deep() -> InvalidParameter:
+    return InvalidParameter(f"filter : imbriqué sur plus de {MAX_DEPTH} niveaux",
+                            en=f"filter: nested deeper than {MAX_DEPTH} levels")
+
+
+def _check_size(nodes: int, depth: int) -> None:
+    if nodes > MAX_NODES:
+        raise _too_many_nodes()
+    if depth > MAX_DEPTH:
+        raise _too_deep()
+
+
+# The tokens of CQL2 text as cql2 lexes them: '...' strings (a doubled '' reads as two
+# adjacent strings, which changes nothing here); "..." identifiers, with no backslash escape
+# (``"a\"`` is the whole identifier ``a\``); an unterminated quote runs to the end.
+_TOKENS = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<string>'[^']*'?)
+  | (?P<ident>"[^"]*"?)
+  | (?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)
+  | (?P<word>[^\W\d][\w.:]*)
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+  | (?P<comma>,)
+  | (?P<op><>|!=|>=|<=|\|\||[-+*/%^=<>])
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+
+def _wkt_pattern() -> re.Pattern[str]:
+    """A WKT literal exactly as the cql2 grammar reads one (a regular language: its depth is
+    fixed), possessive so that it never accepts a split the parser would not make."""
+    ws = r"[^\S\r\x0b\x0c\x1c-\x1f\x85]*+"  # the grammar's whitespace: Unicode Z, \t, \n
+    pad = ws + r"[+-]?+\d++(?:\.\d*+)?+" + ws
+    coord = f"(?:{pad}){{2,4}}+"
+    comma = f"{ws},{ws}"
+    coords = f"{ws}{coord}(?:{comma}{coord})*+{ws}"
+    p1 = rf"{ws}\({coords}\){ws}"
+    p2 = rf"{ws}\({p1}(?:{comma}{p1})*+\){ws}"
+    p3 = rf"{ws}\({p2}(?:{comma}{p2})*+\){ws}"
+    zm = f"{ws}(?:ZM|Z|M)?+{ws}"
+    single = (f"{ws}(?:POINT{zm}{ws}\\({coord}\\){ws}|LINESTRING{zm}{p1}|POLYGON{zm}{p2}"
+              f"|MULTIPOINT{zm}(?:{p1}|{p2})|MULTILINESTRING{zm}{p2}|MULTIPOLYGON{zm}{p3}){ws}")
+    return re.compile(f"(?:{single}|GEOMETRYCOLLECTION{ws}\\({single}(?:{comma}{single})*+\\))",
+                      re.IGNORECASE)
+
+
+_WKT = _wkt_pattern()
+_WKT_STARTS = ("POINT", "LINESTRING", "POLYGON", "MULTI", "GEOMETRYCOLLECTION")
+_PREFIX_SIGNS = ("-", "+")
+_INFIX_WORDS = frozenset({"AND", "OR", "NOT", "LIKE", "IN", "BETWEEN", "IS", "DIV"})
+
+
+@dataclass
+class TextShape:
+    """What bounds the parser's recursion: nesting (brackets + prefix chains), lexemes."""
+
+    nesting: int = 0
+    tokens: int = 0
+
+
+def text_shape(text: str, stop_nesting: int = MAX_NESTING,
+               stop_tokens: int = MAX_TOKENS) -> TextShape:
+    """Lex CQL2 text as the parser does; stops early once a bound is passed.
+
+    A prefix operator (``NOT``, unary ``-``/``+``) nests its operand one level deeper, so
+    ``NOT NOT (a)`` is three levels. A sign glued to a number is part of the number.
+    """
+    found = TextShape()
+    outer: list[int] = []  # the nesting level outside each open bracket
+    level = chain = 0  # open-bracket level, prefix operators waiting for their operand
+    operand_next = True
+    position = 0
+    while found.nesting <= stop_nesting and found.tokens <= stop_tokens:
+        match = _TOKENS.match(text, position)
+        if match is None:
+            break
+        kind, value, position = match.lastgroup, match.group(), match.end()
+        if kind == "space":
             continue
-        if char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
+        found.tokens += 1
+        if kind == "word" and value.upper().startswith(_WKT_STARTS):
+            geometry = _WKT.match(text, match.start())
+            if geometry is not None:  # one literal, however many coordinates
+                position = geometry.end()
+                kind = "literal"
+        if kind == "open":
+            outer.append(level)
+            level += chain + 1
+            chain, operand_next = 0, True
+            found.nesting = max(found.nesting, level)
+        elif kind == "close":
+            level = outer.pop() if outer else 0
+            chain, operand_next = 0, False
+        elif kind == "comma":
+            chain, operand_next = 0, True
+        elif kind in ("op", "word"):
+            prefix = operand_next and (value.upper() == "NOT" or value in _PREFIX_SIGNS)
+            if prefix and value in _PREFIX_SIGNS and text[position:position + 1].isdigit():
+                continue  # the sign of a number
+            if prefix:
+                chain += 1
+                found.nesting = max(found.nesting, level + chain)
+            elif kind == "word" and value.upper() not in _INFIX_WORDS:
+                chain, operand_next = 0, False  # a name: property, function, literal
+            else:
+                chain, operand_next = 0, True  # an infix operator
+        else:  # a literal, or a character the parser will refuse
+            chain, operand_next = 0, False
+    return found
+
+
+def check_text_shape(text: str) -> None:
+    """400 when CQL2 text nests or chains deeper than the parser may safely go."""
+    found = text_shape(text)
+    if found.nesting > MAX_NESTING:
+        raise _too_deep()
+    if found.tokens > MAX_TOKENS:
+        raise InvalidParameter(
+            f"filter : plus de {MAX_TOKENS} éléments (au plus {MAX_NODES} nœuds)",
+            en=f"filter: more than {MAX_TOKENS} tokens (at most {MAX_NODES} nodes)")
+
+
+def json_depth(value: Json, stop: int = MAX_NESTING) -> int:
+    """The deepest nesting of JSON arrays and objects (iterative; stops past ``stop``)."""
+    deepest = 0
+    stack: list[tuple[Json, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > stop:
+            break
+        stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def check_json_shape(text: str) -> None:
+    """Decode CQL2 JSON here (orjson: bounded depth) and bound it before cql2 reads it."""
+    try:
+        tree = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameter(f"filter : JSON invalide ({str(exc)[:120]})",
+                               en=f"filter: not valid JSON ({str(exc)[:120]})") from exc
+    if json_depth(tree) > MAX_NESTING:
+        raise _too_deep()
+    _check_size(*measure(tree))
 
 
 def measure(tree: Json) -> tuple[int, int]:
