@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -317,7 +318,8 @@ class FilterTranslator:
         """SQL for a boolean expression."""
         sql = self.expression(node)
         if sql.kind != "boolean":
-            raise InvalidParameter("filter: the expression is not a condition")
+            raise InvalidParameter("filter : l'expression n'est pas une condition",
+                                   en="filter: the expression is not a condition")
         return sql.text
 
     def expression(self, node: Json) -> Sql:
@@ -325,20 +327,34 @@ class FilterTranslator:
         if isinstance(node, bool):
             return Sql("TRUE" if node else "FALSE", "boolean")
         if isinstance(node, int | float):
-            return Sql(self.params.add(float(node), "float8"), "number")
+            number = float(node)
+            if not math.isfinite(number):
+                raise InvalidParameter("filter : nombre hors limites",
+                                       en="filter: number out of range")
+            return Sql(self.params.add(number, "float8"), "number")
         if isinstance(node, str):
+            if "\x00" in node:
+                raise InvalidParameter("filter : caractère NUL interdit",
+                                       en="filter: NUL characters are not allowed")
             return Sql(self.params.add(node, "text"), "string")
         if isinstance(node, dict):
             if "property" in node:
                 return self._property(str(node["property"]))
             if "op" in node:
-                return self._operation(str(node["op"]).lower(), list(node.get("args", [])))
+                args = node.get("args", [])
+                if not isinstance(args, list):
+                    raise InvalidParameter("filter : args doit être une liste",
+                                           en="filter: args must be a list")
+                return self._operation(str(node["op"]).lower(), args)
             if "timestamp" in node or "date" in node:
                 return Sql(self._instant(node), "time")
             if "interval" in node:
-                raise InvalidParameter("filter: an INTERVAL can only be used in T_ operators")
+                raise InvalidParameter(
+                    "filter : un INTERVAL ne s'emploie que dans les opérateurs T_",
+                    en="filter: an INTERVAL can only be used in T_ operators")
             return Sql(self._geometry(node), "geometry")
-        raise InvalidParameter(f"filter: unsupported value {json.dumps(node)[:80]}")
+        raise InvalidParameter(f"filter : valeur non prise en charge {_shown(node)}",
+                               en=f"filter: unsupported value {_shown(node)}")
 
     def _property(self, name: str) -> Sql:
         if name in GEOMETRY_NAMES or name == self.layer.geometry_column:
@@ -346,7 +362,9 @@ class FilterTranslator:
         prop = self._queryables.get(name)
         if prop is None:
             allowed = ", ".join(["geometry", *self._queryables])
-            raise InvalidParameter(f"filter: unknown property {name!r}; queryables: {allowed}")
+            raise InvalidParameter(
+                f"filter : propriété inconnue {_shown(name)} ; interrogeables : {allowed}",
+                en=f"filter: unknown property {_shown(name)}; queryables: {allowed}")
         return Sql(column(self.layer, prop), _kind(prop))
 
     def _operation(self, op: str, args: list[Json]) -> Sql:
@@ -356,7 +374,9 @@ class FilterTranslator:
                 return self._spatial(op, args)
             if op.startswith("t_"):
                 return self._temporal(op, args)
-            raise InvalidParameter(f"filter: operator or function {op!r} is not supported")
+            raise InvalidParameter(
+                f"filter : l'opérateur ou la fonction {_shown(op)} n'est pas pris en charge",
+                en=f"filter: operator or function {_shown(op)} is not supported")
         return handler(args)
 
     def _handlers(self) -> dict[str, Callable[[list[Json]], Sql]]:
@@ -370,17 +390,20 @@ class FilterTranslator:
 
     def _arity(self, op: str, args: list[Json], count: int) -> list[Sql]:
         if len(args) != count:
-            raise InvalidParameter(f"filter: {op} takes {count} arguments")
+            raise InvalidParameter(f"filter : {op} prend {count} argument(s)",
+                                   en=f"filter: {op} takes {count} arguments")
         return [self.expression(a) for a in args]
 
     def _logical(self, op: str, args: list[Json]) -> Sql:
         if len(args) < 2:
-            raise InvalidParameter(f"filter: {op} takes at least two conditions")
+            raise InvalidParameter(f"filter : {op} prend au moins deux conditions",
+                                   en=f"filter: {op} takes at least two conditions")
         return Sql("(" + f" {op} ".join(self.condition(a) for a in args) + ")", "boolean")
 
     def _not(self, args: list[Json]) -> Sql:
         if len(args) != 1:
-            raise InvalidParameter("filter: NOT takes one condition")
+            raise InvalidParameter("filter : NOT prend une condition",
+                                   en="filter: NOT takes one condition")
         return Sql(f"(NOT {self.condition(args[0])})", "boolean")
 
     def _compare(self, op: str, args: list[Json]) -> Sql:
@@ -408,7 +431,8 @@ class FilterTranslator:
     def _casei(self, args: list[Json]) -> Sql:
         (value,) = self._arity("CASEI", args, 1)
         if value.kind != "string":
-            raise InvalidParameter("filter: CASEI takes a string")
+            raise InvalidParameter("filter : CASEI prend une chaîne",
+                                   en="filter: CASEI takes a string")
         return Sql(f"lower({value.text})", "string")
 
     def _between(self, args: list[Json]) -> Sql:
@@ -419,7 +443,8 @@ class FilterTranslator:
 
     def _in(self, args: list[Json]) -> Sql:
         if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
-            raise InvalidParameter("filter: IN takes a value and a non-empty list")
+            raise InvalidParameter("filter : IN prend une valeur et une liste non vide",
+                                   en="filter: IN takes a value and a non-empty list")
         value = self.expression(args[0])
         items = [self.expression(item) for item in args[1]]
         for item in items:
@@ -433,27 +458,32 @@ class FilterTranslator:
     def _spatial(self, op: str, args: list[Json]) -> Sql:
         lhs, rhs = self._arity(op.upper(), args, 2)
         if lhs.kind != "geometry" or rhs.kind != "geometry":
-            raise InvalidParameter(f"filter: {op.upper()} compares two geometries")
+            raise InvalidParameter(f"filter : {op.upper()} compare deux géométries",
+                                   en=f"filter: {op.upper()} compares two geometries")
         return Sql(f"{SPATIAL[op]}({lhs.text}, {rhs.text})", "boolean")
 
     def _temporal(self, op: str, args: list[Json]) -> Sql:
         if len(args) != 2:
-            raise InvalidParameter(f"filter: {op.upper()} takes 2 arguments")
+            raise InvalidParameter(f"filter : {op.upper()} prend 2 arguments",
+                                   en=f"filter: {op.upper()} takes 2 arguments")
         relations = _allen(self._span(args[0]), self._span(args[1]))
         if op not in relations:
-            raise InvalidParameter(f"filter: temporal operator {op!r} is not supported")
+            raise InvalidParameter(
+                f"filter : l'opérateur temporel {_shown(op)} n'est pas pris en charge",
+                en=f"filter: temporal operator {_shown(op)} is not supported")
         return Sql(f"({relations[op]})", "boolean")
 
     def _span(self, node: Json) -> TimeSpan:
         if isinstance(node, dict) and "interval" in node:
             bounds = node["interval"]
             if not isinstance(bounds, list) or len(bounds) != 2:
-                raise InvalidParameter("filter: an INTERVAL has a start and an end")
+                raise InvalidParameter("filter : un INTERVAL a un début et une fin",
+                                       en="filter: an INTERVAL has a start and an end")
             start, end = self._bound(bounds[0], "-infinity"), self._bound(bounds[1], "infinity")
             return TimeSpan(start, end)
         value = self.expression(node)
         if value.kind != "time":
-            raise InvalidParameter("filter: temporal operators compare dates and timestamps")
+            raise _not_temporal()
         return TimeSpan(value.text, value.text)
 
     def _bound(self, node: Json, open_end: str) -> str:
@@ -462,18 +492,25 @@ class FilterTranslator:
         if isinstance(node, str):
             node = {"date": node} if len(node) == 10 else {"timestamp": node}
         if isinstance(node, dict) and "property" in node:
-            return self._property(str(node["property"])).text
+            bound = self._property(str(node["property"]))
+            if bound.kind != "time":  # e.g. INTERVAL(ref, ref): text is not a time
+                raise _not_temporal()
+            return bound.text
         return self._instant(node)
 
     def _instant(self, node: Json) -> str:
-        if not isinstance(node, dict):
-            raise InvalidParameter(f"filter: not a date or timestamp: {json.dumps(node)[:80]}")
+        if not isinstance(node, dict) or not isinstance(node.get("date", node.get("timestamp")),
+                                                         str):
+            raise InvalidParameter(f"filter : ni une date ni un horodatage : {_shown(node)}",
+                                   en=f"filter: not a date or timestamp: {_shown(node)}")
         try:
             if "date" in node:
-                return self.params.add(dt.date.fromisoformat(str(node["date"])), "date")
-            value = dt.datetime.fromisoformat(str(node["timestamp"]))
+                return self.params.add(dt.date.fromisoformat(node["date"]), "date")
+            value = dt.datetime.fromisoformat(node["timestamp"])
         except (ValueError, KeyError) as exc:
-            raise InvalidParameter(f"filter: not a valid date or timestamp: {node}") from exc
+            raise InvalidParameter(f"filter : date ou horodatage invalide : {_shown(node)}",
+                                   en=f"filter: not a valid date or timestamp: {_shown(node)}"
+                                   ) from exc
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return self.params.add(value, "timestamptz")
@@ -481,17 +518,33 @@ class FilterTranslator:
     def _geometry(self, node: Json) -> str:
         if "bbox" in node:
             box = node["bbox"]
-            if not isinstance(box, list) or len(box) not in (4, 6):
-                raise InvalidParameter("filter: BBOX takes 4 (or 6) numbers")
+            if not isinstance(box, list) or len(box) not in (4, 6) \
+                    or not all(isinstance(v, int | float) for v in box):
+                raise InvalidParameter("filter : BBOX prend 4 (ou 6) nombres",
+                                       en="filter: BBOX takes 4 (or 6) numbers")
             x1, y1, x2, y2 = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
+            if x1 > x2 or y1 > y2:
+                raise InvalidParameter(
+                    "filter : BBOX : le coin inférieur doit précéder le coin supérieur",
+                    en="filter: BBOX: the lower corner must come before the upper corner")
             node = {"type": "Polygon",
                     "coordinates": [[[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]]}
         try:
             geom = shape(node)
         except Exception as exc:  # shapely's errors describe the shape, not data
-            raise InvalidParameter("filter: not a valid geometry literal") from exc
+            raise InvalidParameter("filter : géométrie littérale invalide",
+                                   en="filter: not a valid geometry literal") from exc
         if geom.is_empty or not shapely.is_valid(geom):
-            raise InvalidParameter(f"filter: invalid geometry ({shapely.is_valid_reason(geom)})")
+            reason = shapely.is_valid_reason(geom)
+            raise InvalidParameter(f"filter : géométrie invalide ({reason})",
+                                   en=f"filter: invalid geometry ({reason})")
+        x1, y1, x2, y2 = (float(v) for v in geom.bounds)
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) \
+                or not self.crs.contains((x1, y1, x2, y2)):
+            domain = ",".join(f"{v:g}" for v in self.crs.domain)
+            raise InvalidParameter(
+                f"filter : géométrie hors du domaine de {self.crs.label} ({domain})",
+                en=f"filter: geometry outside the domain of {self.crs.label} ({domain})")
         wkb = self.params.add(shapely.to_wkb(geom), "bytea")
         storage = to_storage_sql(str(self.crs.srid), self.crs.lat_lon, f"ST_GeomFromWKB({wkb})")
         return f"(SELECT {storage})"  # computed once per statement
@@ -500,8 +553,26 @@ class FilterTranslator:
 def _same_kind(op: str, lhs: Sql, rhs: Sql, kinds: tuple[str, ...]) -> None:
     if lhs.kind not in kinds or rhs.kind != lhs.kind:
         raise InvalidParameter(
-            f"filter: {op.upper()} cannot compare a {lhs.kind} with a {rhs.kind}"
-        )
+            f"filter : {op.upper()} ne peut comparer un {KIND_FR[lhs.kind]} "
+            f"et un {KIND_FR[rhs.kind]}",
+            en=f"filter: {op.upper()} cannot compare a {lhs.kind} with a {rhs.kind}")
+
+
+KIND_FR = {"string": "texte", "number": "nombre", "boolean": "booléen", "time": "temps",
+           "geometry": "géométrie"}
+
+
+def _not_temporal() -> InvalidParameter:
+    return InvalidParameter(
+        "filter : les opérateurs temporels comparent des dates et des horodatages",
+        en="filter: temporal operators compare dates and timestamps")
+
+
+def _shown(node: Json) -> str:
+    """A piece of the client's filter quoted in a message, cut short."""
+    text = repr(node) if isinstance(node, str) else json.dumps(node, ensure_ascii=False,
+                                                              default=str)
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def spatial_literals(tree: Json) -> list[Json]:
@@ -509,8 +580,11 @@ def spatial_literals(tree: Json) -> list[Json]:
     if not isinstance(tree, dict):
         return []
     op = str(tree.get("op", "")).lower()
+    args = tree.get("args")
+    if not isinstance(args, list):
+        return []
     if op == "and":
-        return [g for arg in tree["args"] for g in spatial_literals(arg)]
+        return [g for arg in args for g in spatial_literals(arg)]
     if op in ("s_intersects", "s_within", "s_equals", "s_overlaps", "s_crosses", "s_touches"):
-        return [a for a in tree["args"] if isinstance(a, dict) and "property" not in a]
+        return [a for a in args if isinstance(a, dict) and "property" not in a]
     return []
