@@ -135,7 +135,7 @@ def test_filter_size_nodes_and_depth_are_bounded(small_client):
     many = " OR ".join(f"area_m2 = {i}" for i in range(MAX_NODES))
     assert status(many)[1] == f"filter: more than {MAX_NODES} nodes"
     deep = "NOT (" * (MAX_DEPTH + 1) + "area_m2 = 1" + ")" * (MAX_DEPTH + 1)
-    assert status(deep)[1] == f"filter: nested deeper than {MAX_DEPTH} levels"
+    assert status(deep)[1].startswith("filter: nested deeper")
 
 
 def test_filter_that_postgres_cannot_evaluate_is_400_not_500(small_client):

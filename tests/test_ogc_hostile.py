@@ -7,6 +7,7 @@ then shown to be a 400 here, and finally sent to a real uvicorn process that mus
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +15,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.filters import MAX_NESTING, MAX_TOKENS, parse_filter, text_shape
+from geoportal.ogc.filters import (
+    MAX_DEPTH,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_TOKENS,
+    measure,
+    parse_filter,
+    text_shape,
+)
 
 ENGLISH = {"Accept-Language": "en"}
 ITEMS = "/ogc/collections/parcels/items"
@@ -123,6 +134,14 @@ def server_pid(base_url: str) -> int:
     raise AssertionError(f"no uvicorn process listens on port {port}")
 
 
+def test_nesting_that_makes_the_parser_backtrack_for_seconds_is_refused():
+    # 20 unclosed parentheses took 3 s in cql2; 8 levels around a 15 KB polygon 0.5 s.
+    ring = ", ".join(f"-7.{i:04d} 33.{i:04d}" for i in range(900)) + ", -7.0000 33.0000"
+    for text in ("(" * 20, "(" * 8 + f"S_INTERSECTS(geom, POLYGON(({ring}))) = " + ")" * 8):
+        with pytest.raises(InvalidParameter):
+            parse_filter(text, "cql2-text")
+
+
 def test_the_live_server_survives_every_crasher(live_server):
     pid = server_pid(live_server)
     with httpx.Client(base_url=live_server, timeout=30) as client:
@@ -134,3 +153,120 @@ def test_the_live_server_survives_every_crasher(live_server):
         assert client.get(ITEMS, params={"filter": "area_m2 > 0", "limit": 1}).status_code == 200
     assert server_pid(live_server) == pid
     os.kill(pid, 0)  # still alive, not replaced
+
+
+# --- Fuzzing: parse_filter returns or says 400, whatever it is given --------------------------
+
+FRAGMENTS = ["(", ")", "[", "]", "NOT ", "-", "+", "'", "''", '"', '\\"', "\\", ",", " AND ",
+             " OR ", "=", "<>", "^", "||", "a", "area_m2", "1", "1e5", "CASEI(", "POINT(",
+             "POLYGON((", "INTERVAL(", "T_DURING(", "\x00", " ", "é", "\n", "..", "BBOX("]
+
+
+def hostile_text() -> st.SearchStrategy[str]:
+    repeated = st.tuples(st.sampled_from(FRAGMENTS), st.integers(0, 3000)).map(
+        lambda pair: pair[0] * pair[1])  # deep: refused by the guard, or must be fast
+    return st.one_of(
+        st.text(max_size=300),
+        st.lists(st.sampled_from(FRAGMENTS), max_size=200).map("".join),
+        st.lists(repeated, min_size=1, max_size=4).map("".join),
+        st.binary(max_size=200).map(lambda raw: raw.decode("latin-1")),
+    )
+
+
+def hostile_json() -> st.SearchStrategy[str]:
+    leaf = st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), st.text(max_size=5),
+                     st.just({"property": "area_m2"}))
+    tree = st.recursive(leaf, lambda kids: st.one_of(
+        st.lists(kids, max_size=3),
+        st.fixed_dictionaries({"op": st.sampled_from(["and", "not", "=", "t_during", "in",
+                                                      "s_intersects", "+", "x"]),
+                               "args": st.lists(kids, max_size=3)}),
+        st.dictionaries(st.sampled_from(["interval", "bbox", "date", "type"]), kids,
+                        max_size=2)), max_leaves=60)
+    deep = st.integers(0, 3000).map(lambda n: '{"op":"not","args":[' * n + "true" + "]}" * n)
+    return st.one_of(tree.map(lambda t: json.dumps(t)), deep, hostile_text())
+
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck),
+                database=None)
+
+
+@FUZZ
+@given(text=hostile_text())
+def test_any_cql2_text_parses_or_is_a_400(text):
+    try:
+        parsed = parse_filter(text, "cql2-text")
+    except InvalidParameter:
+        return
+    nodes, depth = measure(parsed.tree)  # what is accepted is within the bounds
+    assert nodes <= MAX_NODES and depth <= MAX_DEPTH
+
+
+@FUZZ
+@given(text=hostile_json())
+def test_any_cql2_json_parses_or_is_a_400(text):
+    try:
+        parsed = parse_filter(text, "cql2-json")
+    except InvalidParameter:
+        return
+    nodes, depth = measure(parsed.tree)  # what is accepted is within the bounds
+    assert nodes <= MAX_NODES and depth <= MAX_DEPTH
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+          database=None)
+@given(text=hostile_text(), lang=st.sampled_from(["cql2-text", "cql2-json"]))
+def test_any_filter_sent_to_the_service_is_answered_without_a_5xx(demo_client, text, lang):
+    response = demo_client.get(ITEMS, params={"filter": text, "filter-lang": lang, "limit": 2})
+    assert response.status_code in (200, 400), response.text
+
+
+# --- Client mistakes that were 503s or 500s ----------------------------------------------------
+
+WRONG = [
+    {"filter": "T_DURING(INTERVAL(ref, ref), INTERVAL('2020-01-01', '2021-01-01'))"},
+    {"filter": "T_DURING(updated_at, INTERVAL(area_m2, '2021-01-01'))"},
+    {"filter": '{"op":"t_during","args":[{"interval":[{"property":"ref"},".."]},'
+               '{"interval":["2020-01-01","2021-01-01"]}]}', "filter-lang": "cql2-json"},
+    {"bbox": "-1e308,-1e308,1e308,1e308"},
+    {"bbox": "-1e308,-1e308,1e308,1e308", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+    {"bbox": "0,0,1e300,1e300", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/3857"},
+    {"bbox": "-1e308,-1e308,1e308,1e308",
+     "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/26191"},
+    {"bbox": "-200,-100,200,100"}, {"bbox": "nan,0,1,1"}, {"bbox": "0,0,inf,1"},
+    {"bbox": "1,1,0,0"},
+    {"filter": "S_INTERSECTS(geometry, POINT(200 100))"},
+    {"filter": "S_INTERSECTS(geometry, BBOX(-1e308,-1e308,1e308,1e308))"},
+    {"filter": "ref = 'a\x00'"}, {"ref": "a\x00"}, {"properties": "ref\x00"},
+    {"sortby": "ref\x00"}, {"datetime": "2024-01-01\x00"},
+    {"filter": '{"op":"=","args":[{"property":"ref"},"a\\u0000"]}', "filter-lang": "cql2-json"},
+    {"crs": "EPSG:" + "9" * 5000}, {"filter-crs": "EPSG:" + "9" * 5000, "filter": "TRUE"},
+    {"crs": "urn:ogc:def:crs:EPSG:" + "1." * 3000 + ":4326"},
+    {"limit": "9" * 5000}, {"offset": "9" * 5000}, {"cursor": "9" * 5000},
+]
+
+
+@pytest.mark.parametrize("params", WRONG, ids=range(len(WRONG)))
+def test_client_mistakes_are_a_400_with_a_french_message_and_an_english_twin(demo_client,
+                                                                           params):
+    french = demo_client.get(ITEMS, params=params)
+    english = demo_client.get(ITEMS, params=params, headers=ENGLISH)
+    assert french.status_code == english.status_code == 400, english.text
+    assert french.json()["description"] != english.json()["description"]
+    assert len(english.json()["description"]) < 400  # the client's value is not echoed whole
+
+
+def test_a_feature_by_id_with_an_absurd_crs_is_a_400(demo_client):
+    response = demo_client.get("/ogc/collections/parcels/items/1", params={
+        "crs": "EPSG:" + "9" * 5000})
+    assert response.status_code == 400
+
+
+def test_number_matched_past_the_end_is_absent_not_the_offset(demo_client):
+    body = demo_client.get(ITEMS, params={"offset": 10_000_000, "limit": 10}).json()
+    assert body["numberReturned"] == 0 and "numberMatched" not in body
+    total = demo_client.get(ITEMS, params={"offset": 0, "limit": 1}).json()
+    last = demo_client.get(ITEMS, params={"offset": 19_999, "limit": 10}).json()
+    assert last["numberReturned"] >= 1
+    assert last["numberMatched"] == 19_999 + last["numberReturned"]
+    assert "numberMatched" not in total  # a first, full page does not count
