@@ -85,9 +85,11 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
         head.update(conformsTo=JSONFG_CONFORMS, featureType=layer.id,
                     coordRefSys=place_crs.uri if place_crs.srid != 4326 else None)
     tail: dict[str, Any] = {"numberReturned": row["returned"]}
-    if query.after is None and row["returned"] < (query.limit or 0):
+    if query.after is None and row["returned"] < (query.limit or 0) \
+            and (row["returned"] > 0 or query.offset == 0):
         # The last page: the count is known for free. Elsewhere counting would cost a
-        # second pass over the matches (a COUNT(*) of a million rows), so it is omitted.
+        # second pass over the matches (a COUNT(*) of a million rows), so it is omitted;
+        # so it is for an empty page past the end, which says only "at most offset".
         tail["numberMatched"] = query.offset + row["returned"]
     tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     tail["links"] = links

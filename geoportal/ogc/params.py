@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -46,40 +47,75 @@ class ItemsQuery:
         return not self.sortby
 
 
+def shown(value: str, size: int = 60) -> str:
+    """A client's value quoted in a message, cut short (it may be huge)."""
+    return repr(value if len(value) <= size else value[:size] + "…")
+
+
+def reject_nul(params: Mapping[str, str]) -> None:
+    """400 when a parameter name or value holds a NUL character (PostgreSQL text cannot)."""
+    pairs = params.multi_items() if hasattr(params, "multi_items") else params.items()
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            label = name.replace("\x00", "")[:40]
+            raise InvalidParameter(f"{label} : caractère NUL interdit",
+                                   en=f"{label}: NUL characters are not allowed")
+
+
 def reject_unknown(params: Mapping[str, str], allowed: frozenset[str] | set[str]) -> None:
-    """400 when the request has a parameter the API does not define."""
-    unknown = sorted(set(params) - set(allowed))
+    """400 when the request has a parameter the API does not define (or a NUL character)."""
+    reject_nul(params)
+    unknown = sorted(shown(name, 40) for name in set(params) - set(allowed))
     if unknown:
-        raise InvalidParameter(
-            f"unknown parameter(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
+        names, known = ", ".join(unknown[:10]), ", ".join(sorted(allowed))
+        raise InvalidParameter(f"paramètre(s) inconnu(s) : {names} ; admis : {known}",
+                               en=f"unknown parameter(s): {names}; allowed: {known}")
+
+
+_INTEGER = re.compile(r"[+-]?\d{1,20}")
 
 
 def parse_int(value: str, name: str, low: int, high: int) -> int:
-    """An integer within [low, high]."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidParameter(f"{name}: {value!r} is not an integer") from None
+    """An integer within [low, high] (never more than 20 digits are converted)."""
+    text = value.strip()
+    if _INTEGER.fullmatch(text) is None:
+        if re.fullmatch(r"[+-]?\d+", text):
+            raise InvalidParameter(f"{name} : hors de l'intervalle {low}..{high}",
+                                   en=f"{name}: outside {low}..{high}")
+        raise InvalidParameter(f"{name} : {shown(value)} n'est pas un entier",
+                               en=f"{name}: {shown(value)} is not an integer")
+    number = int(text)
     if not low <= number <= high:
-        raise InvalidParameter(f"{name}: {number} is outside {low}..{high}")
+        raise InvalidParameter(f"{name} : {number} est hors de l'intervalle {low}..{high}",
+                               en=f"{name}: {number} is outside {low}..{high}")
     return number
 
 
 def parse_bbox(value: str) -> BBox:
     """Four numbers (a 6-number 3D bbox is reduced to 2D); min must not exceed max."""
     try:
-        numbers = [float(v) for v in value.split(",")]
+        numbers = [float(v) for v in value.split(",")[:7]]
     except ValueError:
-        raise InvalidParameter(f"bbox: {value!r} is not a list of numbers") from None
+        raise InvalidParameter(f"bbox : {shown(value)} n'est pas une liste de nombres",
+                               en=f"bbox: {shown(value)} is not a list of numbers") from None
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-        raise InvalidParameter("bbox: expected 4 numbers: minx,miny,maxx,maxy")
+        raise InvalidParameter("bbox : 4 nombres finis attendus (minx,miny,maxx,maxy)",
+                               en="bbox: expected 4 finite numbers: minx,miny,maxx,maxy")
     x1, y1, x2, y2 = numbers
     if x1 > x2 or y1 > y2:
-        raise InvalidParameter("bbox: the lower corner must come before the upper corner")
+        raise InvalidParameter("bbox : le coin inférieur doit précéder le coin supérieur",
+                               en="bbox: the lower corner must come before the upper corner")
     return (x1, y1, x2, y2)
+
+
+def check_in_domain(bbox: BBox, crs: Crs, name: str = "bbox") -> None:
+    """400 when a bbox reaches outside the domain of its CRS (it cannot be transformed)."""
+    if not crs.contains(bbox):
+        domain = ",".join(f"{v:g}" for v in crs.domain)
+        raise InvalidParameter(f"{name} : hors du domaine de {crs.label} ({domain})",
+                               en=f"{name}: outside the domain of {crs.label} ({domain})")
 
 
 def _instant(text: str, end: bool) -> dt.datetime | None:
@@ -92,7 +128,9 @@ def _instant(text: str, end: bool) -> dt.datetime | None:
         else:
             moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidParameter(f"datetime: {text!r} is not an RFC 3339 date-time") from None
+        raise InvalidParameter(f"datetime : {shown(text)} n'est pas une date RFC 3339",
+                               en=f"datetime: {shown(text)} is not an RFC 3339 date-time"
+                               ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -102,13 +140,15 @@ def parse_datetime(value: str) -> tuple[dt.datetime | None, dt.datetime | None]:
         start_text, _, end_text = value.partition("/")
         start, end = _instant(start_text, end=False), _instant(end_text, end=True)
         if start is None and end is None:
-            raise InvalidParameter("datetime: an interval needs at least one end")
+            raise InvalidParameter("datetime : un intervalle a besoin d'au moins une borne",
+                                   en="datetime: an interval needs at least one end")
         if start and end and start > end:
-            raise InvalidParameter("datetime: the interval ends before it starts")
+            raise InvalidParameter("datetime : l'intervalle finit avant de commencer",
+                                   en="datetime: the interval ends before it starts")
         return start, end
     start = _instant(value, end=False)
     if start is None:
-        raise InvalidParameter("datetime: empty")
+        raise InvalidParameter("datetime : vide", en="datetime: empty")
     return start, (_instant(value, end=True) if len(value) == 10 else start)
 
 
@@ -125,7 +165,9 @@ def parse_sortby(value: str, layer: Layer) -> list[tuple[LayerProperty | None, b
         prop = layer.find_property(name)
         if prop is None or not prop.queryable:
             allowed = ", ".join(["id", *(p.name for p in layer.queryables)])
-            raise InvalidParameter(f"sortby: unknown property {name!r}; sortable: {allowed}")
+            raise InvalidParameter(
+                f"sortby : propriété inconnue {shown(name)} ; triables : {allowed}",
+                en=f"sortby: unknown property {shown(name)}; sortable: {allowed}")
         keys.append((prop, descending))
     return keys
 
@@ -137,7 +179,9 @@ def parse_properties(value: str, layer: Layer) -> list[LayerProperty]:
         prop = layer.find_property(name)
         if prop is None:
             allowed = ", ".join(p.name for p in layer.properties)
-            raise InvalidParameter(f"properties: unknown property {name!r}; known: {allowed}")
+            raise InvalidParameter(
+                f"properties : propriété inconnue {shown(name)} ; connues : {allowed}",
+                en=f"properties: unknown property {shown(name)}; known: {allowed}")
         if prop not in chosen:
             chosen.append(prop)
     return chosen
@@ -149,16 +193,20 @@ def parse_equals(prop: LayerProperty, value: str) -> str | float | bool:
         try:
             number = float(value)
         except ValueError:
-            raise InvalidParameter(f"{prop.name}: {value!r} is not a number") from None
+            raise InvalidParameter(f"{prop.name} : {shown(value)} n'est pas un nombre",
+                                   en=f"{prop.name}: {shown(value)} is not a number") from None
         if not math.isfinite(number):
-            raise InvalidParameter(f"{prop.name}: {value!r} is not a finite number")
+            raise InvalidParameter(f"{prop.name} : {shown(value)} n'est pas un nombre fini",
+                                   en=f"{prop.name}: {shown(value)} is not a finite number")
         return number
     if prop.type == "boolean":
         if value.lower() not in ("true", "false"):
-            raise InvalidParameter(f"{prop.name}: expected true or false")
+            raise InvalidParameter(f"{prop.name} : true ou false attendu",
+                                   en=f"{prop.name}: expected true or false")
         return value.lower() == "true"
     if prop.type in ("date", "datetime", "array"):
-        raise InvalidParameter(f"{prop.name}: use datetime= or filter= for this property")
+        raise InvalidParameter(f"{prop.name} : utilisez datetime= ou filter= pour cette propriété",
+                               en=f"{prop.name}: use datetime= or filter= for this property")
     return value
 
 
@@ -185,20 +233,27 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
     bbox_crs = parse_crs(params["bbox-crs"], "bbox-crs") if "bbox-crs" in params \
         else WGS84_LON_LAT
     if "bbox-crs" in params and "bbox" not in params:
-        raise InvalidParameter("bbox-crs: given without bbox")
+        raise InvalidParameter("bbox-crs : donné sans bbox", en="bbox-crs: given without bbox")
+    bbox = None
+    if "bbox" in params:
+        bbox = parse_bbox(params["bbox"])
+        check_in_domain(bbox, bbox_crs)
     interval = None
     if "datetime" in params:
         if layer.temporal is None:
-            raise InvalidParameter(f"datetime: collection {layer.id!r} has no time")
+            raise InvalidParameter(f"datetime : la collection {layer.id!r} n'a pas de temps",
+                                   en=f"datetime: collection {layer.id!r} has no time")
         interval = parse_datetime(params["datetime"])
     sortby = parse_sortby(params["sortby"], layer) if params.get("sortby") else []
     if after is not None and sortby:
-        raise InvalidParameter("cursor: only with the default order (no sortby); use offset")
+        raise InvalidParameter(
+            "cursor : seulement avec l'ordre par défaut (sans sortby) ; utilisez offset",
+            en="cursor: only with the default order (no sortby); use offset")
     return ItemsQuery(
         limit=limit,
         offset=offset,
         after=after,
-        bbox=parse_bbox(params["bbox"]) if "bbox" in params else None,
+        bbox=bbox,
         bbox_crs=bbox_crs,
         crs=crs,
         crs_given="crs" in params,
@@ -216,12 +271,15 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
 def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
     lang = params.get("filter-lang", "cql2-text")
     if lang not in FILTER_LANGS:
-        raise InvalidParameter(f"filter-lang: {lang!r}; use one of {', '.join(FILTER_LANGS)}")
+        langs = ", ".join(FILTER_LANGS)
+        raise InvalidParameter(f"filter-lang : {shown(lang)} ; langages : {langs}",
+                               en=f"filter-lang: {shown(lang)}; use one of {langs}")
     crs = parse_crs(params["filter-crs"], "filter-crs") if "filter-crs" in params \
         else WGS84_LON_LAT
     if "filter" not in params:
         if "filter-lang" in params or "filter-crs" in params:
-            raise InvalidParameter("filter-lang/filter-crs: given without filter")
+            raise InvalidParameter("filter-lang/filter-crs : donnés sans filter",
+                                   en="filter-lang/filter-crs: given without filter")
         return None
     return parse_filter(params["filter"], lang, crs)
 
