@@ -27,13 +27,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """A started cluster in a fresh folder, stopped and deleted afterwards."""
+def throwaway_cluster(start: bool = True) -> Iterator[Cluster]:
+    """A cluster in a fresh folder (started, unless asked not to), stopped and deleted after."""
     folder = Path(tempfile.mkdtemp(prefix="geoportal-pg-"))
     os.chmod(folder, 0o755)  # noqa: S103 the postgres user must reach the cluster's folder
     cluster = Cluster(Settings(home=folder / "home", db_port=free_port()))
     try:
-        cluster.start(install=False)
+        if start:
+            cluster.start(install=False)
         yield cluster
     finally:
         cluster.stop()
