@@ -18,12 +18,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from throwaway_cluster import free_port, throwaway_cluster
 
+from geoportal.app import create_app
 from geoportal.db.cluster import Cluster
 from geoportal.db.migrate import upgrade
-
-pytestmark = pytest.mark.slow
+from geoportal.settings import Settings
 
 PARCELS = 3000
 CLIENTS = 4
@@ -197,6 +198,7 @@ class Load:
             return Counter(self.outcomes)
 
 
+@pytest.mark.slow
 def test_service_under_load_answers_503_while_the_database_is_down_then_recovers(
     demo: Demo, service: Callable[[], Service]
 ) -> None:
@@ -229,6 +231,7 @@ def test_service_under_load_answers_503_while_the_database_is_down_then_recovers
     assert not [line for line in lines_outage if "Traceback" in line], "\n".join(lines_outage)
 
 
+@pytest.mark.slow
 def test_service_started_while_the_database_is_down_becomes_healthy_without_restart(
     demo: Demo, service: Callable[[], Service]
 ) -> None:
@@ -252,3 +255,36 @@ def test_service_started_while_the_database_is_down_becomes_healthy_without_rest
                                                       "lat": demo.points[0][1]}, timeout=10)
     assert rules.status_code == 200
     assert running.workers() == workers
+
+
+DATABASE_ROUTES = [
+    ("GET", "/version"),
+    ("GET", "/ogc/collections/parcels/items?bbox=-7.62,33.58,-7.61,33.59"),
+    ("GET", "/ogc/collections/parcels/items/1"),
+    ("GET", "/ogc/collections/parcels/items?f=jsonseq"),
+    ("GET", "/ogc/collections/parcels/tiles/WebMercatorQuad/14/7800/6500"),
+    ("GET", "/rules?lon=-7.6189&lat=33.5883"),
+    ("GET", "/rules/note?parcel=TF1"),
+    ("GET", "/opendata/parcels.geojson"),
+    ("GET", "/pygeoapi/collections/catalogue/items"),
+    ("POST", "/pygeoapi/processes/parcel-rules/execution"),
+]
+
+
+@pytest.fixture(scope="module")
+def client_without_database() -> Iterator[TestClient]:
+    settings = Settings(database_url="postgresql://nobody:x@127.0.0.1:9/none")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path"), DATABASE_ROUTES)
+def test_every_database_route_answers_503_with_retry_after_while_it_is_unreachable(
+    client_without_database: TestClient, method: str, path: str
+) -> None:
+    body = {"inputs": {"parcel": "TF1"}} if method == "POST" else None
+    response = client_without_database.request(method, path, json=body)
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.json()["code"] == "ServiceUnavailable"
+    assert "nobody" not in response.text

@@ -26,6 +26,8 @@ from starlette.staticfiles import StaticFiles
 
 from geoportal.catalogue import config as pygeoapi_config
 from geoportal.catalogue.runtime import RUNTIME, Runtime
+from geoportal.core.i18n import preferred_language
+from geoportal.errors import ServiceUnavailable, error_response, outage_log
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
@@ -110,12 +112,26 @@ class Adapter:
         api_request = await APIRequest.from_starlette(request, api.locales)
         if check_format and not api_request.is_valid():
             return _response(*api.get_format_exception(api_request))
-        RUNTIME.set(self.make_runtime())
+        runtime = self.make_runtime()
+        RUNTIME.set(runtime)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         headers, status, content = await loop.run_in_executor(
             None, partial(context.run, _in_thread, loop, function, api, api_request, *args))
+        if runtime.outages:  # pygeoapi would answer 500 or 400: a 503 with Retry-After
+            return _outage(request, runtime.outages[0])
         return _response(headers, status, apply_gzip(headers, content))
+
+
+def _outage(request: Request, exc: BaseException) -> Response:
+    outage = ServiceUnavailable(
+        "La base de données n'a pas pu répondre ; réessayez dans un instant.",
+        en="The database could not answer; try again shortly.")
+    outage_log.warning("database", "database unreachable on %s %s: %s", request.method,
+                       request.url.path, type(exc).__name__)
+    language = preferred_language(request.headers.get("accept-language"))
+    return error_response(outage.status_code, outage.code, outage.text(language),
+                          outage.retry_after)
 
 
 def _routes(adapter: Adapter) -> list[Route]:
