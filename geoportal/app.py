@@ -19,7 +19,7 @@ from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
 from geoportal.core.methods import HttpMethods
 from geoportal.core.services import Services
-from geoportal.db.pool import create_pool
+from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
@@ -60,16 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            app.state.pool = await create_pool(settings)
-        except (OSError, Exception) as exc:  # the service still starts and says 503
-            log.error("database unreachable at start-up: %s", type(exc).__name__)
-            app.state.pool = None
+        # The pool opens connections on demand: the service starts (and says 503) while the
+        # database is down, and recovers by itself when it comes back.
+        app.state.pool = await create_pool(settings)
+        await warm_up(app.state.pool, settings.pool_min_size)
         try:
             yield
         finally:
-            if app.state.pool is not None:
-                await app.state.pool.close()
+            await close_pool(app.state.pool)
 
     app = FastAPI(
         title="Géoportail de l'Agence urbaine de Casablanca",

@@ -38,8 +38,17 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _database_url(settings: Settings) -> str:
+    """The web service's URL."""
     try:
         return settings.resolved_database_url()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _admin_url(settings: Settings) -> str:
+    """The schema owner's URL: migrations, imports and the demo change the schema or data."""
+    try:
+        return settings.resolved_admin_database_url()
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
 
@@ -52,11 +61,13 @@ def db_start() -> None:
         console.print(f"GEOPORTAL_DATABASE_URL is set ({redacted(settings.database_url)}): "
                       "nothing to start.")
         return
+    cluster = Cluster(settings)
     try:
-        url = Cluster(settings).start()
+        url = cluster.start()
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"PostGIS ready at {redacted(url)}")
+    console.print(f"PostGIS ready at {redacted(url)} (the service's role)\n"
+                  f"  schema owner (migrate, import, demo): {redacted(cluster.admin_url())}")
 
 
 @db_cli.command("stop")
@@ -77,9 +88,12 @@ def db_status() -> None:
 
 
 @db_cli.command("url")
-def db_url() -> None:
-    """Print the database URL (with its password, for scripts)."""
-    print(_database_url(Settings()))
+def db_url(
+    admin: bool = typer.Option(False, "--admin", help="The schema owner's URL instead."),
+) -> None:
+    """Print the service's database URL (with its password, for scripts)."""
+    settings = Settings()
+    print(_admin_url(settings) if admin else _database_url(settings))
 
 
 @cli.command()
@@ -87,7 +101,7 @@ def migrate(revision: str = typer.Argument("head")) -> None:
     """Migrate the database schema (to head by default)."""
     from geoportal.db.migrate import upgrade
 
-    upgrade(_database_url(Settings()), revision)
+    upgrade(_admin_url(Settings()), revision)
     console.print(f"database at revision {revision}")
 
 
@@ -103,7 +117,7 @@ def demo(
     from geoportal.demo.load import database_is_empty, load_demo
 
     settings = Settings()
-    url = _database_url(settings)
+    url = _admin_url(settings)
     if if_empty and not database_is_empty(url):
         console.print("database already has data: demo not loaded")
         return
@@ -162,7 +176,7 @@ def import_(
     try:
         registry = load_registry(settings.layers_dir)
         with ImportProgress(console) as progress:
-            summary = import_file(_database_url(settings), registry, layer, file, options,
+            summary = import_file(_admin_url(settings), registry, layer, file, options,
                                   progress)
     except (IngestError, RegistryError) as exc:
         raise _fail(str(exc)) from exc

@@ -25,10 +25,12 @@ def get_registry(request: Request) -> LayerRegistry:
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
-    """The connection pool; 503 when the database could not be reached at start-up."""
+    """The connection pool (it exists while the database is down: its connections fail fast
+    with a connection error, which is a 503); 503 before the lifespan has opened it."""
     pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
     if pool is None:
-        raise ServiceUnavailable("The database is not reachable.")
+        raise ServiceUnavailable("La base de données n'est pas encore ouverte.",
+                                 en="The database is not open yet.")
     return pool
 
 

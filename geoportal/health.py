@@ -10,16 +10,28 @@ from geoportal import __version__
 from geoportal.db.migrate import head_revision
 from geoportal.db.versions import data_version
 from geoportal.deps import PoolDep
+from geoportal.errors import RETRY_AFTER_S, is_connection_failure
 
 router = APIRouter(tags=["service"])
+# A health check answers quickly or says unavailable; it never waits on a stuck database.
+HEALTH_TIMEOUT_S = 2.0
 
 
 async def _current_revision(pool: asyncpg.Pool) -> str | None:
-    exists = await pool.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
-    if not exists:
-        return None
-    value = await pool.fetchval("SELECT version_num FROM alembic_version")
+    async with pool.acquire(timeout=HEALTH_TIMEOUT_S) as conn:
+        exists = await conn.fetchval(
+            "SELECT to_regclass('public.alembic_version') IS NOT NULL", timeout=HEALTH_TIMEOUT_S
+        )
+        if not exists:
+            return None
+        value = await conn.fetchval("SELECT version_num FROM alembic_version",
+                                    timeout=HEALTH_TIMEOUT_S)
     return str(value) if value is not None else None
+
+
+def _unavailable(body: dict[str, str | None]) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", **body}, 503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 @router.get("/health", summary="Service health")
@@ -28,17 +40,16 @@ async def health(request: Request) -> JSONResponse:
     pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
     head = head_revision()
     if pool is None:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return _unavailable({"database": "unreachable"})
     try:
         current = await _current_revision(pool)
-    except (asyncpg.PostgresError, OSError):
-        return JSONResponse({"status": "unavailable", "database": "not answering"}, 503)
-    body = {"status": "ok", "database": "ok", "migration": current, "head": head}
+    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+        state = "unreachable" if is_connection_failure(exc) else "not answering"
+        return _unavailable({"database": state})
     if current != head:
-        body["status"] = "unavailable"
-        body["database"] = "not migrated: run `geoportal migrate`"
-        return JSONResponse(body, 503)
-    return JSONResponse(body)
+        return _unavailable({"database": "not migrated: run `geoportal migrate`",
+                             "migration": current, "head": head})
+    return JSONResponse({"status": "ok", "database": "ok", "migration": current, "head": head})
 
 
 @router.get("/version", summary="Software and data versions")

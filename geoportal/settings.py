@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         default=32, ge=0, description="pygeoapi requests waiting for a thread before a 503."
     )
 
+    # Database connections and roles (db)
+    admin_database_url: str | None = Field(
+        default=None,
+        description="Role owning the schema, for migrate, import and demo; default: "
+        "database_url when set, else the private cluster's owner role.",
+    )
+    db_connect_timeout_s: float = Field(default=3.0, gt=0, description="Connect timeout.")
+    db_retry_max_s: float = Field(
+        default=2.0, gt=0, description="Longest pause between reconnection attempts."
+    )
+
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:
         if self.items_default_limit > self.items_max_limit:
@@ -159,3 +170,14 @@ class Settings(BaseSettings):
         if weak:
             raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
         return self
+
+    def resolved_admin_database_url(self) -> str:
+        """The URL of the schema's owner: the configured one, else the service's own when
+        set (an external database), else the private cluster's owner role."""
+        if self.admin_database_url:
+            return self.admin_database_url
+        if self.database_url:
+            return self.database_url
+        from geoportal.db.cluster import Cluster
+
+        return Cluster(self).admin_url()

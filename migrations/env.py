@@ -8,7 +8,9 @@ from geoportal.db.urls import sqlalchemy_url
 from geoportal.settings import Settings
 
 config = context.config
-url = config.attributes.get("database_url") or Settings().resolved_database_url()
+# Migrations run as the schema's owner (GEOPORTAL_ADMIN_DATABASE_URL, or the private
+# cluster's owner role; the service's own URL when only that one is given).
+url = config.attributes.get("database_url") or Settings().resolved_admin_database_url()
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -38,8 +38,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
-    """The URL of the server's maintenance database, from the settings."""
-    return with_database(libpq_url(Settings().resolved_database_url()), "postgres")
+    """The URL of the server's maintenance database, as the role that owns the schema."""
+    return with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
 
 
 def _recreate(server_url: str, name: str) -> str:

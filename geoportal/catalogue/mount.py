@@ -33,7 +33,13 @@ from geoportal.catalogue.jobs import Callbacks, parse_hosts
 from geoportal.catalogue.runtime import LANGUAGE, RUNTIME, Runtime
 from geoportal.core.i18n import Language, preferred_language
 from geoportal.core.urls import public_base
-from geoportal.errors import RETRY_AFTER_S, GeoportalError, ServiceUnavailable, error_response
+from geoportal.errors import (
+    RETRY_AFTER_S,
+    GeoportalError,
+    ServiceUnavailable,
+    error_response,
+    outage_log,
+)
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
@@ -154,23 +160,29 @@ class Adapter:
             return _refused(ServiceUnavailable(BUSY[0], en=BUSY[1]), language)
         base = self.apis.base(request)
         api_request = await APIRequest.from_starlette(request, self.apis.locales)
-        RUNTIME.set(self.make_runtime())
+        runtime = self.make_runtime()
+        RUNTIME.set(runtime)
         LANGUAGE.set(language)
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         work = partial(self._answer, base, function, api_request, args, check_format, guard)
         self.in_flight += 1
         try:
-            return await loop.run_in_executor(
+            answer: Response = await loop.run_in_executor(
                 self.executor, partial(context.run, _in_thread, loop, work))
         except GeoportalError as exc:
             return _refused(exc, language)
         except Exception as exc:  # pygeoapi's own failure: logged, not told
             log.error("pygeoapi failed on %s %s", request.method, request.url.path,
                       exc_info=exc)
+            if runtime.outages:
+                return _outage(request, runtime.outages[0], language)
             return _refused(GeoportalError(FAILED[0], en=FAILED[1]), language)
         finally:
             self.in_flight -= 1
+        if runtime.outages:  # pygeoapi would answer 500 or 400: a 503 with Retry-After
+            return _outage(request, runtime.outages[0], language)
+        return answer
 
     def _answer(self, base: str, function: Callable[..., Any], api_request: Any,
                 args: tuple[Any, ...], check_format: bool, guard: Guard | None) -> Response:
@@ -185,6 +197,14 @@ class Adapter:
         if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             log.error("pygeoapi answered %d on %s", status, api_request.path_info)
         return _response(headers, status, apply_gzip(headers, content))
+
+
+def _outage(request: Request, exc: BaseException, language: Language) -> Response:
+    outage_log.warning("database", "database unreachable on %s %s: %s", request.method,
+                       request.url.path, type(exc).__name__)
+    return _refused(ServiceUnavailable(
+        "La base de données n'a pas pu répondre ; réessayez dans un instant.",
+        en="The database could not answer; try again shortly."), language)
 
 
 def _routes(adapter: Adapter, callbacks: Callbacks) -> list[Route]:

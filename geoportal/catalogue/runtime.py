@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
 from geoportal.core.i18n import Language
 from geoportal.db.urls import libpq_url
+from geoportal.errors import is_connection_failure
 from geoportal.registry import LayerRegistry
 from geoportal.rules.rasters import RasterSampler
 
@@ -36,6 +37,9 @@ class Runtime:
     registry: LayerRegistry
     rasters: RasterSampler
     callbacks: Any = None  # geoportal.catalogue.jobs.Callbacks: where a subscriber may be told
+    # Database outages seen by this request's plugins: pygeoapi would make them a 500 or a
+    # 400, the mount answers 503 with Retry-After instead.
+    outages: list[BaseException] = field(default_factory=list)
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -63,7 +67,12 @@ def run(query: Callable[[Database], Awaitable[T]], database_url: str) -> T:
     runtime = RUNTIME.get()
     if runtime is not None and runtime.pool is not None:
         future = asyncio.run_coroutine_threadsafe(_call(query, runtime.pool), runtime.loop)
-        return future.result(timeout=QUERY_TIMEOUT_S)
+        try:
+            return future.result(timeout=QUERY_TIMEOUT_S)
+        except Exception as exc:
+            if is_connection_failure(exc):
+                runtime.outages.append(exc)
+            raise
 
     async def alone() -> T:
         conn = await asyncpg.connect(libpq_url(database_url))

@@ -21,7 +21,9 @@ from pathlib import Path
 from geoportal.settings import Settings
 
 DB_NAME = "geoportal"
-DB_USER = "geoportal"
+DB_USER = "geoportal"  # the bootstrap superuser: cluster set-up and extensions only
+OWNER_ROLE = "geoportal_owner"  # owns the schema: migrate, import, demo
+APP_ROLE = "geoportal_app"  # the web service: reads the published tables, owns nothing
 PG_LIB = Path("/usr/lib/postgresql")
 
 
@@ -109,12 +111,25 @@ class Cluster:
         state: dict[str, str | int] = json.loads(self.state_file.read_text())
         return state
 
-    def url(self) -> str:
-        """The cluster's URL (TCP on loopback, password from the state file)."""
+    def _role_url(self, role: str, password_key: str) -> str:
         state = self._state()
+        if password_key not in state:  # a cluster of an earlier version: `db start` adds roles
+            role, password_key = DB_USER, "password"
         return (
-            f"postgresql://{DB_USER}:{state['password']}@127.0.0.1:{state['port']}/{DB_NAME}"
+            f"postgresql://{role}:{state[password_key]}@127.0.0.1:{state['port']}/{DB_NAME}"
         )
+
+    def url(self) -> str:
+        """The web service's URL (TCP on loopback, password from the state file)."""
+        return self._role_url(APP_ROLE, "app_password")
+
+    def admin_url(self) -> str:
+        """The URL of the role owning the schema, for migrations, imports and the demo."""
+        return self._role_url(OWNER_ROLE, "owner_password")
+
+    def superuser_url(self) -> str:
+        """The bootstrap superuser's URL (cluster set-up only)."""
+        return self._role_url(DB_USER, "password")
 
     # -- process ----------------------------------------------------------------------------
     def _owner(self) -> str | None:
@@ -159,8 +174,38 @@ class Cluster:
         self._init(pg)
         if not self.is_running():
             self._start(pg)
+        self._ensure_passwords()
+        self._psql(pg, "postgres", ROLES_SQL)
         self._create_database(pg)
+        for database in ("template1", DB_NAME):  # new databases inherit template1's set-up
+            self._psql(pg, database, SCHEMA_SQL)
+        self._psql(pg, DB_NAME, DATABASE_SQL)
         return self.url()
+
+    def _ensure_passwords(self) -> None:
+        """Passwords of the owner and service roles, added to an earlier version's state."""
+        state = self._state()
+        missing = [key for key in ("owner_password", "app_password") if key not in state]
+        if missing:
+            state.update({key: secrets.token_urlsafe(18) for key in missing})
+            self.state_file.write_text(json.dumps(state))
+            os.chmod(self.state_file, 0o600)
+
+    def _psql(self, pg: PgInstall, database: str, script: str) -> None:
+        """Run a script as the bootstrap superuser; role names and passwords as variables."""
+        state = self._state()
+        env = {**os.environ, "PGPASSWORD": str(state["password"])}
+        variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "db": DB_NAME,
+                     "owner_password": str(state["owner_password"]),
+                     "app_password": str(state["app_password"])}
+        cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER,
+               "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
+        for name, value in variables.items():
+            cmd[1:1] = ["-v", f"{name}={value}"]
+        result = subprocess.run(cmd, input=script, capture_output=True, text=True, env=env,
+                                check=False)
+        if result.returncode != 0:
+            raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
 
     def _init(self, pg: PgInstall) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -231,7 +276,8 @@ class Cluster:
             capture_output=True, text=True, env=env, check=True,
         ).stdout.strip()
         if not exists:
-            subprocess.run([*base, "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
+            subprocess.run([*base, "-d", "postgres", "-c",
+                            f"CREATE DATABASE {DB_NAME} OWNER {OWNER_ROLE}"],
                            check=True, env=env, capture_output=True)
 
     def stop(self) -> None:
@@ -239,6 +285,58 @@ class Cluster:
         pg = find_postgres_with_postgis()
         if pg is not None and self.is_running():
             self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
+
+
+# Cluster-wide roles; every statement is idempotent, so `db start` upgrades an earlier
+# cluster in place. The service's role commits synchronously whatever the cluster's default.
+ROLES_SQL = r"""
+SELECT format('CREATE ROLE %I', :'owner')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
+SELECT format('CREATE ROLE %I', :'app')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
+ALTER ROLE :"owner" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD :'owner_password';
+ALTER ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD :'app_password';
+ALTER ROLE :"app" SET synchronous_commit = on;
+"""
+
+# In template1 and the service's database: PostGIS (an extension only a superuser may
+# create), a schema only its owner may create in, and SELECT for the service on every
+# table the owner creates from now on (migrations, imports).
+SCHEMA_SQL = r"""
+CREATE EXTENSION IF NOT EXISTS postgis;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"app";
+"""
+
+# The service's database: owned by the owner role, with the objects an earlier version
+# created as the superuser handed over to it; the service may connect and read, no more.
+DATABASE_SQL = r"""
+ALTER DATABASE :"db" OWNER TO :"owner";
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"db" TO :"app";
+SELECT format('ALTER %s %I.%I OWNER TO %I',
+              CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                             WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+                             ELSE 'TABLE' END,
+              n.nspname, c.relname, :'owner')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND pg_get_userbyid(c.relowner) <> :'owner'
+  AND NOT (c.relkind = 'S' AND EXISTS (
+      SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+        AND d.deptype IN ('a', 'i')))
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e') \gexec
+SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, :'owner')
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :'owner'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e') \gexec
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"app";
+"""
 
 
 def _reachable_by(user: str, folder: Path) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -27,8 +29,9 @@ def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+@cache
 def head_revision() -> str:
-    """The newest revision the code knows."""
+    """The newest revision the code knows (read once: /health asks on every call)."""
     script = ScriptDirectory.from_config(alembic_config("postgresql://unused/unused"))
     head = script.get_current_head()
     assert head is not None

@@ -1,0 +1,290 @@
+"""The service survives its database going away: 503 with Retry-After meanwhile, then 2xx
+again without a restart. Real PostgreSQL (a throwaway cluster, stopped and started here),
+the real service under uvicorn with two workers, real HTTP on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from throwaway_cluster import free_port, throwaway_cluster
+
+from geoportal.app import create_app
+from geoportal.db.cluster import Cluster
+from geoportal.db.migrate import upgrade
+from geoportal.settings import Settings
+
+PARCELS = 3000
+CLIENTS = 4
+REQUEST_TIMEOUT_S = 10.0  # a request slower than this counts as a hang
+OUTAGE_S = 5.0
+RECOVERY_DEADLINE_S = 20.0
+
+
+@dataclass
+class Demo:
+    """The throwaway cluster with the demo loaded, and places to ask about."""
+
+    cluster: Cluster
+    raster_dir: Path
+    points: list[tuple[float, float]]
+    parcel_ids: list[int]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    from geoportal.demo.load import load_demo
+
+    raster_dir = tmp_path_factory.mktemp("fault-rasters")
+    with throwaway_cluster() as cluster:
+        upgrade(cluster.admin_url())
+        load_demo(cluster.admin_url(), parcels=PARCELS, seed=7, raster_dir=raster_dir)
+        with psycopg.connect(cluster.admin_url()) as conn:
+            rows = conn.execute(
+                "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_Transform("
+                "ST_PointOnSurface(geom), 4326) AS p FROM parcels ORDER BY id LIMIT 20) s"
+            ).fetchall()
+        yield Demo(cluster, raster_dir, [(r[1], r[2]) for r in rows], [r[0] for r in rows])
+
+
+@dataclass
+class Service:
+    """The service under uvicorn, its log file and its worker processes."""
+
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def workers(self) -> set[int]:
+        """The PIDs of uvicorn's worker processes (not multiprocessing's resource tracker)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        return {pid for pid in pids if b"spawn_main" in _cmdline(pid)}
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture
+def service(demo: Demo, tmp_path: Path) -> Iterator[Callable[[], Service]]:
+    """A factory starting the service against the throwaway cluster (stopped afterwards)."""
+    started: list[Service] = []
+
+    def start() -> Service:
+        port = free_port()
+        log = tmp_path / f"uvicorn-{port}.log"
+        env = {**os.environ, "GEOPORTAL_DATABASE_URL": demo.cluster.url(),
+               "GEOPORTAL_DATA_DIR": str(demo.raster_dir), "GEOPORTAL_POOL_MIN_SIZE": "1"}
+        env.pop("GEOPORTAL_ADMIN_DATABASE_URL", None)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+                 "--log-level", "warning", "--no-access-log"],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        running = Service(process, f"http://127.0.0.1:{port}", log)
+        started.append(running)
+        _wait_until(lambda: _answers(running.base), "the service did not start listening",
+                    process)
+        _wait_until(lambda: len(running.workers()) == 2, "uvicorn did not start 2 workers",
+                    process)
+        return running
+
+    yield start
+    for running in started:
+        running.process.terminate()
+        running.process.wait(timeout=20)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _answers(base: str) -> bool:
+    try:
+        httpx.get(f"{base}/health", timeout=2)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait_until(condition: Callable[[], bool], message: str,
+                process: subprocess.Popen[bytes] | None = None,
+                deadline_s: float = 60.0) -> float:
+    """Poll until the condition holds; the time it took (bounded, never an endless loop)."""
+    started = time.monotonic()
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{message}: the service exited")
+        if time.monotonic() - started > deadline_s:
+            raise AssertionError(message)
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+@dataclass
+class Load:
+    """A bounded mixed load from a few client threads, counting what comes back."""
+
+    base: str
+    demo: Demo
+    outcomes: Counter[str] = field(default_factory=Counter)
+    missing_retry_after: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _paths(self) -> Iterator[str]:
+        demo = self.demo
+        for i in itertools.count():
+            lon, lat = demo.points[i % len(demo.points)]
+            yield ["/ogc/collections/parcels/items?limit=20&bbox="
+                   f"{lon - 0.002},{lat - 0.002},{lon + 0.002},{lat + 0.002}",
+                   f"/ogc/collections/parcels/items/{demo.parcel_ids[i % len(demo.parcel_ids)]}",
+                   f"/rules?lon={lon}&lat={lat}",
+                   "/health"][i % 4]
+
+    def _client(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=REQUEST_TIMEOUT_S) as client:
+            for path in self._paths():
+                if self._stop.is_set():
+                    return
+                try:
+                    response = client.get(path)
+                    outcome = str(response.status_code)
+                    missing = response.status_code == 503 and "retry-after" not in response.headers
+                except httpx.HTTPError as exc:
+                    outcome, missing = type(exc).__name__, False
+                with self._lock:
+                    self.outcomes[outcome] += 1
+                    self.missing_retry_after += missing
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._client) for _ in range(CLIENTS)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=REQUEST_TIMEOUT_S * 2)
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.outcomes)
+
+
+@pytest.mark.slow
+def test_service_under_load_answers_503_while_the_database_is_down_then_recovers(
+    demo: Demo, service: Callable[[], Service]
+) -> None:
+    running = service()
+    _wait_until(lambda: _healthy(running.base), "the service did not become healthy")
+    workers = running.workers()
+    with Load(running.base, demo) as load:
+        _wait_until(lambda: load.snapshot()["200"] >= 40, "no answers before the outage")
+        before = load.snapshot()
+        lines_before = len(running.log_lines())
+        demo.cluster.stop()  # fast shutdown: sessions are cut mid-request
+        time.sleep(OUTAGE_S)
+        during = load.snapshot() - before
+        demo.cluster.start(install=False)
+        lines_outage = running.log_lines()[lines_before:]
+        back = load.snapshot()
+        recovery_s = _wait_until(lambda: (load.snapshot() - back)["200"] >= 40,
+                                 "no 2xx after the database came back",
+                                 deadline_s=RECOVERY_DEADLINE_S)
+    after = load.snapshot() - back
+    print(f"\nbefore {dict(before)}, outage {dict(during)}, after {dict(after)}; "
+          f"40 answers 200 within {recovery_s:.1f} s of the restart; "
+          f"{len(lines_outage)} log lines during the outage")
+    assert set(load.outcomes) <= {"200", "503"}, load.outcomes
+    assert during["503"] > 0, "the outage was not seen by the clients"
+    assert load.missing_retry_after == 0
+    assert running.workers() == workers, "a worker died or was replaced"
+    assert running.process.poll() is None
+    assert len(lines_outage) <= 40, "\n".join(lines_outage)
+    assert not [line for line in lines_outage if "Traceback" in line], "\n".join(lines_outage)
+
+
+@pytest.mark.slow
+def test_service_started_while_the_database_is_down_becomes_healthy_without_restart(
+    demo: Demo, service: Callable[[], Service]
+) -> None:
+    demo.cluster.stop()
+    try:
+        running = service()
+        workers = running.workers()
+        down = httpx.get(f"{running.base}/health", timeout=REQUEST_TIMEOUT_S)
+        items = httpx.get(f"{running.base}/ogc/collections/parcels/items?limit=1",
+                          timeout=REQUEST_TIMEOUT_S)
+    finally:
+        demo.cluster.start(install=False)
+    assert down.status_code == 503
+    assert down.headers["retry-after"]
+    assert items.status_code == 503
+    assert items.headers["retry-after"]
+    waited = _wait_until(lambda: _healthy(running.base), "/health never became 200",
+                         running.process, deadline_s=RECOVERY_DEADLINE_S)
+    print(f"\n/health 200 {waited:.1f} s after the database started")
+    rules = httpx.get(f"{running.base}/rules", params={"lon": demo.points[0][0],
+                                                      "lat": demo.points[0][1]}, timeout=10)
+    assert rules.status_code == 200
+    assert running.workers() == workers
+
+
+DATABASE_ROUTES = [
+    ("GET", "/version"),
+    ("GET", "/ogc/collections/parcels/items?bbox=-7.62,33.58,-7.61,33.59"),
+    ("GET", "/ogc/collections/parcels/items/1"),
+    ("GET", "/ogc/collections/parcels/items?f=jsonseq"),
+    ("GET", "/ogc/collections/parcels/tiles/WebMercatorQuad/14/7800/6500"),
+    ("GET", "/rules?lon=-7.6189&lat=33.5883"),
+    ("GET", "/rules/note?parcel=TF1"),
+    ("GET", "/opendata/parcels.geojson"),
+    ("GET", "/pygeoapi/collections/catalogue/items"),
+    ("POST", "/pygeoapi/processes/parcel-rules/execution"),
+]
+
+
+@pytest.fixture(scope="module")
+def client_without_database() -> Iterator[TestClient]:
+    settings = Settings(database_url="postgresql://nobody:x@127.0.0.1:9/none")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path"), DATABASE_ROUTES)
+def test_every_database_route_answers_503_with_retry_after_while_it_is_unreachable(
+    client_without_database: TestClient, method: str, path: str
+) -> None:
+    body = {"inputs": {"parcel": "TF1"}} if method == "POST" else None
+    response = client_without_database.request(method, path, json=body)
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.json()["code"] == "ServiceUnavailable"
+    assert "nobody" not in response.text
