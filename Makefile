@@ -53,6 +53,7 @@ db: venv
 
 lint: venv
 	$(BIN)/ruff check geoportal tests bench migrations
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy geoportal

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
 from fastapi import Request
 
 from geoportal.core.formats import Format
 from geoportal.core.urls import public_base
-from geoportal.settings import Settings
 
 Link = dict[str, str]
+
+
+class HasPublicUrl(Protocol):
+    """What links need of the settings: the public URL, when one is configured."""
+
+    public_url: str | None
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Links:
     base: str
 
     @classmethod
-    def for_request(cls, request: Request, settings: Settings) -> Links:
+    def for_request(cls, request: Request, settings: HasPublicUrl) -> Links:
         """The builder for one request: the public URL, never the client's Host header."""
         return cls(public_base(request.scope, settings.public_url))
 

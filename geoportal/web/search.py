@@ -13,10 +13,10 @@ import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from geoportal.core.sql import ident as quote
 from geoportal.deps import PoolDep, RegistryDep
 from geoportal.errors import InvalidParameter
 from geoportal.registry import Layer
-from geoportal.tiles.sql import quote
 
 router = APIRouter(tags=["web"])
 
