@@ -65,7 +65,7 @@ def bench_database_name(parcels: int = BENCH_PARCELS) -> str:
 
 def bench_database_url(database: str = BENCH_DB) -> str:
     """The bench database (same server as the service), created and migrated if needed."""
-    server = with_database(libpq_url(Settings().resolved_database_url()), "postgres")
+    server = with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
     with psycopg.connect(server, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if exists.fetchone() is None:
