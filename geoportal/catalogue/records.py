@@ -20,7 +20,7 @@ from pygeoapi.provider.base import (
 )
 
 from geoportal.catalogue import runtime
-from geoportal.ogc.links import Links
+from geoportal.core.links import Links
 from geoportal.opendata.catalogue import RasterFile, layer_document, raster_document
 from geoportal.opendata.datasets import LayerStats, cached_stats, layer_stats
 from geoportal.opendata.rasters import RASTERS

@@ -74,6 +74,11 @@ class ExtentCache:
         self._cache: dict[str, tuple[int, Extent]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def lonlat_bounds(self, pool: asyncpg.Pool, layers: list[Layer]) -> Bounds:
+        """Longitude/latitude bounds holding the data of all the layers."""
+        found = [(await self.get(pool, layer)).lonlat_bounds for layer in layers]
+        return union_bounds([b for b in found if b is not None])
+
     async def get(self, pool: asyncpg.Pool, layer: Layer, fresh: bool = True) -> Extent:
         """The layer's extent, from the cache when its data version has not moved.
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import Request
 
 from geoportal.core import formats
+from geoportal.core.extent import Extent
 from geoportal.core.links import Links
 from geoportal.ogc.crs import CRS84, STORAGE, offered_uris
 from geoportal.ogc.extensions import extra_collection_links, extra_landing_links
-from geoportal.ogc.extent import Extent
 from geoportal.registry import Layer, LayerProperty
 
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"

@@ -12,14 +12,15 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from geoportal.core import formats
 from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
+from geoportal.core.formats import Format
+from geoportal.core.links import Link, Links, replace_params
 from geoportal.db.versions import layer_version
 from geoportal.errors import InvalidParameter, NotFound
-from geoportal.ogc import formats, html
+from geoportal.ogc import html
 from geoportal.ogc.caching import cache_headers, make_etag, not_modified
 from geoportal.ogc.crs import STORAGE, Crs
-from geoportal.ogc.formats import Format
-from geoportal.ogc.links import Link, Links, replace_params
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
     Statement,

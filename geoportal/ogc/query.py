@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from geoportal.core.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.ogc import sql
 from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.ogc.filters import FilterTranslator, spatial_literals
-from geoportal.ogc.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.sql import Params
 from geoportal.registry import Layer, LayerProperty

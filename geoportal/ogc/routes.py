@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from geoportal.core import formats
+from geoportal.core.extent import Extent, ExtentCache
 from geoportal.core.links import Links
 from geoportal.core.services import services_of
 from geoportal.deps import get_pool
@@ -17,7 +18,6 @@ from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
 from geoportal.ogc.extensions import conformance_classes
-from geoportal.ogc.extent import Extent, ExtentCache
 from geoportal.ogc.openapi import openapi_document
 from geoportal.ogc.params import parse_feature_params, parse_items_query, reject_unknown
 from geoportal.registry import Layer, LayerRegistry

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-from pyproj import Transformer
-
-from geoportal.core.area import AUC_LONLAT, STORAGE_CRS
+from geoportal.core.extent import Bounds
 from geoportal.registry import Layer
 from geoportal.tiles.grid import TMS_ID, tile_matrix_set
-from geoportal.tiles.sql import quote, tile_properties
+from geoportal.tiles.sql import tile_properties
 
 MVT = "application/vnd.mapbox-vector-tile"
 TILEJSON = "application/vnd.mapbox.tile+json"
@@ -19,52 +16,13 @@ REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 REL_GEODATA = "http://www.opengis.net/def/rel/ogc/1.0/geodata"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ITEM_TEMPLATE = "/{tileMatrix}/{tileCol}/{tileRow}"  # the contract's path order: z/x/y
-AUC_BOUNDS = AUC_LONLAT  # where the viewer opens when a table is empty
 
-Bounds = tuple[float, float, float, float]
 
 # JSON Schema types of the properties that tiles carry.
 SCHEMA_TYPES = {"string": "string", "integer": "integer", "number": "number",
                 "boolean": "boolean", "date": "string", "datetime": "string", "array": "string"}
 TILEJSON_TYPES = {"string": "String", "integer": "Number", "number": "Number",
                   "boolean": "Boolean", "date": "String", "datetime": "String", "array": "String"}
-
-EXTENT_SQL = "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT {expr} AS b) s"
-
-
-async def storage_extent(pool: asyncpg.Pool, layer: Layer) -> Bounds | None:
-    """The table's extent in storage CRS: the planner's estimate, or a scan when it has none."""
-    estimate = "ST_EstimatedExtent('public', $1, $2)"
-    try:
-        row = await pool.fetchrow(EXTENT_SQL.format(expr=estimate), layer.table,
-                                  layer.geometry_column)
-    except asyncpg.PostgresError:  # no statistics yet (never analysed)
-        row = None
-    if row is None or row[0] is None:
-        geom, table = quote(layer.geometry_column), quote(layer.table)  # from the registry
-        scan = f"(SELECT ST_Extent({geom}) FROM {table})"  # noqa: S608
-        row = await pool.fetchrow(EXTENT_SQL.format(expr=scan))
-    if row is None or row[0] is None:
-        return None
-    return float(row[0]), float(row[1]), float(row[2]), float(row[3])
-
-
-def lonlat_bounds(extent: Bounds | None) -> Bounds:
-    """A storage-CRS extent as longitude/latitude bounds (the AUC area when unknown)."""
-    if extent is None:
-        return AUC_BOUNDS
-    to_lonlat = Transformer.from_crs(STORAGE_CRS, "EPSG:4326", always_xy=True)
-    west, south, east, north = to_lonlat.transform_bounds(*extent, densify_pts=8)
-    return (round(west, 6), round(south, 6), round(east, 6), round(north, 6))
-
-
-def union_bounds(bounds: Sequence[Bounds]) -> Bounds:
-    """The smallest bounds holding all of them."""
-    if not bounds:
-        return AUC_BOUNDS
-    return (min(b[0] for b in bounds), min(b[1] for b in bounds),
-            max(b[2] for b in bounds), max(b[3] for b in bounds))
-
 
 def tile_matrix_limits(bounds: Bounds, minzoom: int, maxzoom: int) -> list[dict[str, Any]]:
     """The tile rows and columns holding data, per tile matrix."""

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import Request
 
-from geoportal.core.extent import ExtentCache
+from geoportal.core.extent import Bounds, ExtentCache
 from geoportal.core.services import services_of
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
 from geoportal.tiles.grid import TileAddress, storage_footprint
-from geoportal.tiles.metadata import Bounds, union_bounds
 from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, layer_tile_sql
 
 # Bump when the tile SQL changes, so that ETags held by clients are not reused across it.
@@ -70,8 +69,7 @@ class TileService:
 
     async def bounds(self, pool: asyncpg.Pool, layers: Sequence[Layer]) -> Bounds:
         """Longitude/latitude bounds of the layers' data (the app's one extent cache)."""
-        found = [(await self.extents.get(pool, layer)).lonlat_bounds for layer in layers]
-        return union_bounds([b for b in found if b is not None])
+        return await self.extents.lonlat_bounds(pool, list(layers))
 
     def statement(self, request: TileRequest, affine: bool) -> str:
         """The tile statement for a combination of layers, built once."""

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from geoportal.core.extent import ExtentCache, union_bounds
+from geoportal.core.extent import ExtentCache
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.web import search
@@ -62,9 +62,7 @@ async def config(request: Request, registry: RegistryDep, settings: SettingsDep,
                  pool: PoolDep) -> JSONResponse:
     """Layers, styles, legends and endpoints of the viewer, from the layer registry."""
     land = [layer for layer in registry if layer.id == "prefectures"] or list(registry)
-    extents = services_of(request).get(ExtentCache)
-    found = [(await extents.get(pool, layer)).lonlat_bounds for layer in land]
-    bounds = union_bounds([b for b in found if b is not None])
+    bounds = await services_of(request).get(ExtentCache).lonlat_bounds(pool, land)
     return JSONResponse(viewer_config(registry, settings, bounds),
                         headers={"Cache-Control": "no-cache"})
 
