@@ -63,10 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The pool opens connections on demand: the service starts (and says 503) while the
         # database is down, and recovers by itself when it comes back.
         app.state.pool = await create_pool(settings)
+        app.state.write_pool = await create_pool(settings, write=True)
         await warm_up(app.state.pool, settings.pool_min_size)
         try:
             yield
         finally:
+            await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
 
     app = FastAPI(
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.pool = None
+    app.state.write_pool = None
     services = app.state.services = _services(settings, registry)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

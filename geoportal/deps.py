@@ -34,6 +34,15 @@ def get_pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
+def get_write_pool(request: Request) -> asyncpg.Pool:
+    """The pool of edits (the writer's role, durable commits); 503 before the lifespan."""
+    pool: asyncpg.Pool | None = getattr(request.app.state, "write_pool", None)
+    if pool is None:
+        raise ServiceUnavailable("La base de données n'est pas encore ouverte.",
+                                 en="The database is not open yet.")
+    return pool
+
+
 # FastAPI runs plain-function dependencies in its thread pool; these async twins do not hop.
 async def _settings(request: Request) -> Settings:
     return get_settings(request)

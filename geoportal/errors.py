@@ -102,6 +102,35 @@ class OutsideArea(NotFound):
     code = "OutsideArea"
 
 
+class Conflict(GeoportalError):
+    """The change cannot be made in the resource's current state (e.g. still referenced)."""
+
+    status_code = 409
+    code = "Conflict"
+
+
+class PreconditionFailed(GeoportalError):
+    """``If-Match`` names a version that is no longer the current one (optimistic lock)."""
+
+    status_code = 412
+    code = "PreconditionFailed"
+
+    def __init__(self, message: str, en: str | None = None, *, etag: str | None = None) -> None:
+        super().__init__(message, en)
+        self.etag = etag
+
+    def headers(self) -> dict[str, str]:
+        """The current version, so the client can fetch it and merge."""
+        return {"ETag": self.etag} if self.etag else {}
+
+
+class PreconditionRequired(GeoportalError):
+    """A change without ``If-Match``: it could overwrite someone else's (RFC 6585)."""
+
+    status_code = 428
+    code = "PreconditionRequired"
+
+
 class NotAcceptable(GeoportalError):
     """No representation matches the requested format."""
 

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Role owning the schema, for migrate, import and demo; default: "
         "database_url when set, else the private cluster's owner role.",
     )
+    write_database_url: str | None = Field(
+        default=None,
+        description="Role the service writes edits with (INSERT/UPDATE/DELETE on the editable "
+        "layers); default: database_url when set, else the private cluster's writer role.",
+    )
+    write_pool_max_size: int = Field(default=8, ge=1, description="Connections for edits.")
     db_connect_timeout_s: float = Field(default=3.0, gt=0, description="Connect timeout.")
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."
@@ -170,6 +176,17 @@ class Settings(BaseSettings):
         if weak:
             raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
         return self
+
+    def resolved_write_database_url(self) -> str:
+        """The URL edits are written with: the configured one, else the service's own when
+        set (an external database), else the private cluster's writer role."""
+        if self.write_database_url:
+            return self.write_database_url
+        if self.database_url:
+            return self.database_url
+        from geoportal.db.cluster import Cluster
+
+        return Cluster(self).writer_url()
 
     def resolved_admin_database_url(self) -> str:
         """The URL of the schema's owner: the configured one, else the service's own when

@@ -19,8 +19,7 @@ from geoportal.registry import LayerRegistry, load_registry
 from geoportal.settings import PROJECT_ROOT
 
 SEED = """
-TRUNCATE prefectures, communes, plans, zone_rules, zoning, servitudes, reservations, roads,
-         parcels RESTART IDENTITY CASCADE;
+SELECT geoportal_reset_layers();
 INSERT INTO prefectures (id, code, kind, name_fr, name_ar, geom) VALUES
   (1, 'CAS', 'préfecture', 'Casablanca', 'الدار البيضاء',
    ST_Multi(ST_MakeEnvelope(280000, 320000, 320000, 345000, 26191))),

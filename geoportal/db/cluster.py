@@ -24,6 +24,7 @@ DB_NAME = "geoportal"
 DB_USER = "geoportal"  # the bootstrap superuser: cluster set-up and extensions only
 OWNER_ROLE = "geoportal_owner"  # owns the schema: migrate, import, demo
 APP_ROLE = "geoportal_app"  # the web service: reads the published tables, owns nothing
+WRITER_ROLE = "geoportal_writer"  # the service's edits: writes the editable layers (0004)
 PG_LIB = Path("/usr/lib/postgresql")
 
 
@@ -123,6 +124,10 @@ class Cluster:
         """The web service's URL (TCP on loopback, password from the state file)."""
         return self._role_url(APP_ROLE, "app_password")
 
+    def writer_url(self) -> str:
+        """The URL of the role the service writes edits with (editable layers only)."""
+        return self._role_url(WRITER_ROLE, "writer_password")
+
     def admin_url(self) -> str:
         """The URL of the role owning the schema, for migrations, imports and the demo."""
         return self._role_url(OWNER_ROLE, "owner_password")
@@ -185,7 +190,8 @@ class Cluster:
     def _ensure_passwords(self) -> None:
         """Passwords of the owner and service roles, added to an earlier version's state."""
         state = self._state()
-        missing = [key for key in ("owner_password", "app_password") if key not in state]
+        missing = [key for key in ("owner_password", "app_password", "writer_password")
+                   if key not in state]
         if missing:
             state.update({key: secrets.token_urlsafe(18) for key in missing})
             self.state_file.write_text(json.dumps(state))
@@ -195,9 +201,10 @@ class Cluster:
         """Run a script as the bootstrap superuser; role names and passwords as variables."""
         state = self._state()
         env = {**os.environ, "PGPASSWORD": str(state["password"])}
-        variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "db": DB_NAME,
+        variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "writer": WRITER_ROLE, "db": DB_NAME,
                      "owner_password": str(state["owner_password"]),
-                     "app_password": str(state["app_password"])}
+                     "app_password": str(state["app_password"]),
+                     "writer_password": str(state["writer_password"])}
         cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER,
                "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
         for name, value in variables.items():
@@ -299,6 +306,11 @@ ALTER ROLE :"owner" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPA
 ALTER ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
   PASSWORD :'app_password';
 ALTER ROLE :"app" SET synchronous_commit = on;
+SELECT format('CREATE ROLE %I', :'writer')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'writer') \gexec
+ALTER ROLE :"writer" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD :'writer_password';
+ALTER ROLE :"writer" SET synchronous_commit = on;
 """
 
 # In template1 and the service's database: PostGIS (an extension only a superuser may
@@ -307,8 +319,9 @@ ALTER ROLE :"app" SET synchronous_commit = on;
 SCHEMA_SQL = r"""
 CREATE EXTENSION IF NOT EXISTS postgis;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"app";
+GRANT USAGE ON SCHEMA public TO :"app", :"writer";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"writer";
 """
 
 # The service's database: owned by the owner role, with the objects an earlier version
@@ -316,7 +329,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABL
 DATABASE_SQL = r"""
 ALTER DATABASE :"db" OWNER TO :"owner";
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
-GRANT CONNECT ON DATABASE :"db" TO :"app";
+GRANT CONNECT ON DATABASE :"db" TO :"app", :"writer";
 SELECT format('ALTER %s %I.%I OWNER TO %I',
               CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
                              WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'

@@ -124,18 +124,20 @@ def server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: Settings, write: bool = False) -> asyncpg.Pool:
     """A bounded pool that opens no connection yet: it cannot fail when the database is down.
 
+    ``write``: the pool of edits, with the writer's role (``settings.write_database_url``).
     Connections time out after ``db_connect_timeout_s`` when connecting and after the
     statement timeout plus a margin on each command (the server's own timeout comes first).
     """
-    gate = ConnectGate(settings.resolved_database_url, backoff_max_s=settings.db_retry_max_s)
+    url = settings.resolved_write_database_url if write else settings.resolved_database_url
+    gate = ConnectGate(url, backoff_max_s=settings.db_retry_max_s)
     pool = await asyncpg.create_pool(
         connect=gate.connect,
         init_size=0,
         min_size=0,  # no floor kept by asyncpg: its maintenance task retries and logs forever
-        max_size=settings.pool_max_size,
+        max_size=settings.write_pool_max_size if write else settings.pool_max_size,
         server_settings=server_settings(settings),
         init=_init_connection,
         reset=_reset_connection,

@@ -1,16 +1,35 @@
-"""Data versions: a counter per table, bumped by triggers, for ETags, caches and the note."""
+"""Data versions: what the data was at a moment, for ETags, caches, answers and notes.
+
+Two kinds, each read in one place:
+
+* the **data version** of the whole database — the latest change-set (``changesets``, made
+  by the history triggers of migration 0004) at a moment, as ``YYYYMMDDHHMMSS-N``, or
+  ``baseline`` before any; the same data and date always give the same version, so a note
+  reproduced with ``at=`` carries the version it was issued with;
+* the **layer version** — a counter per table bumped by a statement trigger, for the ETags
+  and tile caches of one layer.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 
 import asyncpg
 
-DATA_VERSION_SQL = """
-SELECT coalesce(max(updated_at), 'epoch'::timestamptz) AS updated_at,
-       coalesce(string_agg(table_name || ':' || version, ',' ORDER BY table_name), '') AS tag
-FROM layer_versions
-"""
+BASELINE = "baseline"
+
+
+def data_version_sql(at: str | None = None) -> str:
+    """A scalar subquery: the data version now, or at the timestamptz expression ``at``."""
+    moment = f"WHERE created_at <= {at} " if at else ""
+    label = "to_char(created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS') || '-' || id"
+    order = "ORDER BY created_at DESC, id DESC LIMIT 1"
+    latest = f"SELECT {label} FROM changesets {moment}{order}"  # noqa: S608
+    return f"coalesce(({latest}), '{BASELINE}')"
+
+
+DATA_VERSION_SQL = f"SELECT {data_version_sql()}"
+DATA_VERSION_AT_SQL = f"SELECT {data_version_sql('$1::timestamptz')}"
 
 
 async def layer_version(conn: asyncpg.Connection | asyncpg.Pool, table: str) -> int:
@@ -21,9 +40,9 @@ async def layer_version(conn: asyncpg.Connection | asyncpg.Pool, table: str) -> 
     return int(value or 0)
 
 
-async def data_version(conn: asyncpg.Connection | asyncpg.Pool) -> str:
-    """A short tag that changes whenever any layer's data changes."""
-    row = await conn.fetchrow(DATA_VERSION_SQL)
-    assert row is not None
-    digest = hashlib.sha256(row["tag"].encode()).hexdigest()[:12]
-    return f"{row['updated_at']:%Y%m%d%H%M%S}-{digest}"
+async def data_version(conn: asyncpg.Connection | asyncpg.Pool,
+                       at: dt.datetime | None = None) -> str:
+    """The data version now, or as it stood at ``at``."""
+    if at is None:
+        return str(await conn.fetchval(DATA_VERSION_SQL))
+    return str(await conn.fetchval(DATA_VERSION_AT_SQL, at))

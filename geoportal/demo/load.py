@@ -137,11 +137,24 @@ def _reset_sequences(conn: psycopg.Connection[Any]) -> None:
         ).format(name=sql.Literal(table), table=sql.Identifier(table)))
 
 
+def _history_triggers(conn: psycopg.Connection[Any], action: str) -> None:
+    """Switch the history triggers of every layer table (within the transaction)."""
+    for table in LAYER_TABLES:
+        conn.execute(sql.SQL("ALTER TABLE {table} {action} TRIGGER {trigger}").format(
+            table=sql.Identifier(table), action=sql.SQL(action),
+            trigger=sql.Identifier(f"{table}_history")))
+
+
 def _replace_layers(conn: psycopg.Connection[Any], data: DemoData,
                     progress: Progress) -> DemoSummary:
-    """Empty every layer table and load the data set, inside the caller's transaction."""
-    conn.execute(sql.SQL("TRUNCATE {tables} RESTART IDENTITY CASCADE").format(
-        tables=sql.SQL(", ").join(map(sql.Identifier, LAYER_TABLES))))
+    """Empty every layer table and load the data set, inside the caller's transaction.
+
+    The demo is a baseline, not an edit: its rows are valid since ``-infinity`` with no
+    history, so the history triggers are off while it loads (the owner's privilege) and the
+    earlier history and change-sets go with the earlier data.
+    """
+    conn.execute("SELECT geoportal_reset_layers()")
+    _history_triggers(conn, "DISABLE")
     progress("loading layers", 0, 1)
     n_pref, n_comm = _write_territory(conn, data)
     n_plans, n_rules, n_zones = _write_plans(conn, data)
@@ -149,6 +162,10 @@ def _replace_layers(conn: psycopg.Connection[Any], data: DemoData,
     progress("loading layers", 1, 1)
     n_parcels = _write_parcels(conn, data.parcels, progress)
     _reset_sequences(conn)
+    _history_triggers(conn, "ENABLE")
+    # One change-set for the whole load: the data version says which demo this is.
+    conn.execute("INSERT INTO changesets (actor, source, comment) VALUES "
+                 "('demo', 'demo', %s)", (f"demo data set, {len(data.parcels)} plots",))
     return DemoSummary(0, n_pref, n_comm, n_plans, n_rules, n_zones, n_serv, n_res, n_roads,
                        n_parcels, None)
 

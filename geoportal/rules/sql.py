@@ -8,6 +8,7 @@ the schema (``geoportal.db.models``); nothing in this text comes from a request.
 
 from __future__ import annotations
 
+from geoportal.db.versions import data_version_sql
 from geoportal.settings import STORAGE_SRID
 
 _ADMIN = """(SELECT json_build_object('code', a.code, 'kind', a.kind, 'name_fr', a.name_fr,
@@ -29,21 +30,13 @@ def _overlap(alias: str) -> str:
             f"THEN ST_Area(s.g) ELSE ST_Area(ST_Intersection({alias}.geom, s.g)) END")
 
 
-# The data version, formatted as geoportal.db.versions.data_version() formats it.
-DATA_VERSION = """(SELECT to_char(coalesce(max(updated_at), 'epoch') AT TIME ZONE 'UTC',
-                          'YYYYMMDDHH24MISS') || '-' ||
-          left(encode(sha256(convert_to(coalesce(
-              string_agg(table_name || ':' || version, ',' ORDER BY table_name), ''),
-              'UTF8')), 'hex'), 12)
-   FROM layer_versions)"""
-
 _PLAN = """json_build_object('id', pl.id, 'ref', pl.ref, 'name', pl.name,
                  'name_ar', pl.name_ar, 'status', pl.status,
                  'approval_date', pl.approval_date, 'valid_until', pl.valid_until,
                  'decree', pl.decree)"""
 
 FACTS = f"""json_build_object(
-  'data_version', {DATA_VERSION},
+  'data_version', {data_version_sql()},
   'parcel', CASE WHEN s.parcel_id IS NOT NULL
                  THEN json_build_object('ref', s.ref, 'area_m2', s.area_m2) END,
   'area_m2', CASE WHEN s.is_area THEN ST_Area(s.g) END,
