@@ -56,8 +56,8 @@ def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
         raise _bad(text)
     current = now or dt.datetime.now(dt.UTC)
     if moment > current + dt.timedelta(seconds=1):
-        if _DATE.fullmatch(value) and moment.date() >= current.astimezone(AGENCY_TZ).date():
-            return current  # today (or its end): what the data is now
+        if _DATE.fullmatch(value) and moment.date() == current.astimezone(AGENCY_TZ).date():
+            return current  # today: what the data is now
         raise InvalidParameter(
             f"at={value} est dans le futur : l'historique ne connaît que le passé.",
             en=f"at={value} is in the future: history only knows the past.")
