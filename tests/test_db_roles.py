@@ -17,6 +17,7 @@ from geoportal.db.cluster import (
     DB_NAME,
     DB_USER,
     OWNER_ROLE,
+    WRITER_ROLE,
     Cluster,
     find_postgres_with_postgis,
 )
@@ -92,6 +93,60 @@ def test_the_service_reads_every_published_table(cluster: Cluster) -> None:
             conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(table)))
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert revision == (head_revision(),)
+
+
+WRITER_REFUSED = [
+    *DDL,
+    "INSERT INTO layer_versions (table_name) VALUES ('intruder')",
+    "INSERT INTO changesets (actor) VALUES ('forger')",
+    "DELETE FROM parcels_history",
+    "UPDATE zoning_history SET ended_by = 'forger'",
+    "DELETE FROM prefectures",
+    "UPDATE communes SET name_fr = name_fr",
+    "DELETE FROM api_keys",
+    "TRUNCATE parcels",
+]
+
+
+def test_the_writer_is_a_durable_role_that_owns_nothing(cluster: Cluster) -> None:
+    with psycopg.connect(cluster.writer_url()) as conn:
+        user, superuser, createdb, createrole = conn.execute(
+            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
+            " WHERE rolname = current_user").fetchone() or (None, None, None, None)
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
+            " WHERE rolname = current_user)").fetchone()
+        durable = conn.execute("SHOW synchronous_commit").fetchone()
+    assert user == WRITER_ROLE
+    assert (superuser, createdb, createrole) == (False, False, False)
+    assert owned == (0,)
+    assert durable == ("on",)
+
+
+@pytest.mark.parametrize("statement", WRITER_REFUSED)
+def test_the_writer_cannot_forge_history_or_touch_what_is_not_editable(
+        cluster: Cluster, statement: str) -> None:
+    assert _refused(cluster.writer_url(), statement)
+
+
+def test_the_writers_edits_are_recorded_with_who_and_when(cluster: Cluster) -> None:
+    square = "SRID=26191;MULTIPOLYGON(((296000 332000,296010 332000,296010 332010,296000 332010,296000 332000)))"  # noqa: E501
+    with psycopg.connect(cluster.writer_url()) as conn:
+        conn.execute("SELECT set_config('geoportal.actor', 'key:alice', true)")
+        fid = conn.execute("INSERT INTO parcels (ref, geom) VALUES ('TF 77/C', %s) RETURNING id",
+                           (square,)).fetchone()
+        conn.commit()
+        conn.execute("SELECT set_config('geoportal.actor', 'key:bob', true)")
+        conn.execute("UPDATE parcels SET ref = 'TF 78/C' WHERE id = %s", fid)
+        conn.commit()
+        current = conn.execute("SELECT version, changed_by FROM parcels WHERE id = %s",
+                               fid).fetchone()
+        history = conn.execute("SELECT ref, version, changed_by, ended_by, ended_op FROM "
+                               "parcels_history WHERE id = %s", fid).fetchall()
+        actors = conn.execute("SELECT actor FROM changesets ORDER BY id").fetchall()
+    assert current == (2, "key:bob")
+    assert history == [("TF 77/C", 1, "key:alice", "key:bob", "update")]
+    assert actors[-2:] == [("key:alice",), ("key:bob",)]
 
 
 def test_the_owner_is_not_a_superuser_and_owns_the_schema(cluster: Cluster) -> None:
