@@ -12,7 +12,8 @@ import sys
 
 from bench.common import RESULTS
 
-SUITES = ["bench.features", "bench.rules", "bench.tiles", "bench.ingest", "bench.resilience"]
+SUITES = ["bench.features", "bench.rules", "bench.tiles", "bench.ingest", "bench.edits",
+          "bench.resilience"]
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,338 @@
+"""Edits and what history costs: durable edits per second, and reads beside the code before it.
+
+* ``PATCH`` (JSON merge patch with ``If-Match``) and ``POST`` of plots over HTTP at 1 and 8
+  connections, each connection editing its own plots and carrying the ETag each answer
+  gives back; the service writes with its writer role, ``synchronous_commit = on``, history
+  rows written by the triggers in the same transaction;
+* the read workloads of the features and rules suites (a page of 100 plots in a small bbox,
+  one plot by id, a rules lookup by point), against this code on a database with history
+  *and* the code of ``BASELINE`` (the last commit before history) on a database without it,
+  both loaded with the same demo, run alternately in one run.
+
+``python -m bench edits [--parcels N] [--seconds S]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import psycopg
+from pyproj import Transformer
+
+from bench.common import (
+    RESULTS,
+    LoadResult,
+    bench_database_url,
+    ensure_bench_data,
+    free_port,
+    print_table,
+    server,
+    wrk,
+)
+from bench.features import BBOX_A
+from bench.rules import sample_points
+from geoportal.db.urls import libpq_url, with_database
+from geoportal.settings import PROJECT_ROOT, Settings
+
+BASELINE = "5142b49"  # main before migration 0004 (history) and the write path
+PARCELS = 200_000
+SECONDS = 8
+READ_ROUNDS = 2
+WORKERS = 2
+SQUARE_M = 8.0
+
+
+@dataclass
+class Timed:
+    """Latencies of one edit run."""
+
+    label: str
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def result(self) -> LoadResult:
+        """As a load result (req/s, p50, p95)."""
+        ordered = sorted(self.latencies) or [0.0]
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+        return LoadResult(self.label, len(self.latencies) / self.seconds,
+                          statistics.median(ordered) * 1000, p95 * 1000, self.errors)
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a small client, so the load costs little CPU."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 host: str, key: str) -> None:
+        self.reader, self.writer = reader, writer
+        self.head = f"Host: {host}\r\nAuthorization: Bearer {key}\r\n"
+
+    @classmethod
+    async def open(cls, base: str, key: str) -> Connection:
+        url = httpx.URL(base)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        return cls(reader, writer, f"{url.host}:{url.port}", key)
+
+    async def send(self, method: str, path: str, body: bytes = b"",
+                   headers: str = "") -> tuple[int, dict[str, str], bytes]:
+        request = (f"{method} {path} HTTP/1.1\r\n{self.head}{headers}"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self.writer.write(request)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        found: dict[str, str] = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            found[name.strip().lower()] = value.strip()
+        length = int(found.get("content-length", "0"))
+        payload = await self.reader.readexactly(length) if length else b""
+        return status, found, payload
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _square(x: float, y: float) -> dict[str, object]:
+    ring = [[x, y], [x + SQUARE_M, y], [x + SQUARE_M, y + SQUARE_M], [x, y + SQUARE_M], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+async def _patcher(base: str, key: str, ids: list[int], deadline: float,
+                   latencies: list[float], errors: list[int]) -> None:
+    conn = await Connection.open(base, key)
+    etags: dict[int, str] = {}
+    for fid in ids:
+        status, headers, _ = await conn.send("GET", f"/ogc/collections/parcels/items/{fid}")
+        if status == 200:
+            etags[fid] = headers["etag"]
+    step = 0
+    while time.perf_counter() < deadline:
+        fid = ids[step % len(ids)]
+        step += 1
+        body = orjson.dumps({"properties": {"ref": f"TF {fid}/E{step}"}})
+        started = time.perf_counter()
+        status, headers, _ = await conn.send(
+            "PATCH", f"/ogc/collections/parcels/items/{fid}", body,
+            f"If-Match: {etags.get(fid, '*')}\r\nContent-Type: application/merge-patch+json\r\n")
+        if status in (200, 204):
+            latencies.append(time.perf_counter() - started)
+            etags[fid] = headers["etag"]
+        else:
+            errors.append(status)
+    conn.close()
+
+
+async def _poster(base: str, key: str, number: int, deadline: float,
+                  latencies: list[float], errors: list[int]) -> None:
+    conn = await Connection.open(base, key)
+    step = 0
+    while time.perf_counter() < deadline:
+        step += 1
+        x, y = 290_000 + number * 1_000 + (step % 100) * 10, 325_000 + (step // 100) * 10
+        body = orjson.dumps({"type": "Feature", "properties": {"ref": f"TF B{number}-{step}/E"},
+                             "geometry": _square(x, y)})
+        started = time.perf_counter()
+        status, _, _ = await conn.send(
+            "POST", "/ogc/collections/parcels/items", body,
+            "Content-Type: application/geo+json\r\n"
+            "Content-Crs: <http://www.opengis.net/def/crs/EPSG/0/26191>\r\n")
+        if status == 201:
+            latencies.append(time.perf_counter() - started)
+        else:
+            errors.append(status)
+    conn.close()
+
+
+def run_edits(label: str, base: str, key: str, kind: str, connections: int, seconds: float,
+              ids: list[int]) -> Timed:
+    """``connections`` clients editing for ``seconds`` (PATCH: each its own share of ids)."""
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    async def run() -> None:
+        deadline = time.perf_counter() + seconds
+        if kind == "PATCH":
+            share = [ids[n::connections] for n in range(connections)]
+            await asyncio.gather(*(_patcher(base, key, share[n], deadline, latencies, errors)
+                                   for n in range(connections)))
+        else:
+            await asyncio.gather(*(_poster(base, key, n, deadline, latencies, errors)
+                                   for n in range(connections)))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return Timed(label, latencies, len(errors), time.perf_counter() - started)
+
+
+# -- the code before history ----------------------------------------------------------------
+def baseline_source() -> Path:
+    """The source tree of ``BASELINE``, extracted once under bench/results."""
+    folder = RESULTS / f"baseline-{BASELINE}"
+    if not (folder / "geoportal").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", BASELINE],
+                                 capture_output=True, check=True).stdout
+        archive_file = folder / "src.tar"
+        archive_file.write_bytes(archive)
+        with tarfile.open(archive_file) as tar:
+            tar.extractall(folder, filter="data")
+        archive_file.unlink()
+    return folder
+
+
+def _in_baseline(source: Path, code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], cwd=source, check=True,
+                   env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(source)})
+
+
+def baseline_database(source: Path, parcels: int) -> str:
+    """A database migrated and loaded by the baseline's own code (once)."""
+    name = f"geoportal_bench_before_{parcels}"
+    admin = with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                        (name,)).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {name}")
+    url = with_database(admin, name)
+    with psycopg.connect(url) as conn:
+        loaded = conn.execute("SELECT to_regclass('parcels') IS NOT NULL").fetchone()
+        count = conn.execute("SELECT count(*) FROM parcels").fetchone() \
+            if loaded and loaded[0] else (0,)
+    if count is None or count[0] != parcels:
+        print(f"loading {parcels:,} plots with the code of {BASELINE} (once)...", flush=True)
+        _in_baseline(source, f"from geoportal.db.migrate import upgrade; upgrade({url!r}); "
+                             f"from geoportal.demo.load import load_demo; "
+                             f"load_demo({url!r}, parcels={parcels}, seed=42)")
+    return url
+
+
+@contextmanager
+def service(source: Path, database_url: str, writer_url: str | None) -> Iterator[str]:
+    """The service of a source tree under uvicorn (2 workers) on a database."""
+    port = free_port()
+    env = {"PYTHONPATH": str(source), "GEOPORTAL_DATABASE_URL": database_url,
+           "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters")}
+    if writer_url:
+        env["GEOPORTAL_WRITE_DATABASE_URL"] = writer_url
+    args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
+            "--log-level", "warning", "--no-access-log"]
+    base = f"http://127.0.0.1:{port}"
+    with server(args, f"{base}/health", env=env, cwd=source):
+        yield base
+
+
+def read_urls(database_url: str) -> dict[str, list[str]]:
+    """The read workloads: the same URLs for both services."""
+    with psycopg.connect(database_url) as conn:
+        top = conn.execute("SELECT max(id) FROM parcels").fetchone()
+    max_id = int(top[0]) if top and top[0] else 1
+    rng = random.Random(42)
+    to_lonlat = Transformer.from_crs("EPSG:26191", "EPSG:4326", always_xy=True)
+    lookups = []
+    for _, x, y in sample_points(database_url, 128):
+        lon, lat = to_lonlat.transform(x, y)
+        lookups.append(f"/rules?lon={lon:.7f}&lat={lat:.7f}")
+    return {
+        "100 plots in a small bbox": [f"/ogc/collections/parcels/items?bbox={BBOX_A}&limit=100"],
+        "one plot by id (200 ids)": [f"/ogc/collections/parcels/items/{rng.randint(1, max_id)}"
+                                     for _ in range(200)],
+        "rules lookup by point (128 points)": lookups,
+    }
+
+
+def writer_url_for(database_url: str) -> str:
+    """The writer role on that database (the private cluster), else the owner's URL."""
+    settings = Settings()
+    if settings.database_url:
+        return database_url
+    from geoportal.db.cluster import Cluster
+
+    return with_database(Cluster(settings).writer_url(), database_url.rsplit("/", 1)[-1])
+
+
+def editor_key(database_url: str) -> str:
+    """A new editor key, from the CLI as an operator makes one."""
+    result = subprocess.run(
+        [sys.executable, "-m", "geoportal.cli", "keys", "create", f"bench-{time.time_ns()}",
+         "--role", "editor"], env={"PATH": "/usr/bin:/bin", "GEOPORTAL_DATABASE_URL":
+                                   database_url, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the edits benchmark and print its tables."""
+    parser = argparse.ArgumentParser(prog="python -m bench edits")
+    parser.add_argument("--parcels", type=int, default=PARCELS)
+    parser.add_argument("--seconds", type=float, default=SECONDS)
+    options = parser.parse_args(argv or [])
+    database_url = bench_database_url(f"geoportal_bench_edits_{options.parcels}")
+    ensure_bench_data(database_url, options.parcels)
+    source = baseline_source()
+    before_url = baseline_database(source, options.parcels)
+    writer = writer_url_for(database_url)
+    with psycopg.connect(libpq_url(writer)) as conn:
+        durable = conn.execute("SHOW synchronous_commit").fetchone()
+    key = editor_key(database_url)
+    with psycopg.connect(database_url) as conn:
+        ids = [int(r[0]) for r in conn.execute(
+            "SELECT id FROM parcels ORDER BY id LIMIT 2000").fetchall()]
+    urls = read_urls(database_url)
+
+    edits: list[LoadResult] = []
+    reads: dict[tuple[str, str], list[LoadResult]] = {}
+    with service(PROJECT_ROOT, database_url, writer) as after, \
+            service(source, before_url, None) as before:
+        for connections in (1, 8):
+            for kind in ("PATCH", "POST"):
+                label = f"{kind} plots (history written, durable), {connections} conn"
+                edits.append(run_edits(label, after, key, kind, connections,
+                                       options.seconds, ids).result())
+        for name, paths in urls.items():
+            for side, base in (("before", before), ("after", after)):
+                wrk("warm-up", [base + p for p in paths], connections=8, seconds=1, threads=2)
+        for _ in range(READ_ROUNDS):
+            for name, paths in urls.items():
+                for side, base in (("before", before), ("after", after)):
+                    reads.setdefault((name, side), []).append(wrk(
+                        f"{name} ({side})", [base + p for p in paths], connections=8,
+                        seconds=int(options.seconds), threads=2))
+    with psycopg.connect(database_url) as conn:
+        history_rows = conn.execute("SELECT count(*) FROM parcels_history").fetchone()
+
+    print_table(f"Edits over HTTP ({options.parcels:,} plots, {WORKERS} workers, "
+                f"synchronous_commit = {durable[0] if durable else '?'} for the writer)",
+                ["workload", "req/s", "p50 ms", "p95 ms", "errors"],
+                [r.row() for r in edits])
+    rows, worst = [], 1.0
+    for name in urls:
+        best_before = max(r.rps for r in reads[(name, "before")])
+        best_after = max(r.rps for r in reads[(name, "after")])
+        worst = min(worst, best_after / best_before)
+        rows.append([name, f"{best_before:,.1f}", f"{best_after:,.1f}",
+                     f"{best_after / best_before:.2f}×"])
+    print_table(f"Reads before history ({BASELINE}) and after (this code, "
+                f"{history_rows[0] if history_rows else 0:,} history rows), 8 connections, "
+                f"best of {READ_ROUNDS}", ["workload", "before req/s", "after req/s", "after/before"],
+                rows)
+    patch_8 = next(r for r in edits if r.label.startswith("PATCH") and "8 conn" in r.label)
+    print_table("Edits targets", ["check", "measured", "target", "met"], [
+        ["durable PATCH/s at 8 connections", f"{patch_8.rps:,.0f}/s", "≥ 300/s",
+         "yes" if patch_8.rps >= 300 else "**no**"],
+        ["reads after history vs before (worst workload)", f"{worst:.2f}×", "≥ 0.90×",
+         "yes" if worst >= 0.90 else "**no**"],
+    ])
