@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> None:
                 label = f"{kind} plots (history written, durable), {connections} conn"
                 edits.append(run_edits(label, after, key, kind, connections,
                                        options.seconds, ids).result())
-        for name, paths in urls.items():
-            for side, base in (("before", before), ("after", after)):
+        for paths in urls.values():
+            for base in (before, after):
                 wrk("warm-up", [base + p for p in paths], connections=8, seconds=1, threads=2)
         for _ in range(READ_ROUNDS):
             for name, paths in urls.items():
@@ -327,8 +327,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"{best_after / best_before:.2f}×"])
     print_table(f"Reads before history ({BASELINE}) and after (this code, "
                 f"{history_rows[0] if history_rows else 0:,} history rows), 8 connections, "
-                f"best of {READ_ROUNDS}", ["workload", "before req/s", "after req/s", "after/before"],
-                rows)
+                f"best of {READ_ROUNDS}",
+                ["workload", "before req/s", "after req/s", "after/before"], rows)
     patch_8 = next(r for r in edits if r.label.startswith("PATCH") and "8 conn" in r.label)
     print_table("Edits targets", ["check", "measured", "target", "met"], [
         ["durable PATCH/s at 8 connections", f"{patch_8.rps:,.0f}/s", "≥ 300/s",
