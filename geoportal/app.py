@@ -19,6 +19,7 @@ from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
 from geoportal.core.methods import HttpMethods
 from geoportal.core.services import Services
+from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
@@ -46,7 +47,9 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
         heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
-    services.provide(TileService(settings, registry, extents))
+    tiles = services.provide(TileService(settings, registry, extents))
+    changes = services.provide(ChangeFeed(settings.resolved_database_url, settings.db_retry_max_s))
+    changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
     services.provide(authenticator(settings))
@@ -64,10 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # database is down, and recovers by itself when it comes back.
         app.state.pool = await create_pool(settings)
         app.state.write_pool = await create_pool(settings, write=True)
+        changes = services.get(ChangeFeed)
+        changes.start()
         await warm_up(app.state.pool, settings.pool_min_size)
         try:
             yield
         finally:
+            await changes.stop()
             await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
 

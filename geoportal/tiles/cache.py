@@ -81,6 +81,10 @@ class DataVersions:
         self._read_at = float("-inf")
         self._lock = asyncio.Lock()
 
+    def invalidate(self, _table: str = "*") -> None:
+        """Read the versions again on next use (a change committed: see db.changes)."""
+        self._read_at = float("-inf")
+
     async def current(self, pool: asyncpg.Pool) -> dict[str, int]:
         """Table name → version; one small query when the last read is too old."""
         if time.monotonic() - self._read_at < self.max_age_s:

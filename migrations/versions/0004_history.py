@@ -175,6 +175,19 @@ META_COLUMNS = (
     "ADD COLUMN changeset_id bigint NOT NULL DEFAULT 0"
 )
 
+BUMP_AND_NOTIFY = """
+CREATE OR REPLACE FUNCTION geoportal_bump_layer_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  INSERT INTO layer_versions (table_name, version, updated_at)
+  VALUES (TG_TABLE_NAME, 1, now())
+  ON CONFLICT (table_name)
+  DO UPDATE SET version = layer_versions.version + 1, updated_at = now();
+  PERFORM pg_notify('geoportal_changes', TG_TABLE_NAME);
+  RETURN NULL;
+END $$
+"""
+
 # Owner only: start again from nothing (the demo, test fixtures), history included.
 RESET_FUNCTION = """
 CREATE OR REPLACE FUNCTION geoportal_reset_layers() RETURNS void
@@ -219,13 +232,17 @@ def upgrade() -> None:
         op.execute(f"SELECT geoportal_history_enable('{table}')")
     op.execute(RESET_FUNCTION)
     op.execute("REVOKE EXECUTE ON FUNCTION geoportal_reset_layers() FROM PUBLIC")
-    # The layer counters are bumped by the owner's function whoever writes.
-    op.execute("ALTER FUNCTION geoportal_bump_layer_version() SECURITY DEFINER "
-               "SET search_path = public, pg_temp")
+    # The layer counters are bumped by the owner's function whoever writes, and every worker
+    # hears of it when the change commits (geoportal.db.changes).
+    op.execute(BUMP_AND_NOTIFY)
     op.execute(WRITER_GRANTS)
 
 
 def downgrade() -> None:
+    op.execute(BUMP_AND_NOTIFY.replace(
+        "SECURITY DEFINER SET search_path = public, pg_temp ", "").replace(
+        "  PERFORM pg_notify('geoportal_changes', TG_TABLE_NAME);\n", ""))
+    op.execute("ALTER FUNCTION geoportal_bump_layer_version() SECURITY INVOKER RESET ALL")
     for table in VERSIONED_TABLES:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_history ON {table}")
         op.execute(f"DROP TRIGGER IF EXISTS {table}_history_truncate ON {table}")
