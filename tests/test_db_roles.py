@@ -5,12 +5,13 @@ module gets a throwaway cluster (roles are cluster-wide: never the shared one)."
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from psycopg import errors, sql
-from throwaway_cluster import throwaway_cluster
+from throwaway_cluster import free_port, throwaway_cluster
 
 from geoportal.db.cluster import (
     APP_ROLE,
@@ -19,6 +20,7 @@ from geoportal.db.cluster import (
     OWNER_ROLE,
     WRITER_ROLE,
     Cluster,
+    ClusterError,
     find_postgres_with_postgis,
 )
 from geoportal.db.migrate import downgrade, head_revision, upgrade
@@ -257,3 +259,42 @@ def test_only_the_service_url_given_serves_migrations_too(
     settings = Settings(database_url=url, admin_database_url=admin)
     assert settings.resolved_admin_database_url() == admin
     assert settings.resolved_database_url() == url
+
+
+def test_a_second_checkout_whose_port_is_taken_moves_to_a_free_one_and_says_so() -> None:
+    with throwaway_cluster() as first:
+        home = first.home
+        first.stop()
+        with socket.socket() as squatter:  # another checkout's cluster took the port
+            squatter.bind(("127.0.0.1", first.port))
+            squatter.listen()
+            again = Cluster(Settings(home=home))  # GEOPORTAL_DB_PORT not given
+            again.start(install=False)
+            try:
+                assert again.port != first.port
+                assert json.loads(again.state_file.read_text())["port"] == again.port
+                with psycopg.connect(again.admin_url()) as conn:
+                    assert conn.execute("SELECT 1").fetchone() == (1,)
+            finally:
+                again.stop()
+
+
+def test_a_port_chosen_after_the_first_start_is_applied_and_a_taken_one_refused() -> None:
+    with throwaway_cluster() as first:
+        home = first.home
+        first.stop()
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            taken = squatter.getsockname()[1]
+            with pytest.raises(ClusterError, match=f"port {taken} .* GEOPORTAL_DB_PORT"):
+                Cluster(Settings(home=home, db_port=taken)).start(install=False)
+        chosen = free_port()
+        moved = Cluster(Settings(home=home, db_port=chosen))
+        moved.start(install=False)
+        try:
+            assert f":{chosen}/" in moved.admin_url()
+            with psycopg.connect(moved.admin_url()) as conn:
+                assert conn.execute("SHOW port").fetchone() == (str(chosen),)
+        finally:
+            moved.stop()

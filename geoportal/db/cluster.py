@@ -13,6 +13,7 @@ import pwd
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class Cluster:
     def __init__(self, settings: Settings) -> None:
         self.home = settings.home.resolve()
         self.port = settings.db_port
+        self.port_chosen = "db_port" in settings.model_fields_set  # GEOPORTAL_DB_PORT given
         self.state_file = self.home / "db.json"
         server_dir = self._server_dir()
         self.pgdata = server_dir / "pgdata"
@@ -164,7 +166,7 @@ class Cluster:
         if not (self.pgdata / "PG_VERSION").exists():
             return f"not initialised ({self.pgdata})"
         state = "running" if self.is_running() else "stopped"
-        return f"{state}: {self.pgdata} on 127.0.0.1:{self.port}"
+        return f"{state}: {self.pgdata} on 127.0.0.1:{self._state()['port']}"
 
     def start(self, install: bool = True) -> str:
         """Install if needed, initialise once, start, and create the database; return its URL."""
@@ -179,6 +181,8 @@ class Cluster:
         self._init(pg)
         if not self.is_running():
             self._start(pg)
+        else:
+            self.port = int(self._state()["port"])
         self._ensure_passwords()
         self._psql(pg, "postgres", ROLES_SQL)
         self._create_database(pg)
@@ -252,10 +256,32 @@ class Cluster:
                 "max_wal_size = 4GB\njit = off\nrandom_page_cost = 1.1\n"
             )
 
-    def _start(self, pg: PgInstall) -> None:
+    def _settle_port(self) -> None:
+        """The port to start on: the remembered one, or ``GEOPORTAL_DB_PORT`` when it was
+        given and differs (applied and remembered); a taken port that nobody chose is
+        replaced by a free one (e.g. a second checkout on the same machine), a chosen one
+        that is taken is an error that says what to do."""
         state = self._state()
-        if int(state["port"]) != self.port:
-            self.port = int(state["port"])
+        remembered = int(state["port"])
+        wanted = self.port if self.port_chosen else remembered
+        if _port_taken(wanted):
+            if self.port_chosen:
+                raise ClusterError(
+                    f"port {wanted} on 127.0.0.1 is taken (another checkout's cluster, or "
+                    f"another server): set GEOPORTAL_DB_PORT to a free port, e.g. "
+                    f"{_free_port()}, and run `geoportal db start` again.")
+            wanted = _free_port()
+            print(f"port {remembered} is taken: this cluster now uses port {wanted}")
+        if wanted != remembered:
+            with (self.pgdata / "postgresql.conf").open("a") as conf:
+                conf.write(f"port = {wanted}  # geoportal: moved from {remembered}\n")
+            state["port"] = wanted
+            self.state_file.write_text(json.dumps(state))
+            os.chmod(self.state_file, 0o600)
+        self.port = wanted
+
+    def _start(self, pg: PgInstall) -> None:
+        self._settle_port()
         result = self._run([
             str(pg.bindir / "pg_ctl"), "start", "-D", str(self.pgdata), "-w", "-t", "60",
             "-l", str(self.logfile),
@@ -350,6 +376,24 @@ WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :'owner'
                   AND d.objid = p.oid AND d.deptype = 'e') \gexec
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"app";
 """
+
+
+def _port_taken(port: int) -> bool:
+    """Whether something listens on (or holds) that loopback port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _reachable_by(user: str, folder: Path) -> bool:
