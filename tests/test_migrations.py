@@ -45,7 +45,7 @@ def test_geometries_are_stored_in_merchich_with_gist_indexes(database_url: str) 
             "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'"
         ).fetchall()}
     layers = set(VERSIONED_TABLES) - {"zone_rules"}
-    assert set(srids) == layers | {f"{table}_history" for table in layers}
+    assert set(srids) == layers | {f"{table}_history" for table in layers} | {"nru_requests"}
     assert set(srids.values()) == {26191}
     assert set(srids) <= gist
 
