@@ -21,6 +21,7 @@ from geoportal.ingest import IngestError, import_file
 from geoportal.registry import RegistryError, load_registry
 from geoportal.settings import PROJECT_ROOT
 
+pytest_plugins = ["ogc_fixtures"]
 ITEMS = "/ogc/collections/zone_rules/items"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ENGLISH = {"Accept-Language": "en"}
@@ -113,6 +114,15 @@ def test_the_collection_is_listed_without_spatial_extent_and_with_crs84_only(
     assert "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector" not in rels
     enclosure = next(link for link in rules["links"] if link["rel"] == "enclosure")
     assert enclosure["href"].endswith("/opendata/zone_rules.csv")
+
+
+def test_an_empty_table_is_described_and_pages_nothing(small_client: TestClient) -> None:
+    described = small_client.get("/ogc/collections/zone_rules")
+    assert described.status_code == 200 and described.json()["extent"] == {}
+    assert small_client.get("/ogc/collections").status_code == 200
+    page = small_client.get(ITEMS).json()
+    assert page["features"] == [] and page["numberMatched"] == 0
+    assert small_client.get(ITEMS, params={"f": "csv"}).text.startswith("id,plan_id,code,")
 
 
 def test_the_collection_document_describes_the_table(demo_client: TestClient) -> None:

@@ -57,9 +57,11 @@ def extent_sql(layer: Layer) -> str:
     if layer.temporal is not None:
         col = ident(layer.temporal.column)
         time_bounds = f"min({col}) AS t_min, max({col}) AS t_max"
+    # Aggregates give one row; with none (a table without geometry or time), read nothing.
+    source = f"FROM {ident(layer.table)}" if layer.has_geometry or layer.temporal else ""
     return f"""
         WITH box AS (SELECT {box} AS b, {time_bounds}
-                     FROM {ident(layer.table)})
+                     {source})
         SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
                ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max
