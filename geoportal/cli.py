@@ -145,7 +145,7 @@ def layers() -> None:
         raise _fail(str(exc)) from exc
     table = Table("id", "title", "table", "geometry", "queryables")
     for layer in registry:
-        table.add_row(layer.id, layer.title, layer.table, layer.geometry_type,
+        table.add_row(layer.id, layer.title, layer.table, layer.geometry_type or "—",
                       ", ".join(p.name for p in layer.queryables))
     console.print(table)
 

@@ -11,7 +11,7 @@ pytest_plugins = ["ogc_fixtures"]
 
 
 LAYER_IDS = {"parcels", "zoning", "prefectures", "communes", "plans", "servitudes",
-             "reservations", "roads"}
+             "reservations", "roads", "zone_rules"}
 
 
 def test_landing_page_links_every_required_resource_with_absolute_urls(small_client):

@@ -51,15 +51,17 @@ def union_bounds(bounds: list[Bounds]) -> Bounds:
 
 
 def extent_sql(layer: Layer) -> str:
-    """One statement: version, storage box, CRS84 box, time bounds."""
-    geom = ident(layer.geometry_column)
+    """One statement: version, storage box, CRS84 box, time bounds (no box without geometry)."""
+    box = f"ST_Extent({ident(layer.spatial_column)})" if layer.has_geometry else "NULL::box2d"
     time_bounds = "NULL AS t_min, NULL AS t_max"
     if layer.temporal is not None:
         col = ident(layer.temporal.column)
         time_bounds = f"min({col}) AS t_min, max({col}) AS t_max"
+    # Aggregates give one row; with none (a table without geometry or time), read nothing.
+    source = f"FROM {ident(layer.table)}" if layer.has_geometry or layer.temporal else ""
     return f"""
-        WITH box AS (SELECT ST_Extent({geom}) AS b, {time_bounds}
-                     FROM {ident(layer.table)})
+        WITH box AS (SELECT {box} AS b, {time_bounds}
+                     {source})
         SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
                ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max

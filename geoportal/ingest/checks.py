@@ -21,7 +21,7 @@ def repair_geometries(conn: psycopg.Connection[Any], plan: ImportPlan, stage_nam
                       staged: Staged, report: Report) -> set[int]:
     """Empty and invalid geometries rejected or repaired, per the layer's policy; refused."""
     layer = plan.layer
-    id_column, geom = layer.id_column, layer.geometry_column
+    id_column, geom = layer.id_column, layer.spatial_column
     key = plan.key.column if plan.key else None
     findings = stage.invalid_or_empty(conn, stage_name, id_column, geom, key)
     if not findings:

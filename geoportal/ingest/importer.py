@@ -84,7 +84,7 @@ def _replace(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportP
                                 freeze=True)
         progress(CHECKING, 0, 2)
         # Optimistic: when the table's own CHECK proves validity, one scan does both.
-        proven = checks_validity(structure, layer.geometry_column) and try_checks(
+        proven = checks_validity(structure, layer.spatial_column) and try_checks(
             conn, plan, structure, stage_name)
         with conn.transaction():
             refused = set() if proven else repair_geometries(conn, plan, stage_name, staged,
@@ -126,7 +126,7 @@ def _append(conn: psycopg.Connection[Any], connect: swap.Connect, plan: ImportPl
         report_outside(plan, staged, report, refused)
         progress(CHECKING, 2, 2)
         loaded = loaded_count(staged, refused)
-        columns = [f.column for f in plan.mapping.fields] + [layer.geometry_column]
+        columns = [f.column for f in plan.mapping.fields] + [layer.spatial_column]
         if plan.mapping.id_field is not None:
             columns.insert(0, layer.id_column)
         progress(INDEXING, 0, 1)

@@ -55,6 +55,13 @@ def layer_of(registry: LayerRegistry, layer_id: str) -> Layer:
     layer = registry.get(layer_id)
     if layer is None:
         raise IngestError(f"unknown layer {layer_id!r}; layers: {', '.join(registry.ids())}")
+    if not layer.has_geometry:  # the importer reads and checks geometries: not for tables
+        raise IngestError(
+            f"la couche {layer_id!r} n'a pas de géométrie : son import depuis un fichier "
+            "n'est pas encore pris en charge ; modifiez-la par l'API (OGC API Features, "
+            "partie 4)",
+            en=f"layer {layer_id!r} has no geometry: importing it from a file is not "
+            "supported yet; edit it through the API (OGC API Features Part 4)")
     return layer
 
 
@@ -76,7 +83,7 @@ def _area(conn: psycopg.Connection[Any], registry: LayerRegistry,
     union = None
     if prefectures is not None and prefectures.table != layer.table:
         row = conn.execute(sql.SQL("SELECT ST_AsBinary(ST_Union({g})) FROM {t}").format(
-            g=sql.Identifier(prefectures.geometry_column),
+            g=sql.Identifier(prefectures.spatial_column),
             t=sql.Identifier(prefectures.table))).fetchone()
         union = row[0] if row else None
     area = shapely.box(*AUC_BOUNDS) if union is None else shapely.from_wkb(bytes(union))

@@ -101,7 +101,7 @@ def stage_file(conn: psycopg.Connection[Any], plan: ImportPlan, options: ImportO
     """Every feature of the file COPYed into the staging table; the bookkeeping."""
     staged = Staged()
     layer, mapping = plan.layer, plan.mapping
-    columns = [layer.id_column, *(f.column for f in mapping.fields), layer.geometry_column]
+    columns = [layer.id_column, *(f.column for f in mapping.fields), layer.spatial_column]
     types = [plan.id_type, *(f.pg_type for f in mapping.fields), "bytea"]
     progress(READING, 0, plan.source.count)
     rows = _rows(plan, options, report, staged, progress)

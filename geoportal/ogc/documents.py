@@ -57,8 +57,7 @@ def collection(request: Request, layer: Layer, extent: Extent, links: Links,
         "itemType": "feature",
         "extent": {"spatial": {"bbox": [list(extent.crs84)], "crs": CRS84}}
         if extent.crs84 else {},
-        "crs": offered_uris(),
-        "storageCrs": STORAGE.uri,
+        **_crs_members(layer),
     }
     if layer.temporal is not None:
         doc["extent"]["temporal"] = {"interval": _interval(extent), "trs": GREGORIAN}
@@ -80,6 +79,14 @@ def collection(request: Request, layer: Layer, extent: Extent, links: Links,
     return doc
 
 
+def _crs_members(layer: Layer) -> dict[str, Any]:
+    """``crs`` and ``storageCrs``. A collection without geometry has no coordinates to
+    transform: it lists CRS84 alone (Part 1's default) and has no storage CRS."""
+    if not layer.has_geometry:
+        return {"crs": [CRS84]}
+    return {"crs": offered_uris(), "storageCrs": STORAGE.uri}
+
+
 def collections(request: Request, layers: list[tuple[Layer, Extent]], links: Links,
                 fmt: formats.Format) -> dict[str, Any]:
     """Every collection, each with its links."""
@@ -96,8 +103,8 @@ def _schema_type(prop: LayerProperty) -> dict[str, Any]:
         schema["description"] = prop.description
     if prop.type in ("date", "datetime"):
         schema.update(type="string", format="date" if prop.type == "date" else "date-time")
-    elif prop.type == "array":
-        schema["type"] = "array"
+    elif prop.type == "array":  # text[] columns
+        schema.update(type="array", items={"type": "string"})
     else:
         schema["type"] = prop.type
     return schema
@@ -106,11 +113,11 @@ def _schema_type(prop: LayerProperty) -> dict[str, Any]:
 def json_schema(layer: Layer, links: Links, props: list[LayerProperty], kind: str
                 ) -> dict[str, Any]:
     """A JSON Schema of the layer's properties (``queryables`` or ``schema``)."""
-    properties: dict[str, Any] = {
-        "geometry": {"x-ogc-role": "primary-geometry",
-                     "format": f"geometry-{layer.geometry_type.lower()}",
-                     "title": "Géométrie"},
-    }
+    properties: dict[str, Any] = {}
+    if layer.geometry_type is not None:
+        properties["geometry"] = {"x-ogc-role": "primary-geometry",
+                                  "format": f"geometry-{layer.geometry_type.lower()}",
+                                  "title": "Géométrie"}
     if kind == "schema":
         properties["id"] = {"x-ogc-role": "id", "type": "integer", "title": "Identifiant"}
     properties.update({p.name: _schema_type(p) for p in props})

@@ -57,6 +57,12 @@ async def _early_etag(request: Request, pool: asyncpg.Pool, links: Links, layer:
     return make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
 
 
+def _place_crs_uri(layer: Layer, place_crs: Crs) -> str | None:
+    """JSON-FG's ``coordRefSys``: the CRS of ``place``, when it is not WGS 84 and there is
+    a place at all (a layer without geometry has none)."""
+    return place_crs.uri if place_crs.srid != 4326 and layer.has_geometry else None
+
+
 def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery, fmt: Format,
                 returned: int, last_id: int | None) -> list[Link]:
     path = f"/ogc/collections/{layer.id}/items"
@@ -84,7 +90,7 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
     if fmt is formats.JSONFG:
         place_crs = query.crs if query.crs_given else STORAGE
         head.update(conformsTo=JSONFG_CONFORMS, featureType=layer.id,
-                    coordRefSys=place_crs.uri if place_crs.srid != 4326 else None)
+                    coordRefSys=_place_crs_uri(layer, place_crs))
     tail: dict[str, Any] = {"numberReturned": row["returned"]}
     if query.after is None and row["returned"] < (query.limit or 0) \
             and (row["returned"] > 0 or query.offset == 0):
@@ -163,7 +169,7 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
     extra = b',"links":' + orjson.dumps(feature_links)
     if fmt is formats.JSONFG:
         extra += b',"conformsTo":' + orjson.dumps(JSONFG_CONFORMS)
-        if place_crs.srid != 4326:
+        if _place_crs_uri(layer, place_crs) is not None:
             extra += b',"coordRefSys":' + orjson.dumps(place_crs.uri)
     body = row["feature"][:-1] + extra + b"}"
     if fmt is formats.HTML:
@@ -208,7 +214,7 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
     etag = make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
     if not_modified(request, etag):
         return Response(status_code=304, headers=_headers(query.crs, etag))
-    header = csv_header(query.properties) if fmt is formats.CSV else b""
+    header = csv_header(query.properties, layer.has_geometry) if fmt is formats.CSV else b""
     statement = stream_statement(layer, query, fmt)
     admission = admission_of(request)
     if query.filter is not None:  # refused before it runs when the plan is over the ceiling

@@ -313,8 +313,9 @@ def _allen(a: TimeSpan, b: TimeSpan) -> dict[str, str]:
 
 
 def _kind(prop: LayerProperty) -> str:
+    # An array compares with nothing here (only IS NULL applies): never a database error.
     return {"integer": "number", "number": "number", "boolean": "boolean", "date": "time",
-            "datetime": "time"}.get(prop.type, "string")
+            "datetime": "time", "array": "array"}.get(prop.type, "string")
 
 
 class FilterTranslator:
@@ -370,10 +371,15 @@ class FilterTranslator:
 
     def _property(self, name: str) -> Sql:
         if name in GEOMETRY_NAMES or name == self.layer.geometry_column:
+            if not self.layer.has_geometry:
+                raise InvalidParameter(
+                    f"filter : la collection {self.layer.id!r} n'a pas de géométrie",
+                    en=f"filter: collection {self.layer.id!r} has no geometry")
             return Sql(geometry_column(self.layer), "geometry")
         prop = self._queryables.get(name)
         if prop is None:
-            allowed = ", ".join(["geometry", *self._queryables])
+            allowed = ", ".join([*(["geometry"] if self.layer.has_geometry else []),
+                                 *self._queryables])
             raise InvalidParameter(
                 f"filter : propriété inconnue {_shown(name)} ; interrogeables : {allowed}",
                 en=f"filter: unknown property {_shown(name)}; queryables: {allowed}")
@@ -571,7 +577,7 @@ def _same_kind(op: str, lhs: Sql, rhs: Sql, kinds: tuple[str, ...]) -> None:
 
 
 KIND_FR = {"string": "texte", "number": "nombre", "boolean": "booléen", "time": "temps",
-           "geometry": "géométrie"}
+           "geometry": "géométrie", "array": "tableau"}
 
 
 def _not_temporal() -> InvalidParameter:

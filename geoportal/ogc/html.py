@@ -11,11 +11,22 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 Crumbs = list[tuple[str, str | None]]
 
 
+def cell(value: Any) -> Any:
+    """A property's value in a table cell: empty for null, an array's items joined."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join("" if item is None else str(item) for item in value)
+    return value
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The template environment, built once on first use."""
-    return Environment(loader=PackageLoader("geoportal.ogc", "templates"),
-                       autoescape=select_autoescape(["html"]), auto_reload=False)
+    env = Environment(loader=PackageLoader("geoportal.ogc", "templates"),
+                      autoescape=select_autoescape(["html"]), auto_reload=False)
+    env.filters["cell"] = cell
+    return env
 
 
 def render(template: str, base: str, title: str, crumbs: Crumbs, doc: Any,

@@ -78,6 +78,8 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
     base = f"/collections/{layer.id}"
     item_params = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "filter",
                    "filter-lang", "filter-crs", "sortby", "properties"]
+    if not layer.has_geometry:  # no bbox on a table (400); crs stays: CRS84 is accepted
+        item_params = [p for p in item_params if p not in ("bbox", "bbox-crs")]
     if layer.temporal is not None:
         item_params.append("datetime")
     not_found = {"404": {"$ref": "#/components/responses/NotFound"}}

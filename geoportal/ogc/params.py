@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, parse_crs
+from geoportal.ogc.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.filters import ParsedFilter, parse_filter
 from geoportal.registry import Layer, LayerProperty
 from geoportal.settings import Settings
@@ -210,11 +210,29 @@ def parse_equals(prop: LayerProperty, value: str) -> str | float | bool:
     return value
 
 
+def refuse_coordinates(params: Mapping[str, str], layer: Layer) -> None:
+    """400 for ``bbox`` on a collection without geometry, and for a ``crs`` other than
+    CRS84, the only one its collection document lists."""
+    if layer.has_geometry:
+        return
+    if "bbox" in params or "bbox-crs" in params:
+        raise InvalidParameter(
+            f"bbox : la collection {layer.id!r} n'a pas de géométrie ; "
+            "filtrez-la par ses propriétés (filter= ou nom=valeur)",
+            en=f"bbox: collection {layer.id!r} has no geometry; "
+            "filter it by its properties (filter= or name=value)")
+    if "crs" in params and parse_crs(params["crs"], "crs") != WGS84_LON_LAT:
+        raise InvalidParameter(
+            f"crs : la collection {layer.id!r} n'a pas de géométrie ; seul {CRS84} est proposé",
+            en=f"crs: collection {layer.id!r} has no geometry; only {CRS84} is offered")
+
+
 def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Settings,
                       streaming: bool = False) -> ItemsQuery:
     """Validate every parameter of ``/items``; a streaming format has no default limit."""
     queryable_names = {p.name for p in layer.queryables}
     reject_unknown(params, ITEMS_PARAMETERS | queryable_names)
+    refuse_coordinates(params, layer)
     limit_given = "limit" in params
     limit: int | None
     if limit_given:
@@ -288,6 +306,7 @@ def parse_feature_params(params: Mapping[str, str], layer: Layer) -> tuple[Crs, 
                                                                           list[LayerProperty]]:
     """``crs`` and ``properties`` of a single-feature request."""
     reject_unknown(params, {"f", "crs", "properties"})
+    refuse_coordinates(params, layer)
     crs = parse_crs(params["crs"], "crs") if "crs" in params else WGS84_LON_LAT
     props = parse_properties(params["properties"], layer) if "properties" in params \
         else list(layer.properties)

@@ -91,7 +91,9 @@ def feature_sql(layer: Layer, fmt: Format, crs: Crs, props: list[LayerProperty])
     fid = sql.id_column(layer)
     properties = sql.properties_json(layer, props)
     if fmt is CSV:
-        cells = [fid, *(sql.column(layer, p) for p in props), sql.wkt_sql(layer, crs)]
+        cells = [fid, *(sql.csv_value(layer, p) for p in props)]
+        if layer.has_geometry:
+            cells.append(sql.wkt_sql(layer, crs))
         return " || ',' || ".join(sql.csv_field(c) for c in cells) + " || E'\\n'"
     if fmt is JSONFG:
         place = "'null'" if crs.srid == 4326 else sql.geojson_sql(layer, crs)
@@ -139,7 +141,7 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
     clauses = conditions(layer, query, params, envelope)
     limit = sql.limit_offset(query.limit, query.offset, params)
     table = sql.table(layer)
-    if not spatial_first(query, layer_area):
+    if not layer.has_geometry or not spatial_first(query, layer_area):
         return (f"WITH page AS (SELECT t.* FROM {table} t {sql.where(clauses + keyset)} "
                 f"{order} {limit})")
     if envelope is None and query.filter is not None:  # a spatial filter's geometry
@@ -206,8 +208,9 @@ def feature_statement(layer: Layer, fid: int, fmt: Format, crs: Crs,
     return Statement(text, params.values)
 
 
-def csv_header(props: list[LayerProperty]) -> bytes:
-    """The header line of the CSV encoding."""
-    return (",".join(["id", *(p.name for p in props), "wkt"]) + "\n").encode()
+def csv_header(props: list[LayerProperty], geometry: bool = True) -> bytes:
+    """The header line of the CSV encoding (no ``wkt`` column for a layer without geometry)."""
+    return (",".join(["id", *(p.name for p in props), *(["wkt"] if geometry else [])])
+            + "\n").encode()
 
 

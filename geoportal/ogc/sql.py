@@ -44,7 +44,7 @@ def id_column(layer: Layer, alias: str = "t") -> str:
 
 def geometry_column(layer: Layer, alias: str = "t") -> str:
     """The qualified geometry column (stored in EPSG:26191)."""
-    return f"{alias}.{ident(layer.geometry_column)}"
+    return f"{alias}.{ident(layer.spatial_column)}"
 
 
 def table(layer: Layer) -> str:
@@ -138,7 +138,10 @@ def properties_json(layer: Layer, props: list[LayerProperty]) -> str:
 
 
 def geojson_sql(layer: Layer, crs: Crs) -> str:
-    """A feature's geometry as GeoJSON text in the output CRS and axis order."""
+    """A feature's geometry as GeoJSON text in the output CRS and axis order (``null``
+    for a layer without geometry)."""
+    if not layer.has_geometry:
+        return "'null'"
     geom = output_geometry_sql(geometry_column(layer), crs)
     return f"coalesce(ST_AsGeoJSON({geom}, {crs.decimals}, 0), 'null')"
 
@@ -147,6 +150,13 @@ def wkt_sql(layer: Layer, crs: Crs) -> str:
     """A feature's geometry as WKT in the output CRS and axis order."""
     geom = output_geometry_sql(geometry_column(layer), crs)
     return f"coalesce(ST_AsText({geom}, {crs.decimals}), '')"
+
+
+def csv_value(layer: Layer, prop: LayerProperty) -> str:
+    """A property's value for a CSV cell: an array as its JSON text (``["a","b"]``), which
+    keeps elements holding commas or quotes apart; other values as PostgreSQL writes them."""
+    col = column(layer, prop)
+    return f"to_json({col})::text" if prop.type == "array" else col
 
 
 def csv_field(value_sql: str) -> str:

@@ -13,7 +13,13 @@ from typing import Any
 
 from geoportal.core.links import Links
 from geoportal.opendata.datasets import LayerStats, human_size
-from geoportal.opendata.formats import CRS_CHOICES, DOWNLOADS, GEOTIFF, LICENSE_EXT
+from geoportal.opendata.formats import (
+    CRS_CHOICES,
+    DOWNLOADS,
+    GEOTIFF,
+    LICENSE_EXT,
+    TABLE_DOWNLOADS,
+)
 from geoportal.opendata.licenses import license_of
 from geoportal.opendata.rasters import RASTERS, RasterDataset
 from geoportal.registry import Layer, LayerRegistry
@@ -37,14 +43,23 @@ def _license(identifier: str) -> dict[str, Any]:
     return {"id": terms.id, "title": terms.title, "url": terms.url}
 
 
-def layer_document(layer: Layer, stats: LayerStats | None, links: Links) -> dict[str, Any]:
-    """One vector dataset: what it is, its terms, its size and its download links."""
-    downloads = [
+def layer_downloads(layer: Layer, links: Links) -> list[dict[str, Any]]:
+    """A layer's files: every format in each CRS; a table without geometry once each."""
+    if not layer.has_geometry:
+        return [{"href": download_href(links, layer.id, d.ext, None), "type": d.media_type,
+                 "title": d.title, "format": d.title, "crs": None,
+                 "filename": f"{layer.id}.{d.ext}"} for d in TABLE_DOWNLOADS]
+    return [
         {"href": download_href(links, layer.id, d.ext, label), "type": d.media_type,
          "title": f"{d.title} ({label})", "format": d.title, "crs": label,
          "filename": download_name(layer.id, d.ext, label)}
         for label in CRS_CHOICES for d in DOWNLOADS
     ]
+
+
+def layer_document(layer: Layer, stats: LayerStats | None, links: Links) -> dict[str, Any]:
+    """One vector dataset: what it is, its terms, its size and its download links."""
+    downloads = layer_downloads(layer, links)
     return {
         "id": layer.id,
         "kind": "vector",

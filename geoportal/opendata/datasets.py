@@ -40,15 +40,23 @@ class LayerStats:
         return int(self.bytes_per_feature * self.features)
 
 
+def _extent_sql(layer: Layer) -> str:
+    """The layer's box in CRS84 (NULL for a table without geometry)."""
+    if not layer.has_geometry:
+        return "NULL::geometry"
+    geom, table = layer.spatial_column, ident(layer.table)
+    # The planner's estimate when the table has statistics, else the exact extent.
+    return (f"ST_Transform(ST_SetSRID(coalesce("  # noqa: S608
+            f"ST_EstimatedExtent({literal(layer.table)}, {literal(geom)}),"
+            f" (SELECT ST_Extent({ident(geom)}) FROM {table}))::geometry,"
+            f" {STORAGE_SRID}), 4326)")
+
+
 def _layer_part(layer: Layer) -> str:
     feature = feature_sql(layer, ogc_formats.GEOJSON, WGS84_LON_LAT, layer.properties)
     table = ident(layer.table)
     order = f"t.{ident(layer.id_column)}"
-    # The planner's estimate when the table has statistics, else the exact extent.
-    extent = (f"ST_Transform(ST_SetSRID(coalesce("  # noqa: S608
-              f"ST_EstimatedExtent({literal(layer.table)}, {literal(layer.geometry_column)}),"
-              f" (SELECT ST_Extent({ident(layer.geometry_column)}) FROM {table}))::geometry,"
-              f" {STORAGE_SRID}), 4326)")
+    extent = _extent_sql(layer)
     # Identifiers from the registry, quoted; no request input reaches this statement.
     return (f"SELECT {literal(layer.id)} AS id, {literal(layer.table)} AS table_name, "  # noqa: S608
             f"(SELECT count(*) FROM {table}) AS features, "

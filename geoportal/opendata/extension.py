@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geoportal.core.extensions import OgcExtension
 from geoportal.core.links import Link, Links
-from geoportal.opendata.formats import GPKG
+from geoportal.opendata.formats import GPKG, TABLE_CSV
 from geoportal.registry import Layer
 
 
@@ -18,9 +18,10 @@ def _landing_links(links: Links) -> list[Link]:
 
 
 def _collection_links(layer: Layer, links: Links) -> list[Link]:
-    return [{"rel": "enclosure", "type": GPKG.media_type,
-             "href": links.url(f"/opendata/{layer.id}.{GPKG.ext}"),
-             "title": f"{layer.title}: the whole layer ({GPKG.title})"}]
+    whole = GPKG if layer.has_geometry else TABLE_CSV  # no GeoPackage of a bare table
+    return [{"rel": "enclosure", "type": whole.media_type,
+             "href": links.url(f"/opendata/{layer.id}.{whole.ext}"),
+             "title": f"{layer.title}: the whole layer ({whole.title})"}]
 
 
 def opendata_extension() -> OgcExtension:

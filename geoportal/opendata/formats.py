@@ -23,7 +23,10 @@ CSV = Download("csv", "text/csv; charset=utf-8", "CSV (géométrie WKT)")
 GPKG = Download("gpkg", "application/geopackage+sqlite3", "GeoPackage", "GPKG")
 SHAPEFILE = Download("shp.zip", "application/zip", "Shapefile (zip)", "ESRI Shapefile")
 GEOTIFF = Download("tif", "image/tiff; application=geotiff", "GeoTIFF")
+TABLE_CSV = Download("csv", "text/csv; charset=utf-8", "CSV")
 DOWNLOADS: tuple[Download, ...] = (GEOJSON, GPKG, CSV, SHAPEFILE)
+# A layer without geometry (a table of attributes): GeoJSON with null geometries and CSV.
+TABLE_DOWNLOADS: tuple[Download, ...] = (GEOJSON, TABLE_CSV)
 LICENSE_EXT = "license.txt"
 
 # The two CRSs downloads come in: lon/lat for everyone, the legal CRS for surveyors.
@@ -58,10 +61,15 @@ def split_name(name: str) -> tuple[str, str]:
     return dataset, ext.lower()
 
 
-def download_for(ext: str) -> Download:
-    """The vector format of an extension; 404 with the choices otherwise."""
-    for download in DOWNLOADS:
+def download_for(ext: str, geometry: bool = True) -> Download:
+    """The vector format of an extension; 404 with the choices otherwise (fewer for a
+    layer without geometry: no GeoPackage or Shapefile of a bare table)."""
+    offered = DOWNLOADS if geometry else TABLE_DOWNLOADS
+    for download in offered:
         if download.ext == ext:
             return download
-    names = ", ".join(f".{d.ext}" for d in DOWNLOADS)
+    names = ", ".join(f".{d.ext}" for d in offered)
+    if not geometry:
+        raise NotFound(f"pas de .{ext} pour une couche sans géométrie ; proposés : {names}",
+                       en=f"no .{ext} for a layer without geometry; it comes as {names}")
     raise NotFound(f"no download in .{ext}; layers come as {names}")

@@ -23,7 +23,7 @@ from geoportal.core.links import Links
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound
-from geoportal.ogc.crs import STORAGE, Crs
+from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files
@@ -34,6 +34,7 @@ from geoportal.opendata.formats import (
     GEOJSON,
     GEOTIFF,
     LICENSE_EXT,
+    TABLE_CSV,
     Download,
     download_crs,
     download_for,
@@ -139,7 +140,7 @@ async def _stream(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download
             version, updated = await _version_row(conn, layer)
             cursor = await conn.cursor(_rows_statement(layer, fmt, crs))
             yield _geojson_head(layer, crs, version, updated) if geojson else \
-                csv_header(layer.properties)
+                csv_header(layer.properties, layer.has_geometry)
             first = True
             while rows := await cursor.fetch(STREAM_BATCH):
                 if geojson:
@@ -229,8 +230,10 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if ext == GEOTIFF.ext:
         return _raster_response(settings, dataset_id, links)
     layer = _layer(registry, dataset_id)
-    chosen = download_for(ext)
+    chosen = download_for(ext, layer.has_geometry)
     output_crs = download_crs(crs)
+    if not layer.has_geometry:  # no coordinates to transform: one file, named without a CRS
+        output_crs = WGS84_LON_LAT
     async with pool.acquire() as conn:
         version, updated = await _version_row(conn, layer)
     etag = _etag(layer, version, ext, output_crs)
@@ -239,7 +242,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     slot = await _take_slot(request)
-    if chosen in (GEOJSON, CSV):
+    if chosen in (GEOJSON, CSV, TABLE_CSV):
         return StreamingResponse(_stream(pool, layer, output_crs, chosen, slot),
                                  media_type=chosen.media_type, headers=headers,
                                  background=BackgroundTask(slot.release))

@@ -38,6 +38,10 @@ class LayerRegistry:
         """Every layer id, in map order."""
         return list(self._layers)
 
+    def with_geometry(self) -> list[Layer]:
+        """The layers whose features have a geometry (maps, tiles), in map order."""
+        return [layer for layer in self._layers.values() if layer.has_geometry]
+
 
 def _location(error: dict[str, object]) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -99,8 +99,9 @@ class Layer(Strict):
     description: str
     table: str = Field(pattern=IDENT)
     id_column: str = Field(default="id", pattern=IDENT)
-    geometry_column: str = Field(default="geom", pattern=IDENT)
-    geometry_type: GeometryType
+    # A table without geometry (e.g. the règlement of each zone) omits geometry_type.
+    geometry_column: str | None = Field(default="geom", pattern=IDENT)
+    geometry_type: GeometryType | None = None
     properties: list[LayerProperty]
     temporal: Temporal | None = None
     license: str
@@ -113,8 +114,21 @@ class Layer(Strict):
     editable: bool = False
     ingest: ImportPolicy = Field(default_factory=ImportPolicy, alias="import")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_geometry_no_column(cls, raw: Any) -> Any:
+        """A layer without ``geometry_type`` has no geometry column either."""
+        if isinstance(raw, dict) and raw.get("geometry_type") is None:
+            if raw.get("geometry_column") is not None:
+                raise ValueError("geometry_column is given but geometry_type is not: "
+                                 "a layer with a geometry column names its geometry type")
+            return {**raw, "geometry_column": None}
+        return raw
+
     @model_validator(mode="after")
     def _consistent(self) -> Layer:
+        if self.geometry_type is not None and self.geometry_column is None:
+            raise ValueError("geometry_column is null but geometry_type is given")
         names = [p.name for p in self.properties]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -130,6 +144,18 @@ class Layer(Strict):
     def find_property(self, name: str) -> LayerProperty | None:
         """The property with that published name, if any."""
         return next((p for p in self.properties if p.name == name), None)
+
+    @property
+    def has_geometry(self) -> bool:
+        """Whether the layer's features have a geometry (else a table of attributes)."""
+        return self.geometry_column is not None
+
+    @property
+    def spatial_column(self) -> str:
+        """The geometry column, for layers with geometry (check ``has_geometry`` first)."""
+        if self.geometry_column is None:
+            raise ValueError(f"layer {self.id!r} has no geometry")
+        return self.geometry_column
 
     @property
     def polygonal(self) -> bool:

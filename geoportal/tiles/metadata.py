@@ -43,7 +43,8 @@ def vector_layer(layer: Layer) -> dict[str, Any]:
               for p in tile_properties(layer)}
     return {
         "id": layer.id, "title": layer.title, "description": layer.description,
-        "dataType": "vector", "geometryDimension": 1 if "Line" in layer.geometry_type else 2,
+        "dataType": "vector",
+        "geometryDimension": 1 if "Line" in (layer.geometry_type or "") else 2,
         "featureType": layer.geometry_type,
         "minTileMatrix": str(layer.min_zoom), "maxTileMatrix": str(layer.max_zoom),
         "propertiesSchema": {"type": "object", "properties": schema},

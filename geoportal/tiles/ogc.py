@@ -24,7 +24,9 @@ REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 
 
 def collection_links(layer: Layer, links: Links) -> list[Link]:
-    """A collection's vector tilesets."""
+    """A collection's vector tilesets (none for a collection without geometry)."""
+    if not layer.has_geometry:
+        return []
     return [{"rel": REL_VECTOR_TILESETS, "type": "application/json",
              "title": "Tuiles vectorielles (Mapbox Vector Tile)",
              "href": links.url(f"/ogc/collections/{layer.id}/tiles")}]

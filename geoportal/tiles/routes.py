@@ -39,6 +39,9 @@ def collection_layer(registry: LayerRegistry, collection_id: str) -> Layer:
     layer = registry.get(collection_id)
     if layer is None:
         raise NotFound(f"collection {collection_id!r} does not exist.")
+    if not layer.has_geometry:
+        raise NotFound(f"la collection {collection_id!r} n'a pas de géométrie : pas de tuiles",
+                       en=f"collection {collection_id!r} has no geometry: no tiles")
     return layer
 
 
@@ -49,15 +52,20 @@ def check_tms(tms: str) -> None:
 
 
 def selected_layers(registry: LayerRegistry, collections: str | None) -> tuple[Layer, ...]:
-    """The layers of the dataset tile: all, or those named in ``collections``."""
+    """The layers of the dataset tile: all with geometry, or those named in ``collections``."""
     if not collections:
-        return tuple(registry)
+        return tuple(registry.with_geometry())
     names = [name.strip() for name in collections.split(",") if name.strip()]
     if len(names) > MAX_COLLECTIONS:
         raise InvalidParameter(f"collections: at most {MAX_COLLECTIONS} names.")
     unknown = [name for name in names if name not in registry]
     if unknown:
         raise InvalidParameter(f"collections: unknown collection(s) {', '.join(unknown)}.")
+    tables = [layer.id for layer in registry if layer.id in names and not layer.has_geometry]
+    if tables:
+        listed = ", ".join(tables)
+        raise InvalidParameter(f"collections : sans géométrie, pas de tuiles : {listed}",
+                               en=f"collections: no geometry, so no tiles: {listed}")
     return tuple(layer for layer in registry if layer.id in names)
 
 
@@ -140,10 +148,11 @@ async def dataset_tileset(
 ) -> JSONResponse:
     """Metadata of the tileset of every layer, or TileJSON with ``f=tilejson``."""
     check_tms(tms)
-    layers = list(registry)
+    layers = registry.with_geometry()
     bounds = await service.bounds(pool, layers)
     url = api_url(request, settings, f"/tiles/{TMS_ID}")
-    description = "Toutes les couches du géoportail en une tuile : " + ", ".join(registry.ids())
+    description = "Toutes les couches du géoportail en une tuile : " + ", ".join(
+        layer.id for layer in layers)
     if f == "tilejson":
         return JSONResponse(metadata.tilejson("geoportail-auc", description, layers, bounds, url,
                                               layers[0].attribution if layers else ""))

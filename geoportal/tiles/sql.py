@@ -50,7 +50,7 @@ def _geometry_sql(layer: Layer, affine: bool) -> str:
     clockwise before the y axis flips (what ST_AsMVTGeom does, at a third of the cost); a
     feature crossing the box goes through ST_AsMVTGeom, which clips it.
     """
-    geom = quote(layer.geometry_column)
+    geom = quote(layer.spatial_column)
     if affine:
         direct = (f"ST_RemoveRepeatedPoints(ST_SnapToGrid(ST_Affine(ST_ForcePolygonCW({geom}),"
                   " $14, $15, $16, $17, $18, $19), 1))")
@@ -69,7 +69,7 @@ def layer_tile_sql(layer: Layer, affine: bool = False) -> str:
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
         f" FROM (SELECT {', '.join(columns)}, {_geometry_sql(layer, affine)} AS geom"
         f" FROM {quote(layer.table)}"
-        f" WHERE {quote(layer.geometry_column)} && {BOX}) AS t"
+        f" WHERE {quote(layer.spatial_column)} && {BOX}) AS t"
     )
 
 
@@ -80,7 +80,7 @@ def label_layer_id(layer: Layer) -> str:
 
 def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False) -> str:
     """One label point per polygon (on its surface), in the one tile that holds the point."""
-    geom = quote(layer.geometry_column)
+    geom = quote(layer.spatial_column)
     name = quote_literal(label_layer_id(layer))
     return (  # identifiers from the registry, quoted; values are bound parameters
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608

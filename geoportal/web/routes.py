@@ -61,7 +61,8 @@ async def index() -> HTMLResponse:
 async def config(request: Request, registry: RegistryDep, settings: SettingsDep,
                  pool: PoolDep) -> JSONResponse:
     """Layers, styles, legends and endpoints of the viewer, from the layer registry."""
-    land = [layer for layer in registry if layer.id == "prefectures"] or list(registry)
+    land = [layer for layer in registry if layer.id == "prefectures"] or \
+        registry.with_geometry()
     bounds = await services_of(request).get(ExtentCache).lonlat_bounds(pool, land)
     return JSONResponse(viewer_config(registry, settings, bounds),
                         headers={"Cache-Control": "no-cache"})

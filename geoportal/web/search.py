@@ -68,7 +68,7 @@ async def find_parcels(pool: asyncpg.Pool, layer: Layer, q: str,
     patterns = [like_prefix(typed)]
     if typed[:1].isdigit():
         patterns.append(like_prefix("TF" + typed))
-    table, geom = quote(layer.table), quote(layer.geometry_column)
+    table, geom = quote(layer.table), quote(layer.spatial_column)
     results: list[SearchResult] = []
     for pattern in patterns:
         sql = (  # identifiers from the registry, quoted; values bound
@@ -92,7 +92,7 @@ async def find_parcels(pool: asyncpg.Pool, layer: Layer, q: str,
 async def find_areas(pool: asyncpg.Pool, layer: Layer, kind: AreaKind,
                      q: str, limit: int) -> list[SearchResult]:
     """Communes or préfectures whose French or Arabic name contains what was typed."""
-    table, geom = quote(layer.table), quote(layer.geometry_column)
+    table, geom = quote(layer.table), quote(layer.spatial_column)
     sql = (  # identifiers from the registry, quoted; values bound
         f"SELECT name_fr, name_ar, kind, ST_X(c) AS lon, ST_Y(c) AS lat, {BOX}"  # noqa: S608
         f" FROM (SELECT name_fr, name_ar, kind,"
