@@ -15,17 +15,30 @@ from shapely.geometry.base import BaseGeometry
 from geoportal.ingest.crs import AUC_BOUNDS, source_crs, to_storage
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.geometry import StorageShape
-from geoportal.ingest.mapping import FieldMap, Mapping, plan_mapping, table_columns
+from geoportal.ingest.keys import Matching, matching_of
+from geoportal.ingest.mapping import (
+    FieldMap,
+    Mapping,
+    plan_mapping,
+    referred_keys,
+    table_columns,
+)
 from geoportal.ingest.source import SourceInfo, choose_layer, describe
 from geoportal.registry import Layer, LayerRegistry
 
 Mode = Literal["replace", "append"]
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """What the command line asks for."""
+ACTOR_PREFIX = "import:"
+MAX_USER_LENGTH = 100
 
+
+@dataclass(frozen=True, kw_only=True)
+class ImportOptions:
+    """What the command line asks for; ``user`` is who imports, kept in the history."""
+
+    user: str
+    comment: str | None = None
     mode: Mode = "replace"
     crs: str | None = None
     encoding: str | None = None
@@ -45,9 +58,22 @@ class ImportPlan:
     mapping: Mapping
     shape: StorageShape
     key: FieldMap | None
+    matching: Matching
     id_type: str
     area: BaseGeometry
     transformer: Transformer | None
+
+
+def actor_of(user: str) -> str:
+    """How the history records the importer: ``import:USER``; a missing name is refused."""
+    name = user.strip()
+    if not name or len(name) > MAX_USER_LENGTH or not name.isprintable():
+        raise IngestError(
+            "qui importe ? Donnez votre nom avec --as NOM (1 à 100 caractères imprimables) : "
+            "chaque entité changée est inscrite à ce nom dans l'historique",
+            en="who is importing? Give your name with --as NAME (1 to 100 printable "
+               "characters): every feature changed is recorded under it in the history")
+    return ACTOR_PREFIX + name
 
 
 def layer_of(registry: LayerRegistry, layer_id: str) -> Layer:
@@ -93,9 +119,10 @@ def make_plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Lay
     source = describe(path, name, options.encoding)
     crs = source_crs(source, options.crs)
     columns = table_columns(conn, layer.table)
-    mapping = plan_mapping(layer, columns, source)
+    mapping = plan_mapping(layer, columns, source, referred_keys(conn, registry, layer))
     key = mapping.fields[0] if mapping.fields else None  # names the feature in the report
     crs_name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
     return ImportPlan(layer, source, crs_name, mapping, _storage_shape(conn, layer), key,
+                      matching_of(conn, layer, mapping, columns),
                       columns[layer.id_column].pg_type, _area(conn, registry, layer),
                       to_storage(crs))
