@@ -109,7 +109,7 @@ def test_a_rule_broken_after_the_update_ran_rolls_everything_back(
     world: str, tmp_path: Path
 ) -> None:
     shp = write(tmp_path / "plans.shp", [plot(280000, 320000, 40000, 25000),
-                                         plot(300000, 300000, 1000, 1000)],
+                                         plot(300000, 330000, 1000, 1000)],
                 {"REF": ["PA-1", "PA-2"], "NAME": ["Plan renommé", "Plan nouveau"],
                  "STATUS": ["en vigueur", "abrogé"]}, "EPSG:26191", encoding="UTF-8")
     before = footprint(world)

@@ -124,7 +124,7 @@ def test_a_prefectures_shapefile_without_ids_imports_and_its_communes_follow_by_
 def test_an_import_that_would_delete_a_referenced_plan_is_refused_with_the_list(
     world: str, tmp_path: Path
 ) -> None:
-    only_new = write(tmp_path / "plans.shp", [plot(300000, 300000, 1000, 1000)],
+    only_new = write(tmp_path / "plans.shp", [plot(300000, 330000, 1000, 1000)],
                      {"REF": ["PA-2"], "NAME": ["Plan nouveau"], "STATUS": ["à l'étude"]},
                      "EPSG:26191", encoding="UTF-8")
     plans = rows(world, "SELECT * FROM plans ORDER BY id")
@@ -191,11 +191,11 @@ def test_a_plot_whose_new_geometry_is_rejected_keeps_its_current_version(
     world: str, tmp_path: Path
 ) -> None:
     registry = registry_with(tmp_path, "parcels", "import: {invalid: reject}")
-    fgb = write(tmp_path / "lots.fgb", [plot(296000, 332000), BOWTIE, None],
-                {"REF": ["TF 1/C", "TF 2/C", "TF 9/C"]}, "EPSG:26191", driver="FlatGeobuf")
+    lots = write(tmp_path / "lots.geojson", [plot(296000, 332000), BOWTIE, None],
+                 {"REF": ["TF 1/C", "TF 2/C", "TF 9/C"]}, "EPSG:26191", driver="GeoJSON")
     seeded = rows(world, "SELECT ref, version, ST_AsEWKB(geom) FROM parcels WHERE id = 2")
 
-    summary = import_file(world, registry, "parcels", fgb, options())
+    summary = import_file(world, registry, "parcels", lots, options())
 
     changes = summary.changes
     assert (summary.rejected, changes.updated, changes.deleted, changes.inserted,

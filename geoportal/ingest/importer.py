@@ -65,9 +65,7 @@ def _stage_and_check(conn: psycopg.Connection[Any], plan: ImportPlan, options: I
                      report: Report, progress: Progress) -> tuple[Staged, int]:
     """The file in the stage, checked: geometries, area, references, keys."""
     with conn.transaction():  # created and filled at once: COPY can freeze the rows
-        stage.create_stage(conn, plan.layer.table, STAGE, _extra_columns(conn, plan),
-                           [plan.layer.geometry_column,  # refused geometries are staged without
-                            *(f.column for f in plan.mapping.references)])
+        stage.create_stage(conn, plan.layer.table, STAGE, _extra_columns(conn, plan))
         staged = stage_file(conn, plan, options, STAGE, report, progress)
     progress(CHECKING, 0, 2)
     with conn.transaction():

@@ -31,14 +31,19 @@ class Finding:
 
 
 def create_stage(conn: psycopg.Connection[Any], target: str, stage: str,
-                 extra: Sequence[tuple[str, str]], unset: Sequence[str]) -> None:
-    """A temporary table shaped like the target (columns, defaults, generated columns) plus
-    ``extra`` (name, SQL type) columns; the ``unset`` columns are filled after the copy."""
-    conn.execute(sql.SQL(
-        "CREATE TEMPORARY TABLE {stage} (LIKE {target} INCLUDING DEFAULTS INCLUDING GENERATED)"
-    ).format(stage=Ident(stage), target=Ident(target)))
-    changes = [sql.SQL("ADD COLUMN {c} {t}").format(c=Ident(c), t=sql.SQL(t)) for c, t in extra]
-    changes += [sql.SQL("ALTER COLUMN {c} DROP NOT NULL").format(c=Ident(c)) for c in unset]
+                 extra: Sequence[tuple[str, str]]) -> None:
+    """A temporary table with the target's columns (generated ones computed alike, so a
+    normalised key is there to match on) and no constraint: the file's values are checked
+    before, and the target's rules when the changes are applied; plus ``extra`` (name, SQL
+    type) columns."""
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE {stage} (LIKE {target} INCLUDING GENERATED)")
+                 .format(stage=Ident(stage), target=Ident(target)))
+    required = conn.execute(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attnum > 0 AND attnotnull AND NOT attisdropped ORDER BY attnum",
+        (Ident(stage).as_string(conn),)).fetchall()
+    changes = [sql.SQL("ALTER COLUMN {c} DROP NOT NULL").format(c=Ident(r[0])) for r in required]
+    changes += [sql.SQL("ADD COLUMN {c} {t}").format(c=Ident(c), t=sql.SQL(t)) for c, t in extra]
     if changes:
         conn.execute(sql.SQL("ALTER TABLE {stage} {changes}").format(
             stage=Ident(stage), changes=sql.SQL(", ").join(changes)))
