@@ -9,6 +9,8 @@ to the layer in one transaction under the importer's name (``apply``).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +104,19 @@ def _connect(database_url: str) -> psycopg.Connection[Any]:
     return conn
 
 
-def _lock(conn: psycopg.Connection[Any], table: str) -> None:
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtext('geoportal import ' || %s))",
-                       (table,)).fetchone()
+@contextmanager
+def _only_import(conn: psycopg.Connection[Any], table: str) -> Iterator[None]:
+    """One import at a time per table; released at once after (not when the session ends)."""
+    key = f"geoportal import {table}"
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
     if not row or not row[0]:
         raise IngestError(f"un autre import dans {table} est en cours ; attendez qu'il finisse",
                           en=f"another import into {table} is running; wait for it to finish")
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def import_file(database_url: str, registry: LayerRegistry, layer_id: str, path: Path,
@@ -117,8 +126,7 @@ def import_file(database_url: str, registry: LayerRegistry, layer_id: str, path:
     layer = layer_of(registry, layer_id)
     started = time.perf_counter()
     report = Report()
-    with _connect(database_url) as conn:
-        _lock(conn, layer.table)
+    with _connect(database_url) as conn, _only_import(conn, layer.table):
         plan = make_plan(conn, registry, layer, path, options)
         before = stage.count(conn, layer.table)
         try:
