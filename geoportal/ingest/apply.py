@@ -69,7 +69,7 @@ def _match(conn: psycopg.Connection[Any], target: Target, matching: Matching) ->
     ).format(stage=Ident(target.stage), target_id=Ident(TARGET_ID), id=Ident(target.id_column),
              changed=Ident(CHANGED), old=target.names("t"), new=target.names("s"),
              table=Ident(target.table),
-             condition=matching.condition(target.stage, target.id_column)))
+             condition=matching.condition(target.id_column)))
     stage.analyze(conn, target.stage)  # the joins below depend on the matches
 
 
@@ -130,10 +130,11 @@ def _insert(conn: psycopg.Connection[Any], target: Target, matching: Matching) -
     with_ids = matching.kind == "id"
     advance_sequence(conn, target.table, target.id_column)  # rows loaded with explicit ids
     inserted = conn.execute(sql.SQL(
-        "INSERT INTO {table} ({columns}{id}) SELECT {values}{file_id} FROM {stage} s"
-        " WHERE s.{target_id} IS NULL AND NOT s.{rejected} ORDER BY s.id"
+        "INSERT INTO {table} ({columns}{id_given}) SELECT {values}{file_id} FROM {stage} s"
+        " WHERE s.{target_id} IS NULL AND NOT s.{rejected} ORDER BY s.{id}"
     ).format(table=Ident(target.table), columns=target.names(),
-             id=sql.SQL(", {}").format(Ident(target.id_column)) if with_ids else sql.SQL(""),
+             id_given=sql.SQL(", {}").format(Ident(target.id_column)) if with_ids
+             else sql.SQL(""), id=Ident(target.id_column),
              values=target.names("s"),
              file_id=sql.SQL(", s.{}").format(Ident(FILE_ID)) if with_ids else sql.SQL(""),
              stage=Ident(target.stage), target_id=Ident(TARGET_ID),

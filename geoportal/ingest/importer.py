@@ -76,8 +76,9 @@ def _stage_and_check(conn: psycopg.Connection[Any], plan: ImportPlan, options: I
         report_outside(plan, staged, report, refused)
         loaded = loaded_count(staged, refused)
         fid_of = staged.fid_of()
-        references.resolve(conn, STAGE, plan.mapping.references, fid_of)
-        keys.refuse_duplicates(conn, plan.matching, STAGE, fid_of)
+        id_column = plan.layer.id_column
+        references.resolve(conn, STAGE, id_column, plan.mapping.references, fid_of)
+        keys.refuse_duplicates(conn, plan.matching, STAGE, id_column, fid_of)
         stage.analyze(conn, STAGE)
     progress(CHECKING, 2, 2)
     return staged, loaded

@@ -49,7 +49,7 @@ class Matching:
         return sql.SQL("concat_ws(' / ', {parts})").format(parts=sql.SQL(", ").join(
             sql.SQL("{a}.{c}::text").format(a=Ident(alias), c=Ident(c)) for c in self.columns))
 
-    def condition(self, stage: str, id_column: str) -> sql.Composable:
+    def condition(self, id_column: str) -> sql.Composable:
         """The join of the stage ``s`` with the layer's table ``t``."""
         if self.kind == "id":
             return sql.SQL("t.{id} = s.{file_id}").format(id=Ident(id_column),
@@ -94,16 +94,16 @@ def matching_of(conn: psycopg.Connection[Any], layer: Layer, mapping: Mapping,
 
 
 def refuse_duplicates(conn: psycopg.Connection[Any], matching: Matching, stage: str,
-                      fid_of: dict[int, int]) -> None:
+                      id_column: str, fid_of: dict[int, int]) -> None:
     """The file must name each feature once; otherwise every repeated name is listed."""
     if matching.kind == "none":
         return
     label = sql.SQL("concat_ws(' / ', {parts})").format(parts=sql.SQL(", ").join(
         sql.SQL("{c}::text").format(c=Ident(c)) for c in matching.columns))
     repeated = conn.execute(sql.SQL(
-        "SELECT {label}, array_agg(id ORDER BY id) FROM {stage} GROUP BY {key}"
-        " HAVING count(*) > 1 ORDER BY min(id) LIMIT 10"
-    ).format(label=label, stage=Ident(stage),
+        "SELECT {label}, array_agg({id} ORDER BY {id}) FROM {stage} GROUP BY {key}"
+        " HAVING count(*) > 1 ORDER BY min({id}) LIMIT 10"
+    ).format(label=label, id=Ident(id_column), stage=Ident(stage),
              key=sql.SQL(", ").join(map(Ident, matching.columns)))).fetchall()
     if not repeated:
         return

@@ -27,9 +27,7 @@ from geoportal.ingest.source import SourceInfo, choose_layer, describe
 from geoportal.registry import Layer, LayerRegistry
 
 Mode = Literal["replace", "append"]
-
-
-ACTOR_PREFIX = "import:"
+ACTOR_PREFIX = "import:"  # like the service's key:NAME and jwt:SUB
 MAX_USER_LENGTH = 100
 
 

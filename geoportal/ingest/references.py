@@ -48,7 +48,7 @@ class Inbound:
     referenced: tuple[str, ...]
 
 
-def resolve(conn: psycopg.Connection[Any], stage: str, fields: list[FieldMap],
+def resolve(conn: psycopg.Connection[Any], stage: str, id_column: str, fields: list[FieldMap],
             fid_of: dict[int, int]) -> None:
     """Each referring field's natural keys turned into ids; unknown keys are all refused."""
     for field in fields:
@@ -58,13 +58,13 @@ def resolve(conn: psycopg.Connection[Any], stage: str, fields: list[FieldMap],
         key, column = Ident(field.stage_column), Ident(field.column)
         other = sql.SQL("{t}.{k}").format(t=Ident(reference.table), k=Ident(reference.key))
         unknown = conn.execute(sql.SQL(
-            "SELECT s.id, s.{key}::text FROM {stage} s WHERE s.{key} IS NOT NULL AND NOT EXISTS"
-            " (SELECT 1 FROM {table} WHERE {other} = s.{key}) ORDER BY s.id LIMIT 11"
-        ).format(key=key, stage=Ident(stage), table=Ident(reference.table),
+            "SELECT s.{id}, s.{key}::text FROM {stage} s WHERE s.{key} IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM {table} WHERE {other} = s.{key}) ORDER BY s.{id} LIMIT 10"
+        ).format(id=Ident(id_column), key=key, stage=Ident(stage), table=Ident(reference.table),
                  other=other)).fetchall()
         if unknown:
             lines = "\n  ".join(f"{fid_of.get(i, i)} : {field.field}={value!r}"
-                                for i, value in unknown[:10])
+                                for i, value in unknown)
             what = f"{reference.layer} ({reference.table}.{reference.key})"
             raise IngestError(
                 f"des entités du fichier renvoient à des {what} qui n'existent pas ; rien n'a "
