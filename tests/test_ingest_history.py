@@ -55,6 +55,7 @@ def test_an_import_by_natural_key_keeps_ids_and_records_each_change_with_the_imp
                   {"REF": ["TF 1/C", "TF 2/C", "TF 3/C"]}, "EPSG:26191")
     import_file(world, REGISTRY, "parcels", first, options())
     before = {ref: (i, version) for i, ref, version, *_ in parcels(world)}
+    stamped = dict(rows(world, "SELECT id, updated_at FROM parcels"))
     # TF 1/C spelled otherwise and moved, TF 2/C as it was, TF 3/C gone, TF 4/C new.
     second = write(tmp_path / "second.shp", [plot(296000, 332050), plot(296100, 332000),
                                              plot(296300, 332000)],
@@ -77,6 +78,8 @@ def test_an_import_by_natural_key_keeps_ids_and_records_each_change_with_the_imp
                        "WHERE ended_changeset_id = %s ORDER BY id", cs) == [
         (1, "TF 1/C", before["TF 1/C"][1], "update", "import:youssef"),
         (3, "TF 3/C", before["TF 3/C"][1], "delete", "import:youssef")]
+    now = dict(rows(world, "SELECT id, updated_at FROM parcels"))  # renewed when changed
+    assert now[1] > stamped[1] and now[2] == stamped[2]
 
 
 def test_importing_the_same_file_again_writes_no_history_and_changes_no_version(

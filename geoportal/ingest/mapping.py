@@ -87,12 +87,12 @@ class FieldMap:
 
 @dataclass(frozen=True)
 class Mapping:
-    """How the file's fields fill the table; columns not listed keep their default."""
+    """How the file's fields fill the table. Columns not listed take their default in a new
+    feature, and keep their value in a changed one unless they are ``renewed``."""
 
     fields: tuple[FieldMap, ...]
     id_field: FieldMap | None
-    defaults: tuple[str, ...]
-    renewed: tuple[str, ...] = ()  # defaulted columns a changed feature takes again
+    renewed: tuple[str, ...] = ()  # columns with a default (e.g. updated_at = now())
 
     @property
     def source_fields(self) -> list[str]:
@@ -171,7 +171,6 @@ def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo,
     missing: list[str] = []
     mistyped: list[str] = []
     chosen: list[FieldMap] = []
-    defaults: list[str] = []
     renewed: list[str] = []
     covered = {layer.id_column, layer.geometry_column}
     for prop in layer.properties:
@@ -187,10 +186,8 @@ def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo,
         if field is None:
             if required:
                 missing.append(f"{wanted} (property {prop.name}, {prop.title})")
-            else:
-                defaults.append(column.name)
-                if column.has_default:  # e.g. updated_at = now(): renewed on a change
-                    renewed.append(column.name)
+            elif column.has_default:  # e.g. updated_at = now(): renewed on a change
+                renewed.append(column.name)
             continue
         if kind is None or kind == "array":
             mistyped.append(f"property {prop.name}: column type {key_column.pg_type} not "
@@ -214,7 +211,7 @@ def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo,
         lines += [f"  mistyped field: {m}" for m in mistyped]
         lines.append(f"  the file has: {', '.join(source.fields) or 'no fields'}")
         raise IngestError("\n".join(lines))
-    return Mapping(tuple(chosen), id_field, tuple(defaults), tuple(renewed))
+    return Mapping(tuple(chosen), id_field, tuple(renewed))
 
 
 def _id_field(layer: Layer, columns: dict[str, Column], source: SourceInfo,
