@@ -90,7 +90,7 @@ def _doomed(target: Target) -> sql.Composable:
 
 
 def _lock_doomed(conn: psycopg.Connection[Any], target: Target, lock: bool) -> int:
-    """The features absent from the file, locked so that nothing new can refer to them."""
+    """How many features are absent from the file; ``lock`` them (FOR UPDATE)."""
     row = conn.execute(sql.SQL(
         "SELECT count(*) FROM (SELECT 1 FROM {table} t WHERE {doomed} {lock}) doomed"
     ).format(table=Ident(target.table), doomed=_doomed(target),
@@ -149,9 +149,12 @@ def _apply(conn: psycopg.Connection[Any], plan: ImportPlan, target: Target, mode
     if plan.matching.kind != "none":
         _match(conn, target, plan.matching)
     to_insert, to_update, matched = _planned(conn, target)
-    doomed = 0 if mode == "append" else _lock_doomed(conn, target, lock=not dry_run)
-    if doomed:
-        references.refuse_if_referenced(conn, plan.layer, target.stage, plan.matching)
+    inbound = [] if mode == "append" else references.inbound(conn, target.table)
+    # Locked only when other tables may refer to them: then nothing new can, until commit.
+    doomed = 0 if mode == "append" else _lock_doomed(conn, target,
+                                                      lock=bool(inbound) and not dry_run)
+    if doomed and inbound:
+        references.refuse_if_referenced(conn, plan.layer, target.stage, plan.matching, inbound)
     progress(APPLYING, 1, 4)
     if dry_run:
         return Changes(to_insert, to_update, doomed, matched - to_update, None)

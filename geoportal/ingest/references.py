@@ -105,10 +105,10 @@ def _referenced(conn: psycopg.Connection[Any], layer: Layer, stage: str, matchin
 
 
 def refuse_if_referenced(conn: psycopg.Connection[Any], layer: Layer, stage: str,
-                         matching: Matching) -> None:
+                         matching: Matching, foreign_keys: list[Inbound]) -> None:
     """Refuse, listing them, when features to delete are still referenced elsewhere."""
     by_feature: dict[str, list[str]] = defaultdict(list)
-    for fk in inbound(conn, layer.table):
+    for fk in foreign_keys:
         for name, count in _referenced(conn, layer, stage, matching, fk):
             by_feature[name].append(f"{fk.table} ({count})")
     if not by_feature:
