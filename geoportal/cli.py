@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from geoportal.core.i18n import Language
 from geoportal.db.cluster import Cluster, ClusterError
 from geoportal.db.urls import redacted
 from geoportal.registry import RegistryError, load_registry
@@ -150,35 +152,58 @@ def layers() -> None:
     console.print(table)
 
 
+def _language() -> Language:
+    """The terminal's language for messages: English when the locale says so, else French."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "en" if value.lower().startswith("en") else "fr"
+    return "fr"
+
+
 @cli.command("import")
 def import_(
     layer: str = typer.Argument(..., help="Layer id from layers/ (e.g. parcels)."),
     file: Path = typer.Argument(..., help="Shapefile (.shp/.zip), GeoPackage, GeoJSON, FGB."),
+    user: str | None = typer.Option(None, "--as", metavar="USER",
+                                    help="Who imports (required): recorded in the history as "
+                                         "import:USER."),
+    comment: str | None = typer.Option(None, help="Why: kept with the change-set."),
     crs: str | None = typer.Option(None, help="CRS of the file when it has none or a wrong one."),
     encoding: str | None = typer.Option(None, help="Text encoding of the attributes."),
-    mode: str = typer.Option("replace", help="replace the layer, or append to it."),
+    mode: str = typer.Option("replace", help="replace the layer (features absent from the "
+                             "file are deleted), or append (they are kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check everything, change nothing."),
     layer_name: str | None = typer.Option(None, help="Layer inside the file (GeoPackage)."),
     report: Path | None = typer.Option(None, help="Report file (CSV); default beside you."),
 ) -> None:
-    """Import one of the agency's files into a layer, all or nothing."""
+    """Import one of the agency's files into a layer, all or nothing, with its history."""
     from geoportal.ingest import ImportOptions, IngestError, import_file
     from geoportal.ingest.console import ImportProgress, summary_table
     from geoportal.ingest.importer import Mode
 
+    language = _language()
     if mode not in ("replace", "append"):
         raise _fail(f"--mode must be replace or append, not {mode!r}")
+    if user is None:
+        raise _fail("--as USER est requis : qui importe ? Chaque entité changée est inscrite "
+                    "à ce nom dans l'historique (import:USER)." if language == "fr" else
+                    "--as USER is required: who is importing? Every feature changed is "
+                    "recorded under that name in the history (import:USER).")
     chosen: Mode = "append" if mode == "append" else "replace"
     settings = Settings()
     report = report or Path(f"{file.stem}-{layer}-import-report.csv")
-    options = ImportOptions(mode=chosen, crs=crs, encoding=encoding, layer_name=layer_name,
-                            dry_run=dry_run, report_path=report)
+    options = ImportOptions(user=user, comment=comment, mode=chosen, crs=crs,
+                            encoding=encoding, layer_name=layer_name, dry_run=dry_run,
+                            report_path=report)
     try:
         registry = load_registry(settings.layers_dir)
         with ImportProgress(console) as progress:
             summary = import_file(_admin_url(settings), registry, layer, file, options,
                                   progress)
-    except (IngestError, RegistryError) as exc:
+    except IngestError as exc:
+        raise _fail(exc.text(language)) from exc
+    except RegistryError as exc:
         raise _fail(str(exc)) from exc
     console.print(summary_table(summary))
 

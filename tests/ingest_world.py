@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from geoportal.ingest import ImportOptions
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.settings import PROJECT_ROOT
 
@@ -34,6 +35,11 @@ INSERT INTO plans (id, ref, name, status, geom) VALUES
 INSERT INTO zone_rules (id, plan_id, code, label, category, affectation, article) VALUES
   (1, 1, 'B', 'Immeubles', 'habitat', 'habitat', 'Article B'),
   (2, 1, 'C', 'Immeubles R+4', 'habitat', 'habitat', 'Article C');
+INSERT INTO zoning (id, plan_id, code, geom) VALUES
+  (1, 1, 'B', ST_Multi(ST_MakeEnvelope(290000, 330000, 300000, 340000, 26191)));
+INSERT INTO reservations (id, plan_id, kind, facility, label, geom) VALUES
+  (1, 1, 'equipement', 'ecole', 'École',
+   ST_Multi(ST_MakeEnvelope(295000, 331000, 295100, 331100, 26191)));
 INSERT INTO parcels (ref, geom) VALUES
   ('TF 1/C', ST_Multi(ST_MakeEnvelope(296000, 332000, 296020, 332020, 26191))),
   ('TF 2/C', ST_Multi(ST_MakeEnvelope(296100, 332000, 296130, 332020, 26191))),
@@ -45,8 +51,17 @@ BOWTIE = shapely.Polygon([(296300, 332000), (296340, 332040), (296340, 332000),
                           (296300, 332040), (296300, 332000)])
 
 
+IMPORTER = "amina"
+
+
+def options(**chosen: Any) -> ImportOptions:
+    """Import options, as a named importer (every import needs one)."""
+    return ImportOptions(user=IMPORTER, **chosen)
+
+
 def seed(url: str) -> None:
-    """Put the world back as it was: two préfectures, a commune, a plan, three plots."""
+    """Put the world back as it was: two préfectures, a commune, a plan with two zone rules,
+    a zone and a reservation, three plots; no history but the seed's own change-set."""
     with psycopg.connect(url) as conn:
         conn.execute(SEED)  # type: ignore[arg-type]
 

@@ -11,24 +11,26 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from ingest_world import OLD_REFS, plot, registry_with, rows, seed, write
+from ingest_world import OLD_REFS, options, plot, rows, seed, write
 
 from geoportal.app import create_app
-from geoportal.ingest import ImportOptions, IngestError, import_file
-from geoportal.ingest.importer import CHECKING, INDEXING, READING
+from geoportal.ingest import IngestError, import_file
+from geoportal.ingest.importer import APPLYING, CHECKING, READING
 from geoportal.registry import load_registry
 from geoportal.settings import PROJECT_ROOT, Settings
 
 REGISTRY = load_registry(PROJECT_ROOT / "layers")
-STRUCTURE_SQL = """
-SELECT 'index ' || indexname || ': ' || regexp_replace(indexdef, 'INDEX \\S+ ON', 'INDEX ON')
-FROM pg_indexes WHERE tablename = %s
-UNION ALL SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid)
-FROM pg_constraint WHERE conrelid = %s::regclass
-UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = %s::regclass
-  AND NOT tgisinternal
-UNION ALL SELECT 'sequence ' || pg_get_serial_sequence(%s, 'id')
-ORDER BY 1
+# Everything an import may write: the layers' rows, their history, change-sets, counters.
+FOOTPRINT_SQL = """
+SELECT (SELECT json_agg(p ORDER BY id) FROM plans p)::text,
+       (SELECT json_agg(z ORDER BY id) FROM zoning z)::text,
+       (SELECT json_agg(r ORDER BY id) FROM zone_rules r)::text,
+       (SELECT json_agg(c ORDER BY id) FROM communes c)::text,
+       (SELECT json_agg(x ORDER BY id) FROM parcels x)::text,
+       (SELECT count(*) FROM plans_history) + (SELECT count(*) FROM zoning_history)
+         + (SELECT count(*) FROM parcels_history) + (SELECT count(*) FROM communes_history),
+       (SELECT max(id) FROM changesets),
+       (SELECT json_agg(v ORDER BY table_name) FROM layer_versions v)::text
 """
 
 
@@ -59,39 +61,33 @@ def served_refs(client: TestClient) -> list[str]:
     return sorted(row["ref"] for row in csv.DictReader(io.StringIO(response.text)))
 
 
-def structure(url: str, table: str) -> list[str]:
-    """The table's indexes, constraints, triggers and sequence, by name and definition."""
-    return [r[0] for r in rows(url, STRUCTURE_SQL, table, table, table, table)]
+def footprint(url: str) -> tuple[object, ...]:
+    """The layers' rows, their history, the latest change-set and the layer counters."""
+    return tuple(rows(url, FOOTPRINT_SQL)[0])
 
 
-def version(url: str, table: str) -> int:
-    """The table's change counter."""
-    return int(rows(url, "SELECT version FROM layer_versions WHERE table_name = %s",
-                    table)[0][0])
-
-
-def test_a_file_whose_last_feature_breaks_a_rule_leaves_the_old_plots_served(
+def test_a_file_that_names_a_plot_twice_is_refused_listing_it_and_nothing_changes(
     world: str, client: TestClient, tmp_path: Path
 ) -> None:
     refs = [f"TF {800 + i}/C" for i in range(5)] + ["TF 800 / c"]  # same plot as the first
     shp = write(tmp_path / "lots.shp", [plot(296000 + 30 * i, 332300) for i in range(6)],
                 {"REF": refs}, "EPSG:26191")
-    ids_before = rows(world, "SELECT id, ref FROM parcels ORDER BY id")
-    version_before = version(world, "parcels")
+    before = footprint(world)
     served_during: list[list[str]] = []
 
     def progress(step: str, done: int, total: int) -> None:
-        if step == INDEXING and done == 0:
+        if step == CHECKING and done == 0:
             served_during.append(served_refs(client))
 
-    with pytest.raises(IngestError, match=r"repeats a value that must be unique.*TF800/C"):
-        import_file(world, REGISTRY, "parcels", shp, progress=progress)
+    with pytest.raises(IngestError) as refused:
+        import_file(world, REGISTRY, "parcels", shp, options(), progress=progress)
 
+    assert "répète une valeur qui doit être unique (ref_norm)" in refused.value.message
+    assert "repeats a value that must be unique (ref_norm)" in refused.value.en
+    assert "TF800/C: 0, 5" in refused.value.en  # the name, and the file's features
     assert served_during == [OLD_REFS]
     assert served_refs(client) == OLD_REFS
-    assert rows(world, "SELECT id, ref FROM parcels ORDER BY id") == ids_before
-    assert version(world, "parcels") == version_before
-    assert rows(world, "SELECT to_regclass('parcels__import')") == [(None,)]
+    assert footprint(world) == before
 
 
 def test_a_value_too_long_in_a_later_chunk_stops_the_import_with_nothing_changed(
@@ -100,72 +96,82 @@ def test_a_value_too_long_in_a_later_chunk_stops_the_import_with_nothing_changed
     codes = ["C1", "C2", "C3", "C4", "UN-CODE-BIEN-TROP-LONG"]
     shp = write(tmp_path / "communes.shp", [plot(300000 + 100 * i, 330000) for i in range(5)],
                 {"CODE": codes, "KIND": ["commune"] * 5, "NAME_FR": codes,
-                 "PREFECTURE": [1] * 5}, "EPSG:26191")
-    before = rows(world, "SELECT * FROM communes ORDER BY id")
+                 "PREFECTURE": ["CAS"] * 5}, "EPSG:26191")
+    before = footprint(world)
 
     with pytest.raises(IngestError, match=r"feature 4: CODE is longer than 16 characters"):
-        import_file(world, REGISTRY, "communes", shp, ImportOptions(chunk_size=2))
+        import_file(world, REGISTRY, "communes", shp, options(chunk_size=2))
 
-    assert rows(world, "SELECT * FROM communes ORDER BY id") == before
-    assert rows(world, "SELECT to_regclass('communes__import')") == [(None,)]
+    assert footprint(world) == before
 
 
-def test_a_replace_serves_the_old_plots_until_its_swap_then_the_new_with_the_same_table(
+def test_a_rule_broken_after_the_update_ran_rolls_everything_back(
+    world: str, tmp_path: Path
+) -> None:
+    shp = write(tmp_path / "plans.shp", [plot(280000, 320000, 40000, 25000),
+                                         plot(300000, 330000, 1000, 1000)],
+                {"REF": ["PA-1", "PA-2"], "NAME": ["Plan renommé", "Plan nouveau"],
+                 "STATUS": ["en vigueur", "abrogé"]}, "EPSG:26191", encoding="UTF-8")
+    before = footprint(world)
+    steps: list[int] = []
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step == APPLYING:
+            steps.append(done)
+
+    with pytest.raises(IngestError) as refused:
+        import_file(world, REGISTRY, "plans", shp, options(), progress=progress)
+
+    assert "breaks a rule of the table (plans_status_known)" in refused.value.en
+    assert "enfreint une règle de la table (plans_status_known)" in refused.value.message
+    assert steps == [0, 1, 2, 3]  # PA-1 was updated, then PA-2 could not be inserted
+    assert footprint(world) == before
+
+
+def test_a_zone_the_rules_lack_after_the_old_zones_were_deleted_rolls_everything_back(
+    world: str, tmp_path: Path
+) -> None:
+    shp = write(tmp_path / "zones.shp", [plot(296000, 332000, 500, 500),
+                                         plot(296500, 332000, 500, 500)],
+                {"ZONE": ["C", "Z9"], "PLAN_REF": ["PA-1", "PA-1"]}, "EPSG:26191")
+    before = footprint(world)
+
+    with pytest.raises(IngestError) as refused:
+        import_file(world, REGISTRY, "zoning", shp, options())
+
+    assert "references rows that do not exist (zoning_rules_fkey)" in refused.value.en
+    assert footprint(world) == before
+    assert rows(world, "SELECT code FROM zoning") == [("B",)]
+
+
+def test_readers_see_the_old_plots_without_waiting_until_the_import_commits(
     world: str, client: TestClient, tmp_path: Path
 ) -> None:
     new_refs = [f"TF {900 + i}/C" for i in range(4)]
     shp = write(tmp_path / "lots.shp", [plot(296000 + 30 * i, 332400) for i in range(4)],
                 {"REF": new_refs}, "EPSG:26191")
-    shape_before = structure(world, "parcels")
-    version_before = version(world, "parcels")
-    served_during: dict[str, list[str]] = {}
+    served_during: dict[tuple[str, int], list[str]] = {}
 
     def progress(step: str, done: int, total: int) -> None:
-        if step in (READING, CHECKING, INDEXING) and step not in served_during:
-            served_during[step] = served_refs(client)
+        if (step in (READING, CHECKING) and done == 0) or (step == APPLYING and done < total):
+            served_during[step, done] = served_refs(client)  # inside the import's transaction
 
-    import_file(world, REGISTRY, "parcels", shp, progress=progress)
+    summary = import_file(world, REGISTRY, "parcels", shp, options(), progress=progress)
 
-    assert served_during == {READING: OLD_REFS, CHECKING: OLD_REFS, INDEXING: OLD_REFS}
+    assert set(served_during) == {(READING, 0), (CHECKING, 0), (APPLYING, 0), (APPLYING, 1),
+                                  (APPLYING, 2), (APPLYING, 3)}
+    assert all(refs == OLD_REFS for refs in served_during.values())
     assert served_refs(client) == new_refs
-    assert structure(world, "parcels") == shape_before
-    assert version(world, "parcels") == version_before + 1
-    with psycopg.connect(world) as conn:  # the sequence and the trigger still work
+    assert (summary.changes.inserted, summary.changes.deleted) == (4, 3)
+    assert rows(world, "SELECT id FROM parcels ORDER BY id") == [(4,), (5,), (6,), (7,)]
+    with psycopg.connect(world) as conn:  # the sequence still hands out new ids
         new_id = conn.execute("INSERT INTO parcels (ref, geom) VALUES ('TF 999/C', ST_Multi("
                               "ST_MakeEnvelope(296000, 332900, 296010, 332910, 26191))) "
                               "RETURNING id").fetchone()
-    assert new_id == (5,)
-    assert version(world, "parcels") == version_before + 2
+    assert new_id == (8,)
 
 
-def test_replacing_a_referenced_layer_keeps_its_children_and_refuses_to_orphan_them(
-    world: str, tmp_path: Path
-) -> None:
-    fields = {"ID": [1, 2], "CODE": ["CAS", "MOH"], "KIND": ["préfecture"] * 2,
-              "NAME_FR": ["Casablanca", "Mohammedia"], "NAME_AR": ["الدار البيضاء", "المحمدية"]}
-    shapes = [plot(280000, 320000, 40000, 26000), plot(320000, 330000, 15000, 20000)]
-    both = write(tmp_path / "both.shp", shapes, fields, "EPSG:26191", encoding="UTF-8")
-    shape_before = structure(world, "communes")
-
-    import_file(world, REGISTRY, "prefectures", both)  # layers/prefectures.yml: id_field: id
-
-    assert rows(world, "SELECT id, code FROM prefectures ORDER BY id") == [(1, "CAS"), (2, "MOH")]
-    assert rows(world, "SELECT code, prefecture_id FROM communes") == [("ANFA", 1)]
-    assert structure(world, "communes") == shape_before  # its foreign key is back
-
-    only_moh = write(tmp_path / "moh.shp", shapes[1:], {k: v[1:] for k, v in fields.items()},
-                     "EPSG:26191", encoding="UTF-8")
-    with pytest.raises(IngestError, match=r"communes still references rows of prefectures"):
-        import_file(world, REGISTRY, "prefectures", only_moh)
-    assert rows(world, "SELECT id FROM prefectures ORDER BY id") == [(1,), (2,)]
-    assert structure(world, "communes") == shape_before
-
-    renumbering = registry_with(tmp_path, "prefectures", None)
-    with pytest.raises(IngestError, match=r"referenced by communes: replacing it must keep"):
-        import_file(world, renumbering, "prefectures", both)
-
-
-def test_readers_never_fail_while_a_layer_is_swapped(world: str, tmp_path: Path) -> None:
+def test_readers_never_fail_while_a_layer_is_replaced(world: str, tmp_path: Path) -> None:
     count = 2_000
     shp = write(tmp_path / "many.shp",
                 [plot(290000 + 25 * (i % 200), 325000 + 25 * (i // 200)) for i in range(count)],
@@ -186,7 +192,7 @@ def test_readers_never_fail_while_a_layer_is_swapped(world: str, tmp_path: Path)
     for reader in readers:
         reader.start()
     try:
-        import_file(world, REGISTRY, "parcels", shp)
+        import_file(world, REGISTRY, "parcels", shp, options())
     finally:
         stop.set()
         for reader in readers:

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from ingest_world import BOWTIE, OLD_REFS, plot, registry_with, rows, seed, write
+from ingest_world import BOWTIE, OLD_REFS, options, plot, registry_with, rows, seed, write
 from pyproj import CRS, Transformer
 
-from geoportal.ingest import ImportOptions, IngestError, import_file
+from geoportal.ingest import IngestError, import_file
 from geoportal.ingest.crs import to_storage
 from geoportal.ingest.geometry import StorageShape, first_vertices, outside, to_storage_ewkb
 from geoportal.registry import load_registry
@@ -67,7 +67,7 @@ def test_a_latin1_shapefile_in_26191_loads_with_its_accents_and_exact_coordinate
     assert b"\xc7" in shp.with_suffix(".dbf").read_bytes()  # Ç in Latin-1, not UTF-8
 
     summary = import_file(world, REGISTRY, "parcels", shp,
-                          ImportOptions(report_path=tmp_path / "report.csv"))
+                          options(report_path=tmp_path / "report.csv"))
 
     assert (summary.read, summary.loaded, summary.repaired, summary.rejected) == (3, 3, 0, 0)
     assert summary.rows_before == 3 and summary.rows_after == 3
@@ -85,9 +85,10 @@ def test_a_utf8_shapefile_keeps_french_and_arabic_names_and_dbase_short_fields(
 ) -> None:
     shp = write(tmp_path / "communes.shp", [plot(300000, 330000, 5000, 5000)],
                 {"CODE": ["AINSEBAA"], "KIND": ["arrondissement"], "NAME_FR": ["Aïn Sebaâ"],
-                 "NAME_AR": ["عين السبع"], "PREFECTURE": [1]}, "EPSG:26191", encoding="UTF-8")
+                 "NAME_AR": ["عين السبع"], "PREFECTURE": ["CAS"]}, "EPSG:26191",
+                encoding="UTF-8")  # PREFECTURE: prefecture_code as dBase cuts it
 
-    summary = import_file(world, REGISTRY, "communes", shp, ImportOptions(mode="append"))
+    summary = import_file(world, REGISTRY, "communes", shp, options(mode="append"))
 
     assert summary.loaded == 1 and summary.rows_after == 2
     assert rows(world, "SELECT name_fr, name_ar, prefecture_id FROM communes WHERE code = %s",
@@ -101,11 +102,11 @@ def test_a_shapefile_without_prj_is_refused_naming_epsg_26191_until_crs_is_given
     assert not shp.with_suffix(".prj").exists()
 
     with pytest.raises(IngestError, match=r"no CRS.*--crs EPSG:26191") as refused:
-        import_file(world, REGISTRY, "parcels", shp)
+        import_file(world, REGISTRY, "parcels", shp, options())
     assert "look like EPSG:26191" in str(refused.value)
     assert [r[0] for r in rows(world, "SELECT ref FROM parcels ORDER BY id")] == OLD_REFS
 
-    summary = import_file(world, REGISTRY, "parcels", shp, ImportOptions(crs="EPSG:26191"))
+    summary = import_file(world, REGISTRY, "parcels", shp, options(crs="EPSG:26191"))
     assert summary.loaded == 1 and summary.source_crs == "EPSG:26191"
 
 
@@ -131,10 +132,10 @@ def test_a_geopackage_in_4326_is_reprojected_and_its_bowtie_repaired_and_reporte
     write(gpkg, [plot(0, 0)], {"NAME": ["x"]}, "EPSG:4326", layer="other", append=True)
 
     with pytest.raises(IngestError, match=r"2 layers \(lots, other\).*--layer-name"):
-        import_file(world, REGISTRY, "parcels", gpkg)
+        import_file(world, REGISTRY, "parcels", gpkg, options())
     report = tmp_path / "report.csv"
     summary = import_file(world, REGISTRY, "parcels", gpkg,
-                          ImportOptions(layer_name="lots", report_path=report))
+                          options(layer_name="lots", report_path=report))
 
     assert summary.source_crs == "EPSG:4326"
     assert (summary.loaded, summary.repaired, summary.rejected) == (2, 1, 0)
@@ -157,7 +158,7 @@ def test_invalid_geometries_are_rejected_when_the_layer_says_reject(
                 {"REF": ["TF 300/C", "TF 301/C"]}, "EPSG:26191", driver="FlatGeobuf")
     report = tmp_path / "report.csv"
 
-    summary = import_file(world, registry, "parcels", fgb, ImportOptions(report_path=report))
+    summary = import_file(world, registry, "parcels", fgb, options(report_path=report))
 
     assert (summary.loaded, summary.repaired, summary.rejected) == (1, 0, 1)
     assert [r[0] for r in rows(world, "SELECT ref FROM parcels")] == ["TF 300/C"]
@@ -170,30 +171,41 @@ def test_missing_and_mistyped_fields_are_all_listed_before_anything_is_read(
     world: str, tmp_path: Path
 ) -> None:
     shp = write(tmp_path / "zones.shp", [plot(296000, 332000)],
-                {"ZONAGE": ["B"], "PLAN_ID": ["premier"]}, "EPSG:26191")
+                {"ZONAGE": ["B"], "PLAN_REF": [1.5]}, "EPSG:26191")
 
     with pytest.raises(IngestError) as refused:
-        import_file(world, REGISTRY, "zoning", shp)
+        import_file(world, REGISTRY, "zoning", shp, options())
 
     message = str(refused.value)
     assert "missing field: ZONE (property code" in message
-    assert "mistyped field: PLAN_ID is string in the file, but property plan_id needs integer" \
+    assert "mistyped field: PLAN_REF is number in the file, but property plan_id needs string" \
         in message
-    assert "the file has: ZONAGE, PLAN_ID" in message
+    assert "the file has: ZONAGE, PLAN_REF" in message
 
 
-def test_zones_load_with_their_plan_and_a_zone_code_the_plan_lacks_is_refused(
+def test_zones_name_their_plan_by_its_reference_and_an_unknown_one_is_refused(
     world: str, tmp_path: Path
 ) -> None:
     good = write(tmp_path / "zones.shp", [plot(296000, 332000, 500, 500),
                                           plot(296500, 332000, 500, 500)],
-                 {"ZONE": ["B", "C"], "PLAN_ID": [1, 1]}, "EPSG:26191")
-    assert import_file(world, REGISTRY, "zoning", good).loaded == 2
+                 {"ZONE": ["B", "C"], "PLAN_REF": ["PA-1", "PA-1"]}, "EPSG:26191")
+    assert import_file(world, REGISTRY, "zoning", good, options()).loaded == 2
+    assert rows(world, "SELECT code, plan_id FROM zoning ORDER BY code") == [("B", 1), ("C", 1)]
 
-    bad = write(tmp_path / "bad.shp", [plot(296000, 332000)], {"ZONE": ["Z9"], "PLAN_ID": [1]},
-                "EPSG:26191")
-    with pytest.raises(IngestError, match=r"references rows that do not exist"):
-        import_file(world, REGISTRY, "zoning", bad)
+    unknown = write(tmp_path / "unknown.shp", [plot(296000, 332000)] * 3,
+                    {"ZONE": ["B", "C", "B"], "PLAN_REF": ["PA-1", "PA-9", "PA-7"]},
+                    "EPSG:26191")
+    with pytest.raises(IngestError) as refused:
+        import_file(world, REGISTRY, "zoning", unknown, options())
+    assert "refer to plans (plans.ref) that do not exist" in refused.value.en
+    assert "renvoient à des plans (plans.ref) qui n'existent pas" in refused.value.message
+    assert "1: PLAN_REF='PA-9'\n  2: PLAN_REF='PA-7'" in refused.value.en.replace(" : ", ": ")
+
+    bad = write(tmp_path / "bad.shp", [plot(296000, 332000)],
+                {"ZONE": ["Z9"], "PLAN_REF": ["PA-1"]}, "EPSG:26191")
+    with pytest.raises(IngestError) as refused:
+        import_file(world, REGISTRY, "zoning", bad, options())
+    assert "references rows that do not exist" in refused.value.en
     assert rows(world, "SELECT code FROM zoning ORDER BY code") == [("B",), ("C",)]
 
 
@@ -207,7 +219,7 @@ def test_empty_missing_and_out_of_area_geometries_are_reported(
     report = tmp_path / "report.csv"
 
     summary = import_file(world, REGISTRY, "parcels", geojson,
-                          ImportOptions(mode="append", report_path=report))
+                          options(mode="append", report_path=report))
 
     assert (summary.read, summary.loaded, summary.rejected, summary.outside) == (4, 2, 2, 1)
     assert summary.rows_after == 5
@@ -224,7 +236,7 @@ def test_a_file_entirely_outside_the_area_is_refused_as_a_crs_mistake(
                     {"REF": ["TF 500/C"]}, "EPSG:4326", driver="GeoJSON")
 
     with pytest.raises(IngestError, match=r"none of the 1 features lies in the AUC area"):
-        import_file(world, REGISTRY, "parcels", degrees, ImportOptions(crs="EPSG:26191"))
+        import_file(world, REGISTRY, "parcels", degrees, options(crs="EPSG:26191"))
     assert [r[0] for r in rows(world, "SELECT ref FROM parcels ORDER BY id")] == OLD_REFS
 
 
@@ -237,7 +249,7 @@ def test_appending_numbers_new_plots_after_the_existing_ones(world: str, tmp_pat
                                                               "TF 602/C"]},
                     "EPSG:4326", driver="GeoJSON")
 
-    summary = import_file(world, REGISTRY, "parcels", geojson, ImportOptions(mode="append"))
+    summary = import_file(world, REGISTRY, "parcels", geojson, options(mode="append"))
 
     assert summary.rows_after == 6
     assert rows(world, "SELECT id, ref FROM parcels WHERE id > 3 ORDER BY id") == [
@@ -250,13 +262,23 @@ def test_a_dry_run_checks_everything_and_changes_nothing(world: str, tmp_path: P
     versions_before = rows(world, "SELECT version FROM layer_versions "
                                   "WHERE table_name = 'parcels'")
 
-    summary = import_file(world, REGISTRY, "parcels", shp, ImportOptions(dry_run=True))
+    summary = import_file(world, REGISTRY, "parcels", shp, options(dry_run=True))
 
     assert summary.dry_run and (summary.loaded, summary.repaired) == (2, 1)
+    changes = summary.changes
+    assert (changes.inserted, changes.deleted, changes.changeset) == (2, 3, None)
     assert [r[0] for r in rows(world, "SELECT ref FROM parcels ORDER BY id")] == OLD_REFS
     assert rows(world, "SELECT version FROM layer_versions WHERE table_name = 'parcels'") == \
         versions_before
-    assert rows(world, "SELECT to_regclass('parcels__import')") == [(None,)]
+    assert rows(world, "SELECT count(*) FROM parcels_history") == [(0,)]
+
+
+def _cli(tmp_path: Path, url: str, *arguments: str,
+         language: str = "fr_FR.UTF-8") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GEOPORTAL_DATABASE_URL": url, "COLUMNS": "120", "LANGUAGE": "",
+           "LC_ALL": "", "LC_MESSAGES": "", "LANG": language}
+    return subprocess.run([sys.executable, "-m", "geoportal.cli", "import", *arguments],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 def test_the_command_line_imports_with_a_summary_and_refuses_with_a_message(
@@ -265,20 +287,38 @@ def test_the_command_line_imports_with_a_summary_and_refuses_with_a_message(
     shp = write(tmp_path / "lots.shp", [plot(296000, 332000)], {"REF": ["TF 700/C"]},
                 "EPSG:26191")
     noprj = write(tmp_path / "noprj.shp", [plot(296000, 332000)], {"REF": ["TF 701/C"]}, None)
-    env = {**os.environ, "GEOPORTAL_DATABASE_URL": world, "COLUMNS": "120"}
-    command = [sys.executable, "-m", "geoportal.cli", "import", "parcels"]
 
-    done = subprocess.run([*command, str(shp)], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
-    refused = subprocess.run([*command, str(noprj)], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+    done = _cli(tmp_path, world, "parcels", str(shp), "--as", "amina", "--comment",
+                "cadastre de mars")
+    refused = _cli(tmp_path, world, "parcels", str(noprj), "--as", "amina")
 
     assert done.returncode == 0, done.stderr
     assert "Imported" in done.stdout and "loaded" in done.stdout and "features/s" in done.stdout
+    assert "inserted" in done.stdout and "by import:amina" in done.stdout
     assert (tmp_path / "lots-parcels-import-report.csv").exists()
+    assert rows(world, "SELECT actor, source, comment FROM changesets ORDER BY id DESC "
+                       "LIMIT 1") == [("import:amina", "import", "cadastre de mars")]
     assert refused.returncode == 1
     assert "--crs EPSG:26191" in refused.stderr.replace("\n", " ")
     assert rows(world, "SELECT ref FROM parcels") == [("TF 700/C",)]
+
+
+def test_the_command_line_refuses_an_import_without_as_in_french_or_english(
+    world: str, tmp_path: Path
+) -> None:
+    shp = write(tmp_path / "lots.shp", [plot(296000, 332000)], {"REF": ["TF 700/C"]},
+                "EPSG:26191")
+
+    french = _cli(tmp_path, world, "parcels", str(shp))
+    english = _cli(tmp_path, world, "parcels", str(shp), language="en_GB.UTF-8")
+
+    for refused in (french, english):
+        assert refused.returncode != 0
+        assert "Traceback" not in refused.stderr
+        assert "--as USER" in refused.stderr
+    assert "qui importe ?" in french.stderr
+    assert "who is importing?" in english.stderr
+    assert [r[0] for r in rows(world, "SELECT ref FROM parcels ORDER BY id")] == OLD_REFS
 
 
 def test_lines_are_loaded_as_multilinestrings_and_points_are_refused(
@@ -291,7 +331,7 @@ def test_lines_are_loaded_as_multilinestrings_and_points_are_refused(
                   "EPSG:26191", driver="GeoJSON", geometry_type="Unknown")
     report = tmp_path / "report.csv"
 
-    summary = import_file(world, REGISTRY, "roads", roads, ImportOptions(report_path=report))
+    summary = import_file(world, REGISTRY, "roads", roads, options(report_path=report))
 
     assert (summary.loaded, summary.rejected) == (1, 1)
     assert rows(world, "SELECT name, GeometryType(geom), round(ST_Length(geom)) FROM roads") == [
@@ -325,7 +365,7 @@ def test_three_dimensional_plots_are_stored_flat(world: str, tmp_path: Path) -> 
     gpkg = write(tmp_path / "z.gpkg", [raised], {"REF": ["TF 1100/C"]}, "EPSG:26191",
                  geometry_type="Polygon Z")
 
-    assert import_file(world, REGISTRY, "parcels", gpkg).loaded == 1
+    assert import_file(world, REGISTRY, "parcels", gpkg, options()).loaded == 1
 
     dims, area = rows(world, "SELECT ST_NDims(geom), area_m2 FROM parcels")[0]
     assert dims == 2 and area == 300.0

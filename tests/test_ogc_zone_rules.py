@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 
-from geoportal.ingest import IngestError, import_file
+from geoportal.ingest import ImportOptions, IngestError, import_file
 from geoportal.registry import RegistryError, load_registry
 from geoportal.settings import PROJECT_ROOT
 
@@ -367,7 +367,8 @@ def test_importing_a_file_into_the_table_is_refused_with_a_clear_message(tmp_pat
     source = tmp_path / "rules.csv"
     source.write_text("plan_id,code\n1,B\n", encoding="utf-8")
     with pytest.raises(IngestError, match="n'a pas de géométrie") as refused:
-        import_file("postgresql://nowhere.invalid/none", REGISTRY, "zone_rules", source)
+        import_file("postgresql://nowhere.invalid/none", REGISTRY, "zone_rules", source,
+                    ImportOptions(user="test"))
     assert "has no geometry" in refused.value.en
 
 

@@ -76,3 +76,40 @@ def test_broken_yaml_is_reported(tmp_path: Path) -> None:
     _write(tmp_path, "things.yml", "id: [unclosed")
     with pytest.raises(RegistryError, match="not valid YAML"):
         load_registry(tmp_path)
+
+
+def test_project_layers_name_their_features_by_natural_key_and_refer_to_them() -> None:
+    registry = load_registry(PROJECT_ROOT / "layers")
+    keys = {layer.id: layer.natural_key for layer in registry}
+    assert keys["prefectures"] == ["code"] and keys["communes"] == ["code"]
+    assert keys["plans"] == ["ref"] and keys["parcels"] == ["ref_norm"]
+    assert keys["zoning"] is None
+    communes = registry.get("communes")
+    assert communes is not None
+    prefecture = communes.find_property("prefecture_id")
+    assert prefecture is not None and prefecture.source is not None
+    assert (prefecture.source.field, prefecture.source.refers_to) == ("prefecture_code",
+                                                                      "prefectures")
+
+
+def test_a_natural_key_beside_an_import_id_field_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "things.yml", VALID + "natural_key: [code]\nimport: {id_field: id}\n")
+    with pytest.raises(RegistryError, match=r"things\.yml.*natural_key and import\.id_field"):
+        load_registry(tmp_path)
+
+
+@pytest.mark.parametrize(("refers_to", "complaint"), [
+    ("nowhere", "no layer 'nowhere'"),
+    ("things", "layer 'things' needs a natural_key of one column"),
+])
+def test_a_field_must_refer_to_a_layer_with_a_one_column_natural_key(
+    tmp_path: Path, refers_to: str, complaint: str
+) -> None:
+    _write(tmp_path, "things.yml", VALID)
+    _write(tmp_path, "parts.yml", VALID.replace("id: things", "id: parts").replace(
+        "table: things", "table: parts") + "  - {name: thing_id, type: integer, title: Chose, "
+        f"source: {{field: thing_code, refers_to: {refers_to}}}}}\n")
+    with pytest.raises(RegistryError) as refused:
+        load_registry(tmp_path)
+    assert "parts.yml: key 'properties.1.source.refers_to'" in str(refused.value)
+    assert complaint in str(refused.value)

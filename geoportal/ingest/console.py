@@ -60,6 +60,8 @@ def summary_table(summary: ImportSummary) -> Table:
     """What the import did, one line per count."""
     title = f"{'Dry run: nothing changed' if summary.dry_run else 'Imported'} — " \
             f"{summary.source} → {summary.layer} ({summary.mode})"
+    would = " (would be)" if summary.dry_run else ""
+    changes = summary.changes
     table = Table("", "", title=title, show_header=False, title_justify="left")
     table.add_row("source CRS", summary.source_crs)
     table.add_row("read", f"{summary.read:,}")
@@ -67,7 +69,15 @@ def summary_table(summary: ImportSummary) -> Table:
     table.add_row("repaired", f"{summary.repaired:,}")
     table.add_row("rejected", f"{summary.rejected:,}")
     table.add_row("outside the AUC area", f"{summary.outside:,} (loaded, reported)")
+    table.add_row("matched by", summary.matched_by)
+    table.add_row(f"inserted{would}", f"{changes.inserted:,}")
+    table.add_row(f"updated{would}", f"{changes.updated:,}")
+    table.add_row(f"deleted{would}", f"{changes.deleted:,}")
+    table.add_row("unchanged", f"{changes.unchanged:,}")
     table.add_row("rows in the layer", f"{summary.rows_before:,} → {summary.rows_after:,}")
+    changeset = "none (nothing changed)" if changes.changeset is None else \
+        f"{changes.changeset} by {summary.actor}"
+    table.add_row("change-set", changeset)
     table.add_row("time", f"{summary.seconds:.1f} s ({summary.features_per_second:,.0f} "
                   "features/s)")
     if summary.report is not None:

@@ -19,7 +19,7 @@ import psycopg
 
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.source import SourceInfo
-from geoportal.registry import Layer
+from geoportal.registry import Layer, LayerRegistry
 
 TEXT_TYPES = {"text", "varchar", "bpchar", "citext"}
 INTEGER_TYPES = {"int2", "int4", "int8"}
@@ -58,8 +58,18 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A column filled from another layer's natural key (e.g. a préfecture by its code)."""
+
+    layer: str
+    table: str
+    key: str
+    id_column: str
+
+
+@dataclass(frozen=True)
 class FieldMap:
-    """One column filled from one field of the file."""
+    """One column filled from one field of the file (directly, or through a reference)."""
 
     column: str
     field: str
@@ -67,21 +77,33 @@ class FieldMap:
     kind: str
     required: bool
     max_length: int | None
+    reference: Reference | None = None
+
+    @property
+    def stage_column(self) -> str:
+        """The staging column the field is copied into (the key, for a reference)."""
+        return self.column if self.reference is None else f"{self.column[:50]}__key"
 
 
 @dataclass(frozen=True)
 class Mapping:
-    """How the file's fields fill the table; columns not listed keep their default."""
+    """How the file's fields fill the table. Columns not listed take their default in a new
+    feature, and keep their value in a changed one unless they are ``renewed``."""
 
     fields: tuple[FieldMap, ...]
     id_field: FieldMap | None
-    defaults: tuple[str, ...]
+    renewed: tuple[str, ...] = ()  # columns with a default (e.g. updated_at = now())
 
     @property
     def source_fields(self) -> list[str]:
         """Every field to read from the file."""
         chosen = [f.field for f in self.fields]
         return chosen + ([self.id_field.field] if self.id_field else [])
+
+    @property
+    def references(self) -> list[FieldMap]:
+        """The fields that give another layer's natural key."""
+        return [f for f in self.fields if f.reference is not None]
 
 
 COLUMNS_SQL = """
@@ -121,30 +143,55 @@ def _field_problem(source: SourceInfo, field: str, wanted: str, prop: str) -> st
     return f"{field} is {found} in the file, but property {prop} needs {wanted}"
 
 
-def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo) -> Mapping:
+def referred_keys(conn: psycopg.Connection[Any], registry: LayerRegistry,
+                  layer: Layer) -> dict[str, tuple[Reference, Column]]:
+    """Per property given by another layer's natural key: that layer and its key column."""
+    found: dict[str, tuple[Reference, Column]] = {}
+    for prop in layer.properties:
+        name = prop.source.refers_to if prop.source else None
+        if name is None:
+            continue
+        other = registry.get(name)
+        if other is None or not other.natural_key:  # the registry loader refuses both
+            raise IngestError(f"layers/{layer.id}.yml: {prop.name} refers to {name!r}, "
+                              "which is not a layer with a natural key")
+        key = other.natural_key[0]
+        columns = table_columns(conn, other.table)
+        if key not in columns:
+            raise IngestError(f"layers/{other.id}.yml: natural key {key} is not a column of "
+                              f"table {other.table}")
+        found[prop.name] = (Reference(other.id, other.table, key, other.id_column),
+                            columns[key])
+    return found
+
+
+def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo,
+                 referred: dict[str, tuple[Reference, Column]] | None = None) -> Mapping:
     """The mapping, or an error listing every missing or mistyped field."""
     missing: list[str] = []
     mistyped: list[str] = []
     chosen: list[FieldMap] = []
-    defaults: list[str] = []
-    covered = {layer.id_column, layer.geometry_column}
+    renewed: list[str] = []
+    covered = {layer.id_column, layer.spatial_column}
     for prop in layer.properties:
         column = columns.get(prop.column_name)
         if column is None or column.generated:
             continue
         covered.add(column.name)
         wanted = prop.source.field if prop.source else prop.name
-        kind = COLUMN_KIND.get(column.pg_type)
+        reference, key_column = (referred or {}).get(prop.name, (None, column))
+        kind = COLUMN_KIND.get(key_column.pg_type)
         field = find_field(source, wanted)
         required = column.required or prop.required
         if field is None:
             if required:
                 missing.append(f"{wanted} (property {prop.name}, {prop.title})")
-            else:
-                defaults.append(column.name)
+            elif column.has_default:  # e.g. updated_at = now(): renewed on a change
+                renewed.append(column.name)
             continue
         if kind is None or kind == "array":
-            mistyped.append(f"property {prop.name}: column type {column.pg_type} not importable")
+            mistyped.append(f"property {prop.name}: column type {key_column.pg_type} not "
+                            "importable")
             continue
         declared = prop.source.type if prop.source and prop.source.type else kind
         for expected in dict.fromkeys((declared, kind)):
@@ -152,31 +199,28 @@ def plan_mapping(layer: Layer, columns: dict[str, Column], source: SourceInfo) -
             if problem:
                 mistyped.append(problem)
                 break
-        chosen.append(FieldMap(column.name, field, column.pg_type, kind, required,
-                               column.max_length))
+        chosen.append(FieldMap(column.name, field, key_column.pg_type, kind, required,
+                               key_column.max_length, reference))
     for column in columns.values():
         if column.required and column.name not in covered:
             missing.append(f"column {column.name} of table {layer.table}: no property maps it")
-    id_field = _id_field(layer, columns, source, missing, mistyped)
+    id_field = _id_field(layer, columns, source, mistyped)
     if missing or mistyped:
         lines = [f"{source.path.name} does not fit layer {layer.id} (layers/{layer.id}.yml):"]
         lines += [f"  missing field: {m}" for m in missing]
         lines += [f"  mistyped field: {m}" for m in mistyped]
         lines.append(f"  the file has: {', '.join(source.fields) or 'no fields'}")
         raise IngestError("\n".join(lines))
-    return Mapping(tuple(chosen), id_field, tuple(defaults))
+    return Mapping(tuple(chosen), id_field, tuple(renewed))
 
 
 def _id_field(layer: Layer, columns: dict[str, Column], source: SourceInfo,
-              missing: list[str], mistyped: list[str]) -> FieldMap | None:
+              mistyped: list[str]) -> FieldMap | None:
     name = layer.ingest.id_field
-    if name is None:
+    field = None if name is None else find_field(source, name)
+    if field is None:  # then the layer is replaced whole
         return None
-    field = find_field(source, name)
     column = columns[layer.id_column]
-    if field is None:
-        missing.append(f"{name} (the feature id, import.id_field)")
-        return None
     problem = _field_problem(source, field, "integer", layer.id_column)
     if problem:
         mistyped.append(problem)

@@ -15,17 +15,28 @@ from shapely.geometry.base import BaseGeometry
 from geoportal.ingest.crs import AUC_BOUNDS, source_crs, to_storage
 from geoportal.ingest.errors import IngestError
 from geoportal.ingest.geometry import StorageShape
-from geoportal.ingest.mapping import FieldMap, Mapping, plan_mapping, table_columns
+from geoportal.ingest.keys import Matching, matching_of
+from geoportal.ingest.mapping import (
+    FieldMap,
+    Mapping,
+    plan_mapping,
+    referred_keys,
+    table_columns,
+)
 from geoportal.ingest.source import SourceInfo, choose_layer, describe
 from geoportal.registry import Layer, LayerRegistry
 
 Mode = Literal["replace", "append"]
+ACTOR_PREFIX = "import:"  # like the service's key:NAME and jwt:SUB
+MAX_USER_LENGTH = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImportOptions:
-    """What the command line asks for."""
+    """What the command line asks for; ``user`` is who imports, kept in the history."""
 
+    user: str
+    comment: str | None = None
     mode: Mode = "replace"
     crs: str | None = None
     encoding: str | None = None
@@ -45,9 +56,22 @@ class ImportPlan:
     mapping: Mapping
     shape: StorageShape
     key: FieldMap | None
+    matching: Matching
     id_type: str
     area: BaseGeometry
     transformer: Transformer | None
+
+
+def actor_of(user: str) -> str:
+    """How the history records the importer: ``import:USER``; a missing name is refused."""
+    name = user.strip()
+    if not name or len(name) > MAX_USER_LENGTH or not name.isprintable():
+        raise IngestError(
+            "qui importe ? Donnez votre nom avec --as NOM (1 à 100 caractères imprimables) : "
+            "chaque entité changée est inscrite à ce nom dans l'historique",
+            en="who is importing? Give your name with --as NAME (1 to 100 printable "
+               "characters): every feature changed is recorded under it in the history")
+    return ACTOR_PREFIX + name
 
 
 def layer_of(registry: LayerRegistry, layer_id: str) -> Layer:
@@ -69,10 +93,10 @@ def _storage_shape(conn: psycopg.Connection[Any], layer: Layer) -> StorageShape:
     row = conn.execute(
         "SELECT type, srid FROM geometry_columns WHERE f_table_schema = current_schema()"
         " AND f_table_name = %s AND f_geometry_column = %s",
-        (layer.table, layer.geometry_column),
+        (layer.table, layer.spatial_column),
     ).fetchone()
     if row is None:
-        raise IngestError(f"table {layer.table} has no geometry column {layer.geometry_column}")
+        raise IngestError(f"table {layer.table} has no geometry column {layer.spatial_column}")
     return StorageShape.from_column(row[0], int(row[1]))
 
 
@@ -100,9 +124,10 @@ def make_plan(conn: psycopg.Connection[Any], registry: LayerRegistry, layer: Lay
     source = describe(path, name, options.encoding)
     crs = source_crs(source, options.crs)
     columns = table_columns(conn, layer.table)
-    mapping = plan_mapping(layer, columns, source)
+    mapping = plan_mapping(layer, columns, source, referred_keys(conn, registry, layer))
     key = mapping.fields[0] if mapping.fields else None  # names the feature in the report
     crs_name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
     return ImportPlan(layer, source, crs_name, mapping, _storage_shape(conn, layer), key,
+                      matching_of(conn, layer, mapping, columns),
                       columns[layer.id_column].pg_type, _area(conn, registry, layer),
                       to_storage(crs))

@@ -12,26 +12,27 @@ import numpy.typing as npt
 import psycopg
 
 from geoportal.ingest import geometry, stage
-from geoportal.ingest.checks import broken_rule
-from geoportal.ingest.errors import IngestError
+from geoportal.ingest.errors import IngestError, broken_rule
 from geoportal.ingest.geometry import reproject, to_storage_ewkb
-from geoportal.ingest.mapping import Mapping, convert
+from geoportal.ingest.mapping import FieldMap, Mapping, convert
 from geoportal.ingest.mapping import value_problems as find_value_problems
 from geoportal.ingest.plan import ImportOptions, ImportPlan
 from geoportal.ingest.report import Report
 from geoportal.ingest.source import Chunk, read_chunks
+from geoportal.ingest.stage import FILE_ID, REJECTED
 from geoportal.ingest.steps import READING, Progress
 
 
 @dataclass
 class Staged:
-    """Bookkeeping while staging: which staging id came from which feature of the file."""
+    """Bookkeeping while staging: which staging id came from which feature of the file, and
+    which were refused for their geometry before reaching the database (staged without)."""
 
     ids: list[npt.NDArray[np.int64]] = field(default_factory=list)
     fids: list[npt.NDArray[np.int64]] = field(default_factory=list)
     outside: list[tuple[int, str | None]] = field(default_factory=list)
+    refused: set[int] = field(default_factory=set)
     read: int = 0
-    staged: int = 0
 
     def fid_of(self) -> dict[int, int]:
         """Staging id → feature id in the file."""
@@ -43,12 +44,14 @@ class Staged:
 
 def _rows(plan: ImportPlan, options: ImportOptions, report: Report, staged: Staged,
           progress: Progress) -> Iterator[Sequence[object]]:
-    """The staging rows, chunk by chunk: id, mapped values, EWKB geometry."""
+    """The staging rows, chunk by chunk: staging id, file id (if any), values, EWKB,
+    refused."""
     transformer = plan.transformer
     mapping = plan.mapping
     for chunk in read_chunks(plan.source, mapping.source_fields, options.chunk_size):
         values = _values(chunk, mapping)
-        ids = _ids(chunk, mapping, staged.read)
+        ids = np.arange(staged.read + 1, staged.read + len(chunk) + 1, dtype=np.int64)
+        file_ids = [] if mapping.id_field is None else [_file_ids(chunk, mapping.id_field)]
         wkb, failed = (chunk.wkb, []) if transformer is None else reproject(chunk.wkb,
                                                                             transformer)
         ewkb, issues = to_storage_ewkb(wkb, plan.shape)
@@ -62,14 +65,13 @@ def _rows(plan: ImportPlan, options: ImportOptions, report: Report, staged: Stag
         for index in geometry.outside(ewkb, plan.shape.family, plan.area):
             key = None if keys is None or keys[index] is None else str(keys[index])
             staged.outside.append((int(ids[index]), key))
-        keep = np.array([g is not None for g in ewkb], dtype=bool)
-        staged.ids.append(ids[keep])
-        staged.fids.append(chunk.fids[keep])
+        refused = [g is None for g in ewkb]
+        staged.ids.append(ids)
+        staged.fids.append(chunk.fids)
+        staged.refused.update(itertools.compress(ids.tolist(), refused))
         staged.read += len(chunk)
-        staged.staged += int(keep.sum())
         columns = [values[f.column] for f in mapping.fields]
-        yield from itertools.compress(zip(ids.tolist(), *columns, ewkb, strict=True),
-                                      keep.tolist())
+        yield from zip(ids.tolist(), *file_ids, *columns, ewkb, refused, strict=True)
         progress(READING, staged.read, plan.source.count)
 
 
@@ -85,28 +87,28 @@ def _values(chunk: Chunk, mapping: Mapping) -> dict[str, list[Any]]:
     return values
 
 
-def _ids(chunk: Chunk, mapping: Mapping, already: int) -> npt.NDArray[np.int64]:
-    if mapping.id_field is None:
-        return np.arange(already + 1, already + len(chunk) + 1, dtype=np.int64)
-    raw = convert(chunk.columns[mapping.id_field.field], mapping.id_field)
-    problems = find_value_problems(raw, mapping.id_field, chunk.fids.tolist())
+def _file_ids(chunk: Chunk, id_field: FieldMap) -> list[Any]:
+    raw = convert(chunk.columns[id_field.field], id_field)
+    problems = find_value_problems(raw, id_field, chunk.fids.tolist())
     if problems:
         raise IngestError("feature ids the layer cannot hold:\n  " + "\n  ".join(problems))
-    return np.asarray(raw, dtype=np.int64)
+    return raw
 
 
 def stage_file(conn: psycopg.Connection[Any], plan: ImportPlan, options: ImportOptions,
-               stage_name: str, report: Report, progress: Progress,
-               freeze: bool = False) -> Staged:
-    """Every feature of the file COPYed into the staging table; the bookkeeping."""
+               stage_name: str, report: Report, progress: Progress) -> Staged:
+    """Every feature of the file COPYed into the staging table (made in this transaction,
+    so the rows are written frozen); the bookkeeping."""
     staged = Staged()
     layer, mapping = plan.layer, plan.mapping
-    columns = [layer.id_column, *(f.column for f in mapping.fields), layer.spatial_column]
-    types = [plan.id_type, *(f.pg_type for f in mapping.fields), "bytea"]
+    columns = [layer.id_column, *([FILE_ID] if mapping.id_field else []),
+               *(f.stage_column for f in mapping.fields), layer.spatial_column, REJECTED]
+    types = [plan.id_type, *(["int8"] if mapping.id_field else []),
+             *(f.pg_type for f in mapping.fields), "bytea", "bool"]
     progress(READING, 0, plan.source.count)
     rows = _rows(plan, options, report, staged, progress)
     try:
-        stage.copy_rows(conn, stage_name, columns, types, rows, freeze)
+        stage.copy_rows(conn, stage_name, columns, types, rows, freeze=True)
     except psycopg.errors.IntegrityError as exc:
         raise broken_rule(layer, exc) from exc
     return staged

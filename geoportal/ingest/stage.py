@@ -1,4 +1,4 @@
-"""The staging table: created like the layer's table, filled by COPY, checked in SQL."""
+"""The staging table: a temporary copy of the layer's shape, filled by COPY, checked in SQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from psycopg import sql
 from geoportal.ingest.geometry import StorageShape
 
 Ident = sql.Identifier
+# The stage's own columns, beside the layer's.
+FILE_ID = "import_file_id"  # the file's id, when the layer is matched on ids
+TARGET_ID = "import_target_id"  # the id of the layer's feature the staged one replaces
+CHANGED = "import_changed"  # whether that feature differs from the staged one
+REJECTED = "import_rejected"  # its geometry was refused: the layer keeps its feature as is
 
 
 @dataclass(frozen=True)
@@ -26,15 +31,33 @@ class Finding:
 
 
 def create_stage(conn: psycopg.Connection[Any], target: str, stage: str,
-                 temporary: bool) -> None:
-    """A table shaped like the target (columns, defaults, generated columns), no constraints."""
-    conn.execute(sql.SQL(
-        "CREATE {temp} TABLE {stage} (LIKE {target} INCLUDING DEFAULTS INCLUDING GENERATED"
-        " INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)"
-        " {on_commit}"
-    ).format(temp=sql.SQL("TEMPORARY" if temporary else ""), stage=Ident(stage),
-             target=Ident(target),
-             on_commit=sql.SQL("ON COMMIT DROP" if temporary else "")))
+                 extra: Sequence[tuple[str, str]]) -> None:
+    """A temporary table with the target's columns (generated ones computed alike, so a
+    normalised key is there to match on) and no constraint: the file's values are checked
+    before, and the target's rules when the changes are applied; plus ``extra`` (name, SQL
+    type) columns."""
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE {stage} (LIKE {target} INCLUDING GENERATED)")
+                 .format(stage=Ident(stage), target=Ident(target)))
+    required = conn.execute(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attnum > 0 AND attnotnull AND NOT attisdropped ORDER BY attnum",
+        (Ident(stage).as_string(conn),)).fetchall()
+    changes = [sql.SQL("ALTER COLUMN {c} DROP NOT NULL").format(c=Ident(r[0])) for r in required]
+    changes += [sql.SQL("ADD COLUMN {c} {t}").format(c=Ident(c), t=sql.SQL(t)) for c, t in extra]
+    if changes:
+        conn.execute(sql.SQL("ALTER TABLE {stage} {changes}").format(
+            stage=Ident(stage), changes=sql.SQL(", ").join(changes)))
+
+
+def column_type(conn: psycopg.Connection[Any], table: str, column: str) -> str:
+    """A column's SQL type as the catalogue spells it (e.g. ``character varying(16)``)."""
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped",
+        (Ident(table).as_string(conn), column)).fetchone()
+    if row is None:
+        raise LookupError(f"table {table} has no column {column}")
+    return str(row[0])
 
 
 def copy_rows(conn: psycopg.Connection[Any], stage: str, columns: Sequence[str],
@@ -85,20 +108,20 @@ def repair(conn: psycopg.Connection[Any], stage: str, id_column: str, geom: str,
     return {int(r[0]): r[1] for r in conn.execute(query, (list(ids),)).fetchall()}
 
 
-def delete(conn: psycopg.Connection[Any], stage: str, id_column: str,
+def reject(conn: psycopg.Connection[Any], stage: str, id_column: str,
            ids: Sequence[int]) -> None:
-    """Drop refused features from the staging table."""
+    """Mark features whose geometry was refused: neither inserted nor updated."""
     if ids:
-        conn.execute(sql.SQL("DELETE FROM {stage} WHERE {id} = ANY(%s)").format(
-            stage=Ident(stage), id=Ident(id_column)), (list(ids),))
+        conn.execute(sql.SQL("UPDATE {stage} SET {rejected} = true WHERE {id} = ANY(%s)").format(
+            stage=Ident(stage), rejected=Ident(REJECTED), id=Ident(id_column)), (list(ids),))
+
+
+def analyze(conn: psycopg.Connection[Any], stage: str) -> None:
+    """Fresh statistics, so that the joins with the layer's table are planned well."""
+    conn.execute(sql.SQL("ANALYZE {stage}").format(stage=Ident(stage)))
 
 
 def count(conn: psycopg.Connection[Any], table: str) -> int:
     """The number of rows of a table."""
     row = conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=Ident(table))).fetchone()
     return int(row[0]) if row else 0
-
-
-def drop(conn: psycopg.Connection[Any], table: str) -> None:
-    """Drop a staging table if it is there."""
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {t}").format(t=Ident(table)))

@@ -7,8 +7,7 @@ from collections.abc import Callable
 Progress = Callable[[str, int, int], None]
 READING = "reading"
 CHECKING = "checking geometries"
-INDEXING = "building indexes"
-SWAPPING = "swapping"
+APPLYING = "applying changes"
 
 
 def silent(step: str, done: int, total: int) -> None:

@@ -67,9 +67,28 @@ def load_layer(path: Path) -> Layer:
     return layer
 
 
+def _check_references(folder: Path, layers: list[Layer]) -> None:
+    """A field that refers to another layer names one whose natural key is one column."""
+    by_id = {layer.id: layer for layer in layers}
+    for layer in layers:
+        for index, prop in enumerate(layer.properties):
+            target = prop.source.refers_to if prop.source else None
+            if target is None:
+                continue
+            where = f"{folder / layer.id}.yml: key 'properties.{index}.source.refers_to'"
+            other = by_id.get(target)
+            if other is None:
+                raise RegistryError(f"{where}: no layer {target!r}")
+            if other.natural_key is None or len(other.natural_key) != 1:
+                raise RegistryError(f"{where}: layer {target!r} needs a natural_key of one "
+                                    "column to be referred to")
+
+
 def load_registry(folder: Path) -> LayerRegistry:
     """Every ``*.yml`` in the folder, validated; an error stops start-up."""
     files = sorted(folder.glob("*.yml"))
     if not files:
         raise RegistryError(f"{folder}: no layer definitions (*.yml) found")
-    return LayerRegistry([load_layer(path) for path in files])
+    layers = [load_layer(path) for path in files]
+    _check_references(folder, layers)
+    return LayerRegistry(layers)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
+ColumnName = Annotated[str, Field(pattern=IDENT)]
 PropertyType = Literal["string", "integer", "number", "boolean", "date", "datetime", "array"]
 GeometryType = Literal[
     "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"
@@ -25,6 +26,11 @@ class SourceField(Strict):
 
     field: str
     type: PropertyType | None = None
+    refers_to: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_-]{0,62}$",
+        description="Layer id whose natural key the field holds (e.g. a préfecture's code); "
+                    "the column gets that feature's id.",
+    )
 
 
 class ImportPolicy(Strict):
@@ -32,7 +38,9 @@ class ImportPolicy(Strict):
 
     invalid: Literal["repair", "reject"] = "repair"
     id_field: str | None = Field(
-        default=None, description="Source field holding the feature id; else ids are numbered."
+        default=None,
+        description="Source field holding the database id, to match features of a layer "
+                    "without a natural key; else such a layer is replaced whole.",
     )
 
 
@@ -103,6 +111,11 @@ class Layer(Strict):
     geometry_column: str | None = Field(default="geom", pattern=IDENT)
     geometry_type: GeometryType | None = None
     properties: list[LayerProperty]
+    natural_key: list[ColumnName] | None = Field(
+        default=None, min_length=1,
+        description="Columns that name a feature in the agency's terms (unique in the table): "
+                    "imports match features on them and keep their ids.",
+    )
     temporal: Temporal | None = None
     license: str
     attribution: str = "Agence urbaine de Casablanca (données de démonstration synthétiques)"
@@ -139,6 +152,12 @@ class Layer(Strict):
             raise ValueError(f"style.label names {self.style.label!r}, which is not a property")
         if self.min_zoom > self.max_zoom:
             raise ValueError("min_zoom is greater than max_zoom")
+        if self.natural_key is not None:
+            if len(set(self.natural_key)) != len(self.natural_key):
+                raise ValueError(f"natural_key {self.natural_key} names a column twice")
+            if self.ingest.id_field is not None:
+                raise ValueError("natural_key and import.id_field both say how an import "
+                                 "matches features: keep one")
         return self
 
     def find_property(self, name: str) -> LayerProperty | None:
