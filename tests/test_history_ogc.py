@@ -279,7 +279,7 @@ def test_the_same_moment_gives_the_same_bytes(client: TestClient, world: EditedW
 
 
 @pytest.mark.parametrize("value", ["2020-13-01", "hier", "2020-01-01T25:00:00", "1" * 80,
-                                   "0001-01-01T00:00:00+01:00"])
+                                   "0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z"])
 def test_a_malformed_at_is_a_400_in_french(client: TestClient, value: str) -> None:
     for path in ("/ogc/collections/parcels/items", "/ogc/collections/parcels/items/1",
                  "/ogc/collections/parcels/tiles/WebMercatorQuad/15/15693/13136"):

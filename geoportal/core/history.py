@@ -75,8 +75,8 @@ def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
             moment = moment.replace(tzinfo=dt.UTC)
     else:
         raise _bad(text)
-    try:  # before year 1 or after 9999 once in UTC (e.g. 0001-01-01T00:00+01:00)
-        moment.astimezone(dt.UTC)
+    try:  # before year 1 or after 9999 in UTC or Casablanca time (e.g. 0001-01-01T00:00Z)
+        moment.astimezone(dt.UTC).astimezone(AGENCY_TZ)
     except OverflowError:
         raise _bad(text) from None
     current = now or dt.datetime.now(dt.UTC)
