@@ -119,6 +119,12 @@ def test_a_deleted_feature_is_in_the_items_of_a_moment_before_its_deletion(
     assert then["id"] == world.deleted.id
     assert features(client, world.deleted.ref) == []
     assert features(client, world.deleted.ref, at=utc_text(world.after)) == []
+    for fmt in ("csv", "jsonseq"):
+        then_all = client.get("/ogc/collections/parcels/items",
+                              params={"f": fmt, "at": utc_text(world.before)})
+        now_all = client.get("/ogc/collections/parcels/items", params={"f": fmt})
+        assert world.deleted.ref in then_all.text and world.deleted.ref not in now_all.text
+        assert not then_all.headers["etag"].startswith("W/")
 
 
 def test_one_item_at_a_moment_is_the_feature_as_it_stood_then(

@@ -42,12 +42,12 @@ def _headers(crs: Crs, etag: str, at: dt.datetime | None = None) -> dict[str, st
     return {"Content-Crs": f"<{crs.uri}>", **cache_headers(etag, at)}
 
 
-def _etag(request: Request, links: Links, version: object, fmt: Format,
+def _etag(request: Request, links: Links, version: Any, fmt: Format,
           at: dt.datetime | None) -> str:
     """Weak by the layer's counter now; strong by the data version for a read of the past."""
     if at is not None:
         return past_etag(request, links.base, str(version), fmt)
-    return make_etag(request, links.base, int(str(version or 0)), fmt)
+    return make_etag(request, links.base, int(version or 0), fmt)
 
 
 async def _run(pool: asyncpg.Pool, statement: Statement) -> asyncpg.Record | None:

@@ -40,8 +40,6 @@ GEOJSON_EXAMPLE = {"type": "Polygon", "coordinates": [[
     [-7.6321, 33.5921], [-7.6315, 33.5921], [-7.6315, 33.5926], [-7.6321, 33.5926],
     [-7.6321, 33.5921]]]}
 At = Annotated[str | None, Query(max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)]
-Moment = Annotated[str, Query(max_length=MAX_AT_LENGTH, description=(
-    "A date YYYY-MM-DD (its end in Casablanca) or an RFC 3339 date-time, not in the future."))]
 WithGeometry = Annotated[bool, Query(alias="geometry",
                                      description="Include the plot's geometry (CRS84).")]
 
