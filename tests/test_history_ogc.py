@@ -190,6 +190,7 @@ def test_a_deleted_feature_keeps_a_readable_history_ending_with_its_deletion(
         "delete", "test:alice", None)
     assert deletion["valid_from"] == create["valid_to"]
     assert create["feature"]["properties"]["ref"] == world.deleted.ref
+    assert "latest-version" not in {link["rel"] for link in doc["links"]}
 
 
 def test_the_history_of_an_id_that_never_existed_is_a_404_in_french(

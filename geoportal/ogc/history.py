@@ -111,13 +111,14 @@ FROM page t"""  # noqa: S608 - identifiers from the registry, values bound
 
 
 def _links(request: Request, links: Links, layer: Layer, fid: int, fmt: Format,
-           query: HistoryQuery, returned: int, matched: int) -> list[Link]:
+           query: HistoryQuery, returned: int, matched: int, deleted: bool) -> list[Link]:
     path = f"/ogc/collections/{layer.id}/items/{fid}/history"
     own = list(request.query_params.multi_items())
     result = links.alternates(path, fmt, (formats.JSON, formats.HTML), own)
-    item_params = [(k, v) for k, v in own if k == "crs"]
-    result.append(links.link(f"/ogc/collections/{layer.id}/items/{fid}", "latest-version",
-                             formats.GEOJSON, "The feature now", item_params))
+    if not deleted:  # a deleted feature has no current version: its item is a 404
+        item_params = [(k, v) for k, v in own if k == "crs"]
+        result.append(links.link(f"/ogc/collections/{layer.id}/items/{fid}", "latest-version",
+                                 formats.GEOJSON, "The feature now", item_params))
     result.append(links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
                              layer.title))
     if query.offset + returned < matched:
@@ -161,7 +162,7 @@ async def history_response(request: Request, pool: asyncpg.Pool, links: Links, l
                          "order": ORDER, "numberMatched": row["matched"],
                          "numberReturned": row["returned"]})
     doc_links = _links(request, links, layer, number, fmt, query, row["returned"],
-                       row["matched"])
+                       row["matched"], bool(row["deleted"]))
     body = (head[:-1] + b',"versions":[' + row["changes"] + b'],"links":'
             + orjson.dumps(doc_links) + b"}")
     if fmt is formats.HTML:
