@@ -184,11 +184,23 @@ def write_flood_raster(folder: Path) -> None:
         dataset.write(cells, 1)
 
 
+LAYER_TABLES = ("prefectures", "communes", "plans", "zone_rules", "zoning", "servitudes",
+                "reservations", "roads", "parcels")
+
+
 def build_rules_world(url: str, raster_dir: Path) -> RulesWorld:
-    """Insert the world into a migrated database and write its raster."""
+    """Insert the world into a migrated database and write its raster.
+
+    Like the demo, the world is a baseline, valid since ever (the history triggers are off
+    while it is written): asking the rules "at" a date of the past reads these same data.
+    """
     world = RulesWorld(url=url, raster_dir=raster_dir)
     with psycopg.connect(url) as conn:
+        for table in LAYER_TABLES:
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_history")
         _insert(conn, world)
+        for table in LAYER_TABLES:
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_history")
     write_flood_raster(raster_dir)
     return world
 

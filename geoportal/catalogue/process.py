@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from pathlib import Path
@@ -15,6 +14,7 @@ from pygeoapi.process.base import BaseProcessor
 from geoportal.catalogue import runtime
 from geoportal.errors import GeoportalError, InvalidParameter, ServiceUnavailable
 from geoportal.rules.models import RulesQuery
+from geoportal.rules.params import rules_moment
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup
 
@@ -58,8 +58,9 @@ PROCESS_METADATA: dict[str, Any] = {
         "geometry": {"title": "A GeoJSON geometry (CRS84 unless crs says)",
                      "schema": {"type": "object", "contentMediaType": "application/geo+json"},
                      "minOccurs": 0, "maxOccurs": 1},
-        "at": {"title": "Rules in force on this date",
-               "schema": {"type": "string", "format": "date"},
+        "at": {"title": "Rules in force on this date, from the data as it stood then (a date "
+                        "YYYY-MM-DD or an RFC 3339 date-time)",
+               "schema": {"type": "string"},
                "minOccurs": 0, "maxOccurs": 1},
         "with_geometry": {"title": "Return the plot's geometry (CRS84)",
                           "schema": {"type": "boolean", "default": False},
@@ -102,20 +103,15 @@ def _text(data: dict[str, Any], name: str, default: str, longest: int = 64) -> s
 
 def _options(data: dict[str, Any]) -> dict[str, Any]:
     at = data.get("at")
-    day = None
-    if at is not None:
-        try:
-            day = dt.date.fromisoformat(at) if isinstance(at, str) and len(at) == 10 else None
-        except ValueError:
-            day = None
-        if day is None:
-            raise InvalidParameter("at : une date AAAA-MM-JJ est attendue",
-                                   en="at: a date YYYY-MM-DD is expected")
+    if at is not None and not isinstance(at, str):
+        raise InvalidParameter("at : une date AAAA-MM-JJ ou une date-heure RFC 3339 est attendue",
+                               en="at: a date YYYY-MM-DD or an RFC 3339 date-time is expected")
+    day, data_at = rules_moment(at)  # as /rules reads it
     with_geometry = data.get("with_geometry", False)
     if not isinstance(with_geometry, bool):
         raise InvalidParameter("with_geometry : true ou false est attendu",
                                en="with_geometry: true or false is expected")
-    return {"at": day, "with_geometry": with_geometry}
+    return {"at": day, "data_at": data_at, "with_geometry": with_geometry}
 
 
 def rules_query(data: dict[str, Any]) -> RulesQuery:

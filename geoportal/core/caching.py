@@ -13,6 +13,11 @@ def strong_etag(*parts: object) -> str:
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
 
 
+def body_etag(body: bytes) -> str:
+    """A strong entity tag of a body computed in Python (its exact bytes)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
+
+
 def weak_etag(body: bytes) -> str:
     """A weak entity tag of a body computed in Python."""
     return 'W/"' + hashlib.sha256(body).hexdigest()[:24] + '"'

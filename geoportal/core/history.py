@@ -19,6 +19,17 @@ from geoportal.core.sql import ident
 from geoportal.errors import InvalidParameter
 
 AGENCY_TZ = ZoneInfo("Africa/Casablanca")
+HISTORY_TABLES = frozenset({
+    "prefectures", "communes", "plans", "zone_rules", "zoning", "servitudes", "reservations",
+    "roads", "parcels",
+})
+"""The tables with a ``_history`` twin and an ``_as_of`` function (migration 0004_history)."""
+SETTLED_AFTER = dt.timedelta(minutes=15)
+"""How long before the data at a moment can no longer change. Rows are stamped with their
+transaction's start, so a transaction running across ``at`` may still commit rows valid
+from before it; edits and imports commit well within this."""
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""Cache-Control of an answer about a settled moment: it will never change."""
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?")
@@ -31,6 +42,16 @@ def as_of(table: str, at: str | None) -> str:
     if at is None:
         return ident(table)
     return f"{ident(table + '_as_of')}({at}::timestamptz)"
+
+
+def settled(at: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Whether the data as it stood at ``at`` is final (see ``SETTLED_AFTER``)."""
+    return at <= (now or dt.datetime.now(dt.UTC)) - SETTLED_AFTER
+
+
+def at_text(at: dt.datetime) -> str:
+    """A moment as RFC 3339 in UTC (``…Z``), as ``parse_at`` reads it back: for links."""
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -54,6 +75,10 @@ def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
             moment = moment.replace(tzinfo=dt.UTC)
     else:
         raise _bad(text)
+    try:  # before year 1 or after 9999 in UTC or Casablanca time (e.g. 0001-01-01T00:00Z)
+        moment.astimezone(dt.UTC).astimezone(AGENCY_TZ)
+    except OverflowError:
+        raise _bad(text) from None
     current = now or dt.datetime.now(dt.UTC)
     if moment > current + dt.timedelta(seconds=1):
         if _DATE.fullmatch(value) and moment.date() == current.astimezone(AGENCY_TZ).date():

@@ -15,11 +15,12 @@ from starlette.background import BackgroundTask
 from geoportal.core import formats
 from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
 from geoportal.core.formats import Format
+from geoportal.core.history import at_text
 from geoportal.core.links import Link, Links, replace_params
-from geoportal.db.versions import layer_version
+from geoportal.db.versions import data_version, layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
-from geoportal.ogc.caching import cache_headers, make_etag, not_modified
+from geoportal.ogc.caching import cache_headers, make_etag, not_modified, past_etag
 from geoportal.ogc.crs import STORAGE, Crs
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
@@ -37,8 +38,16 @@ DEEP_OFFSET = 10_000  # beyond it an offset page is planned before it runs
 JSONFG_CONFORMS = ["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"]
 
 
-def _headers(crs: Crs, etag: str) -> dict[str, str]:
-    return {"Content-Crs": f"<{crs.uri}>", **cache_headers(etag)}
+def _headers(crs: Crs, etag: str, at: dt.datetime | None = None) -> dict[str, str]:
+    return {"Content-Crs": f"<{crs.uri}>", **cache_headers(etag, at)}
+
+
+def _etag(request: Request, links: Links, version: Any, fmt: Format,
+          at: dt.datetime | None) -> str:
+    """Weak by the layer's counter now; strong by the data version for a read of the past."""
+    if at is not None:
+        return past_etag(request, links.base, str(version), fmt)
+    return make_etag(request, links.base, int(version or 0), fmt)
 
 
 async def _run(pool: asyncpg.Pool, statement: Statement) -> asyncpg.Record | None:
@@ -50,10 +59,12 @@ async def _run(pool: asyncpg.Pool, statement: Statement) -> asyncpg.Record | Non
 
 
 async def _early_etag(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
-                      fmt: Format) -> str | None:
+                      fmt: Format, at: dt.datetime | None = None) -> str | None:
     """The ETag before running the query, only when the client may already have it."""
     if "if-none-match" not in request.headers:
         return None
+    if at is not None:
+        return _etag(request, links, await data_version(pool, at), fmt, at)
     return make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
 
 
@@ -71,6 +82,8 @@ def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery,
     result.append(links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
                              layer.title))
     limit = query.limit or 0
+    if query.at is not None:  # every page reads the same moment, "today" included
+        own = replace_params(own, (), {"at": at_text(query.at)})
     if returned >= limit > 0:
         if query.keyset and last_id is not None:
             after = replace_params(own, ("offset", "cursor"), {"cursor": str(last_id)})
@@ -98,7 +111,8 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
         # second pass over the matches (a COUNT(*) of a million rows), so it is omitted;
         # so it is for an empty page past the end, which says only "at most offset".
         tail["numberMatched"] = query.offset + row["returned"]
-    tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if query.at is None:  # a read of the past is the same bytes whenever it is made
+        tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     tail["links"] = links
     return orjson.dumps(head)[:-1] + b',"features":[', b"]," + orjson.dumps(tail)[1:]
 
@@ -106,9 +120,9 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
 async def items_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
                          query: ItemsQuery, fmt: Format, layer_area: float) -> Response:
     """A page of features in GeoJSON, JSON-FG or HTML."""
-    early = await _early_etag(request, pool, links, layer, fmt)
+    early = await _early_etag(request, pool, links, layer, fmt, query.at)
     if early and not_modified(request, early):
-        return Response(status_code=304, headers=_headers(query.crs, early))
+        return Response(status_code=304, headers=_headers(query.crs, early, query.at))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
     statement = items_statement(layer, query, body_fmt, layer_area)
     slot = await _admit(request, pool, query, statement)
@@ -119,14 +133,15 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
             slot.release()
     if row is None:  # an aggregate always answers one row
         raise RuntimeError("the items statement returned no row")
-    etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
+    etag = _etag(request, links, row["version"], fmt, query.at)
     page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"])
     head, tail = _envelope(body_fmt, layer, query, row, page_links)
     body = head + row["features"] + tail
     if fmt is formats.HTML:
         return _items_html(links, layer, query, body, etag)
     content_crs = geometry_crs(query, fmt)
-    return Response(body, media_type=fmt.media_type, headers=_headers(content_crs, etag))
+    return Response(body, media_type=fmt.media_type,
+                    headers=_headers(content_crs, etag, query.at))
 
 
 def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,
@@ -139,33 +154,43 @@ def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,
         html.crumbs(links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
                     (layer.title, f"{links.base}/ogc/collections/{layer.id}?f=html"),
                     ("Items", None)),
-        doc, headers=cache_headers(etag), layer=layer, props=query.properties, svg=svg)
+        doc, headers=cache_headers(etag, query.at), layer=layer, props=query.properties,
+        svg=svg, at=query.at)
 
 
 async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
                            fid: str, fmt: Format, crs: Crs, props: list[LayerProperty],
-                           crs_given: bool) -> Response:
-    """One feature in GeoJSON, JSON-FG or HTML; 404 when the id does not exist."""
+                           crs_given: bool, at: dt.datetime | None = None) -> Response:
+    """One feature in GeoJSON, JSON-FG or HTML (as it stood at ``at``); 404 when the id
+    does not exist (then)."""
     try:
         number = int(fid)
     except ValueError:
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}") from None
     if not -(2**63) <= number < 2**63:
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    early = await _early_etag(request, pool, links, layer, fmt)
+    early = await _early_etag(request, pool, links, layer, fmt, at)
     if early and not_modified(request, early):
-        return Response(status_code=304, headers=_headers(crs, early))
+        return Response(status_code=304, headers=_headers(crs, early, at))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
     place_crs = crs if (crs_given or fmt is not formats.JSONFG) else STORAGE
-    row = await _run(pool, feature_statement(layer, number, body_fmt, place_crs, props))
+    row = await _run(pool, feature_statement(layer, number, body_fmt, place_crs, props, at))
     if row is None:
+        if at is not None:
+            raise NotFound(
+                f"l'objet {fid!r} n'existait pas dans la collection {layer.id!r} à ce moment "
+                f"(voir …/items/{fid}/history)",
+                en=f"feature {fid!r} did not exist in collection {layer.id!r} at that moment "
+                   f"(see …/items/{fid}/history)")
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
+    etag = _etag(request, links, row["version"], fmt, at)
     path = f"/ogc/collections/{layer.id}/items/{number}"
     own = list(request.query_params.multi_items())
     feature_links = [*links.alternates(path, fmt, formats.FEATURE, own),
                      links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
-                                layer.title)]
+                                layer.title),
+                    links.link(f"{path}/history", "version-history", formats.JSON,
+                               "Versions of this feature")]
     extra = b',"links":' + orjson.dumps(feature_links)
     if fmt is formats.JSONFG:
         extra += b',"conformsTo":' + orjson.dumps(JSONFG_CONFORMS)
@@ -179,9 +204,9 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
         return html.render("item.html", links.base, f"{layer.title} {number}", html.crumbs(
             links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
             (layer.title, f"{links.base}/ogc/collections/{layer.id}/items?f=html"),
-            (str(number), None)), doc, headers=cache_headers(etag), layer=layer, props=props,
-            svg=svg)
-    return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag))
+            (str(number), None)), doc, headers=cache_headers(etag, at), layer=layer,
+            props=props, svg=svg, at=at)
+    return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag, at))
 
 
 async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
@@ -211,9 +236,12 @@ async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes,
 async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
                           query: ItemsQuery, fmt: Format) -> Response:
     """A whole (filtered) layer as GeoJSON text sequences or CSV, streamed."""
-    etag = make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
+    if query.at is not None:
+        etag = _etag(request, links, await data_version(pool, query.at), fmt, query.at)
+    else:
+        etag = make_etag(request, links.base, await layer_version(pool, layer.table), fmt)
     if not_modified(request, etag):
-        return Response(status_code=304, headers=_headers(query.crs, etag))
+        return Response(status_code=304, headers=_headers(query.crs, etag, query.at))
     header = csv_header(query.properties, layer.has_geometry) if fmt is formats.CSV else b""
     statement = stream_statement(layer, query, fmt)
     admission = admission_of(request)
@@ -221,7 +249,7 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
         await admission.check_cost(pool, statement.text, statement.values,
                                    literal_vertices(query.filter.tree))
     slot = await admission.acquire(client_of(request))  # a whole layer is heavy whatever
-    headers = _headers(query.crs, etag)
+    headers = _headers(query.crs, etag, query.at)
     if fmt is formats.CSV:
         headers["Content-Disposition"] = f'inline; filename="{layer.id}.csv"'
     media = f"{fmt.media_type}; charset=utf-8" if fmt is formats.CSV else fmt.media_type

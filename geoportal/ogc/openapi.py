@@ -54,6 +54,10 @@ def _parameters(settings: Settings) -> dict[str, Any]:
                          {"type": "array", "items": {"type": "string"}}, "form", False),
         "properties": _param("properties", "Only these properties.",
                              {"type": "array", "items": {"type": "string"}}, "form", False),
+        "at": _param("at", "The data as it stood at this moment (transaction time): an RFC "
+                           "3339 date-time, or a date (its end, Casablanca time); not in the "
+                           "future. `datetime` filters on the features' own time instead.",
+                     {"type": "string"}),
     }
 
 
@@ -77,7 +81,7 @@ def _get(op_id: str, summary: str, tag: str, params: list[str], responses: dict[
 def _collection_paths(layer: Layer) -> dict[str, Any]:
     base = f"/collections/{layer.id}"
     item_params = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "filter",
-                   "filter-lang", "filter-crs", "sortby", "properties"]
+                   "filter-lang", "filter-crs", "sortby", "properties", "at"]
     if not layer.has_geometry:  # no bbox on a table (400); crs stays: CRS84 is accepted
         item_params = [p for p in item_params if p not in ("bbox", "bbox-crs")]
     if layer.temporal is not None:
@@ -85,15 +89,27 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
     not_found = {"404": {"$ref": "#/components/responses/NotFound"}}
     fid = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "integer"}}
     feature = _get(f"get_{layer.id}_feature", f"One feature of {layer.title}", layer.id,
-                   ["f", "crs", "properties"],
+                   ["f", "crs", "properties", "at"],
                    {**_ok("The feature", *formats.FEATURE), **not_found})
     feature["get"]["parameters"].insert(0, fid)
+    history = _get(f"get_{layer.id}_feature_history", f"Versions of one feature of {layer.title}",
+                   layer.id, ["f", "crs"],
+                   {**_ok("Every change to the feature, newest first (who, when, change-set, "
+                          "the feature as it was); a deletion is an entry of its own",
+                          formats.JSON, formats.HTML),
+                    "404": {"$ref": "#/components/responses/NotFound"}})
+    history["get"]["parameters"][:0] = [fid, _param(
+        "limit", "Changes per page.", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                       "default": 100}), _param(
+        "offset", "Changes to skip (prefer the `next` link).",
+        {"type": "integer", "minimum": 0, "default": 0})]
     return {
         base: _get(f"describe_{layer.id}", f"Describe {layer.title}", layer.id, ["f"],
                    _ok("The collection", *formats.METADATA)),
         f"{base}/items": _get(f"get_{layer.id}_items", f"Features of {layer.title}", layer.id,
                               item_params, _ok("A page of features", *formats.FEATURES)),
         f"{base}/items/{{featureId}}": feature,
+        f"{base}/items/{{featureId}}/history": history,
         f"{base}/queryables": _get(f"get_{layer.id}_queryables", "Queryable properties",
                                    layer.id, ["f"], _ok("JSON Schema", formats.SCHEMA,
                                                         formats.HTML)),

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from geoportal.core.history import HISTORY_TABLES, parse_at
 from geoportal.errors import InvalidParameter
 from geoportal.ogc.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.filters import ParsedFilter, parse_filter
@@ -17,7 +18,7 @@ from geoportal.settings import Settings
 BBox = tuple[float, float, float, float]
 ITEMS_PARAMETERS = frozenset({
     "f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "datetime", "filter",
-    "filter-lang", "filter-crs", "sortby", "properties",
+    "filter-lang", "filter-crs", "sortby", "properties", "at",
 })
 FILTER_LANGS = ("cql2-text", "cql2-json")
 MAX_OFFSET = 10_000_000
@@ -40,6 +41,7 @@ class ItemsQuery:
     properties: list[LayerProperty] = field(default_factory=list)
     equals: list[tuple[LayerProperty, str | float | bool]] = field(default_factory=list)
     limit_given: bool = False
+    at: dt.datetime | None = None
 
     @property
     def keyset(self) -> bool:
@@ -150,6 +152,17 @@ def parse_datetime(value: str) -> tuple[dt.datetime | None, dt.datetime | None]:
     if start is None:
         raise InvalidParameter("datetime : vide", en="datetime: empty")
     return start, (_instant(value, end=True) if len(value) == 10 else start)
+
+
+def parse_moment(params: Mapping[str, str], layer: Layer) -> dt.datetime | None:
+    """``at``: the moment the data is read at (None: now); 400 when malformed, in the future,
+    or on a layer without history."""
+    if "at" not in params:
+        return None
+    if layer.table not in HISTORY_TABLES:
+        raise InvalidParameter(f"at : la collection {layer.id!r} n'a pas d'historique",
+                               en=f"at: collection {layer.id!r} has no history")
+    return parse_at(params["at"])
 
 
 def parse_sortby(value: str, layer: Layer) -> list[tuple[LayerProperty | None, bool]]:
@@ -283,6 +296,7 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
         equals=[(p, parse_equals(p, params[p.name])) for p in layer.queryables
                 if p.name in params],
         limit_given=limit_given,
+        at=parse_moment(params, layer),
     )
 
 
@@ -304,8 +318,8 @@ def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
 
 def parse_feature_params(params: Mapping[str, str], layer: Layer) -> tuple[Crs, bool,
                                                                           list[LayerProperty]]:
-    """``crs`` and ``properties`` of a single-feature request."""
-    reject_unknown(params, {"f", "crs", "properties"})
+    """``crs`` and ``properties`` of a single-feature request (``at``: ``parse_moment``)."""
+    reject_unknown(params, {"f", "crs", "properties", "at"})
     refuse_coordinates(params, layer)
     crs = parse_crs(params["crs"], "crs") if "crs" in params else WGS84_LON_LAT
     props = parse_properties(params["properties"], layer) if "properties" in params \

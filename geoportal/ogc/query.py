@@ -6,10 +6,13 @@ One statement per request returns the data version, the page's features already 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
 from geoportal.core.formats import CSV, JSONFG, JSONSEQ, Format
+from geoportal.core.history import as_of
+from geoportal.db.versions import data_version_sql
 from geoportal.ogc import sql
 from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.ogc.filters import FilterTranslator, spatial_literals
@@ -125,12 +128,26 @@ def geometry_crs(query: ItemsQuery, fmt: Format) -> Crs:
     return query.crs
 
 
-def version_sql(layer: Layer) -> str:
-    """The layer's data version, as a scalar subquery."""
+def version_sql(layer: Layer, at_sql: str | None = None) -> str:
+    """The layer's change counter as a scalar subquery; at a past moment (``at_sql``, a
+    bound timestamptz), the data version then (the layer counter does not go back)."""
+    if at_sql is not None:
+        return data_version_sql(f"{at_sql}::timestamptz")
     return f"(SELECT version FROM layer_versions WHERE table_name = {sql.literal(layer.table)})"
 
 
-def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: float) -> str:
+def moment_sql(at: dt.datetime | None, params: Params) -> str | None:
+    """The bound moment of a time-travel read, or None for the current data."""
+    return params.add(at) if at is not None else None
+
+
+def source_sql(layer: Layer, at_sql: str | None) -> str:
+    """The layer's table, or the table as it stood at ``at_sql`` (its ``_as_of`` function)."""
+    return as_of(layer.table, at_sql)
+
+
+def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: float,
+                 at_sql: str | None = None) -> str:
     """The CTE named ``page``: the rows of the requested page, in order."""
     order = sql.order_by(layer, query.sortby)
     keyset = [sql.after_id_clause(layer, query.after, params)] if query.after is not None \
@@ -140,7 +157,7 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
         envelope = sql.envelope_sql(query.bbox, query.bbox_crs, params)
     clauses = conditions(layer, query, params, envelope)
     limit = sql.limit_offset(query.limit, query.offset, params)
-    table = sql.table(layer)
+    table = source_sql(layer, at_sql)
     if not layer.has_geometry or not spatial_first(query, layer_area):
         return (f"WITH page AS (SELECT t.* FROM {table} t {sql.where(clauses + keyset)} "
                 f"{order} {limit})")
@@ -170,10 +187,11 @@ def items_statement(layer: Layer, query: ItemsQuery, fmt: Format,
                     layer_area: float) -> Statement:
     """The page: (version, number returned, last id, features as bytea)."""
     params = Params()
-    source = _page_source(layer, query, params, layer_area)
+    at_sql = moment_sql(query.at, params)
+    source = _page_source(layer, query, params, layer_area, at_sql)
     feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
     text = f"""{source}
-        SELECT {version_sql(layer)} AS version, count(*) AS returned,
+        SELECT {version_sql(layer, at_sql)} AS version, count(*) AS returned,
                max({sql.id_column(layer)}) AS last_id,
                convert_to(coalesce(string_agg({feature}, ',' {sql.order_by(layer, query.sortby)}),
                                    ''), 'UTF8') AS features
@@ -184,6 +202,7 @@ def items_statement(layer: Layer, query: ItemsQuery, fmt: Format,
 def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:
     """One row per feature (bytea), for a server-side cursor; no order unless asked."""
     params = Params()
+    at_sql = moment_sql(query.at, params)
     clauses = conditions(layer, query, params)
     if query.after is not None:
         clauses.append(sql.after_id_clause(layer, query.after, params))
@@ -192,19 +211,20 @@ def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:
                                                   or query.limit_given) else ""
     limit = sql.limit_offset(query.limit, query.offset, params)
     feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
-    text = (f"SELECT convert_to({feature}, 'UTF8') FROM {sql.table(layer)} t "
+    text = (f"SELECT convert_to({feature}, 'UTF8') FROM {source_sql(layer, at_sql)} t "
             f"{sql.where(clauses)} {order} {limit}")
     return Statement(text, params.values)
 
 
 def feature_statement(layer: Layer, fid: int, fmt: Format, crs: Crs,
-                      props: list[LayerProperty]) -> Statement:
-    """One feature by id: (version, feature as bytea)."""
+                      props: list[LayerProperty], at: dt.datetime | None = None) -> Statement:
+    """One feature by id (as it stood at ``at``): (version, feature as bytea)."""
     params = Params()
     condition = f"{sql.id_column(layer)} = {params.add(fid, 'int8')}"
-    text = (f"SELECT {version_sql(layer)} AS version, "
+    at_sql = moment_sql(at, params)
+    text = (f"SELECT {version_sql(layer, at_sql)} AS version, "
             f"convert_to({feature_sql(layer, fmt, crs, props)}, 'UTF8') AS feature "
-            f"FROM {sql.table(layer)} t WHERE {condition}")
+            f"FROM {source_sql(layer, at_sql)} t WHERE {condition}")
     return Statement(text, params.values)
 
 

@@ -18,8 +18,14 @@ from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
 from geoportal.ogc.extensions import conformance_classes
+from geoportal.ogc.history import history_router
 from geoportal.ogc.openapi import openapi_document
-from geoportal.ogc.params import parse_feature_params, parse_items_query, reject_unknown
+from geoportal.ogc.params import (
+    parse_feature_params,
+    parse_items_query,
+    parse_moment,
+    reject_unknown,
+)
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 
@@ -157,10 +163,12 @@ def ogc_router() -> APIRouter:
         layer = _layer(registry, collection_id)
         fmt = formats.negotiate(request, formats.FEATURE)
         crs, crs_given, props = parse_feature_params(request.query_params, layer)
+        at = parse_moment(request.query_params, layer)
         links = Links.for_request(request, settings)
         return await features.feature_response(request, get_pool(request), links, layer,
-                                               feature_id, fmt, crs, props, crs_given)
+                                               feature_id, fmt, crs, props, crs_given, at)
 
+    router.include_router(history_router())
     return router
 
 

@@ -189,7 +189,8 @@ def build_answer(query: RulesQuery, facts: dict[str, Any], *, today: dt.date,
     reservation_rows = [{**r, "plan_id": r["plan"]["id"]} for r in _kept(facts.get("reservations"))
                         if r["plan"]["id"] in applies]
     answer = RulesAnswer(
-        query=query, date=today, at=at, data_version=facts["data_version"],
+        query=query, date=today, at=at, data_at=query.data_at,
+        data_version=facts["data_version"],
         plot=_plot(facts),
         location=Location.model_validate(facts["location"]),
         admin=AdminAreas(prefecture=facts["prefecture"], commune=facts.get("commune")),

@@ -22,6 +22,8 @@ class RulesQuery(BaseModel):
     parcel: str | None = Field(default=None, description="Land-title reference, e.g. TF 12345/C.")
     geometry: dict[str, Any] | None = Field(default=None, description="A GeoJSON geometry.")
     at: dt.date | None = Field(default=None, description="Rules in force on this date.")
+    data_at: dt.datetime | None = Field(
+        default=None, description="The data as it stood at this moment (null: now).")
     with_geometry: bool = Field(default=False, description="Return the plot's geometry.")
 
     @classmethod
@@ -214,9 +216,13 @@ class RulesAnswer(Answer):
     """What rules apply here: the answer of ``/rules``."""
 
     query: RulesQuery
-    date: dt.date = Field(description="Date of the answer.")
+    date: dt.date = Field(description="Date of the answer (of the data read, for a moment "
+                                      "of the past).")
     at: dt.date = Field(description="Date the rules are those in force on.")
-    data_version: str
+    data_at: dt.datetime | None = Field(
+        default=None, description="The moment the data was read at (`at` of the past: the "
+                                  "end of that day in Casablanca); null: the current data.")
+    data_version: str = Field(description="The data version read (at `data_at`).")
     plot: Plot | None = Field(description="Null when no registered plot is at the point.")
     location: Location
     admin: AdminAreas
@@ -253,7 +259,10 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BatchItem]
-    at: dt.date | None = None
+    at: str | None = Field(
+        default=None, max_length=40,
+        description="Rules in force on this date, from the data as it stood then (a date of "
+                    "the past: its end in Casablanca; or an RFC 3339 date-time).")
 
 
 class BatchError(Answer):
@@ -276,4 +285,6 @@ class BatchAnswer(Answer):
     """The answers of a batch."""
 
     data_version: str
+    data_at: dt.datetime | None = Field(default=None, description="The moment the data was "
+                                                                  "read at; null: now.")
     results: list[BatchResult]

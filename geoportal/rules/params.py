@@ -13,12 +13,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
+from geoportal.core.history import AGENCY_TZ, parse_at
 from geoportal.errors import InvalidParameter
 from geoportal.rules.geometry import crs_name
 from geoportal.rules.models import RulesQuery
 
 MAX_REF_LENGTH = 64
+MAX_AT_LENGTH = 40
 DEFAULT_XY_CRS = "EPSG:26191"
+AT_DESCRIPTION = ("Rules in force on this date, read from the data as it stood then: a date "
+                  "YYYY-MM-DD (the end of that day in Casablanca; a future date: the rules "
+                  "then, on the current data) or an RFC 3339 date-time.")
 
 
 class RulesParams(BaseModel):
@@ -35,8 +40,7 @@ class RulesParams(BaseModel):
     parcel: str | None = Field(default=None, max_length=MAX_REF_LENGTH,
                                description="Land-title reference, e.g. `TF 12345/C` "
                                            "(spacing and case do not matter).")
-    at: dt.date | None = Field(default=None,
-                               description="Rules in force on this date (YYYY-MM-DD).")
+    at: str | None = Field(default=None, max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)
     geometry: bool = Field(default=False, description="Include the plot's geometry (CRS84).")
 
 
@@ -49,7 +53,8 @@ _EXPECTED: dict[str, tuple[str, str]] = {
     "crs": ("un nom de CRS d'au plus 200 caractères", "a CRS name of at most 200 characters"),
     "parcel": (f"une référence foncière d'au plus {MAX_REF_LENGTH} caractères",
                f"a land-title reference of at most {MAX_REF_LENGTH} characters"),
-    "at": ("une date AAAA-MM-JJ (année 1 à 9999)", "a date YYYY-MM-DD (year 1 to 9999)"),
+    "at": ("une date AAAA-MM-JJ (année 1 à 9999) ou une date-heure RFC 3339",
+           "a date YYYY-MM-DD (year 1 to 9999) or an RFC 3339 date-time"),
     "geometry": ("true ou false", "true or false"),
 }
 
@@ -75,12 +80,37 @@ def clean_parcel(ref: str) -> str:
     return text
 
 
+def rules_moment(text: str | None, now: dt.datetime | None = None
+                 ) -> tuple[dt.date | None, dt.datetime | None]:
+    """``at`` of /rules: (the date whose plans in force answer, the moment the data is read
+    at or None for the current data); 400 when it is neither a date nor a date-time.
+
+    A date of the past reads the data as it stood at its end in Casablanca; today or a future
+    date reads the current data (the rules in force then, as known now). A date-time reads
+    the data at that moment (not in the future), with the plans in force on its date.
+    """
+    if text is None:
+        return None, None
+    value = text.strip()
+    if len(value) == 10 and value[4:5] == "-":
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            day = None
+        if day is not None:
+            today = (now or dt.datetime.now(dt.UTC)).astimezone(AGENCY_TZ).date()
+            return day, (parse_at(value, now) if day < today else None)
+    moment = parse_at(value, now)
+    return moment.astimezone(AGENCY_TZ).date(), moment
+
+
 def question(*, lon: float | None = None, lat: float | None = None, x: float | None = None,
              y: float | None = None, crs: str | None = None, parcel: str | None = None,
-             at: dt.date | None = None, with_geometry: bool = False) -> RulesQuery:
+             at: dt.date | None = None, data_at: dt.datetime | None = None,
+             with_geometry: bool = False) -> RulesQuery:
     """The one question asked: a point in WGS 84, a point in a CRS, or a plot; 400 when it
     asks none, several, or an unusable one. The CRS is read here (cheaply), not built."""
-    options: dict[str, Any] = {"at": at, "with_geometry": with_geometry}
+    options: dict[str, Any] = {"at": at, "data_at": data_at, "with_geometry": with_geometry}
     by_lonlat = lon is not None or lat is not None
     by_xy = x is not None or y is not None
     if by_lonlat + by_xy + (parcel is not None) != 1:
@@ -109,8 +139,10 @@ def parse_rules_params(params: QueryParams) -> RulesQuery:
         parsed = RulesParams.model_validate(dict(params))
     except ValidationError as exc:
         raise _refused(exc) from None
+    at, data_at = rules_moment(parsed.at)
     return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
-                    parcel=parsed.parcel, at=parsed.at, with_geometry=parsed.geometry)
+                    parcel=parsed.parcel, at=at, data_at=data_at,
+                    with_geometry=parsed.geometry)
 
 
 def openapi_parameters() -> list[dict[str, Any]]:

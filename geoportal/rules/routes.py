@@ -1,5 +1,8 @@
 """HTTP routes of ``/rules``: the lookup (GET by point or reference, POST by geometry),
-the batch and the note de renseignement urbanistique."""
+the batch, the note de renseignement urbanistique and what changed between two moments.
+
+An answer about a moment of the past (``at``) has a strong ETag and, once the moment is
+settled, is cached for a year: it will never change."""
 
 from __future__ import annotations
 
@@ -11,10 +14,20 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from geoportal.core.admission import admission_of, client_of
+from geoportal.core.caching import body_etag, not_modified
+from geoportal.core.history import IMMUTABLE, parse_at, settled
 from geoportal.core.i18n import preferred_language
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
+from geoportal.errors import InvalidParameter
+from geoportal.rules import changes as rules_changes
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
-from geoportal.rules.params import openapi_parameters, parse_rules_params
+from geoportal.rules.params import (
+    AT_DESCRIPTION,
+    MAX_AT_LENGTH,
+    openapi_parameters,
+    parse_rules_params,
+    rules_moment,
+)
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup, lookup_batch
 from geoportal.settings import Settings
@@ -26,7 +39,7 @@ JSON = "application/json"
 GEOJSON_EXAMPLE = {"type": "Polygon", "coordinates": [[
     [-7.6321, 33.5921], [-7.6315, 33.5921], [-7.6315, 33.5926], [-7.6321, 33.5926],
     [-7.6321, 33.5921]]]}
-At = Annotated[dt.date | None, Query(description="Rules in force on this date (YYYY-MM-DD).")]
+At = Annotated[str | None, Query(max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)]
 WithGeometry = Annotated[bool, Query(alias="geometry",
                                      description="Include the plot's geometry (CRS84).")]
 
@@ -40,9 +53,24 @@ def rasters_of(request: Request, settings: Settings) -> RasterSampler:
     return sampler
 
 
-def _json(model: RulesAnswer | BatchAnswer) -> Response:
-    return Response(model.model_dump_json(), media_type=JSON,
-                    headers={"Cache-Control": "no-cache", "X-Data-Version": model.data_version})
+def _json(model: RulesAnswer | BatchAnswer, request: Request | None = None) -> Response:
+    headers = {"Cache-Control": "no-cache", "X-Data-Version": model.data_version}
+    body = model.model_dump_json()
+    if model.data_at is None or request is None:
+        return Response(body, media_type=JSON, headers=headers)
+    return past_response(request, body.encode(), JSON, model.data_at, headers)
+
+
+def past_response(request: Request, body: bytes, media_type: str, moment: dt.datetime,
+                  headers: dict[str, str] | None = None) -> Response:
+    """An answer about a moment of the past: the same bytes whenever asked, so a strong ETag
+    of the body (304 on a match), cached for a year once the moment is settled."""
+    etag = body_etag(body)
+    headers = {**(headers or {}), "ETag": etag,
+               "Cache-Control": IMMUTABLE if settled(moment) else "no-cache"}
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 @router.get("", response_model=RulesAnswer, summary="What rules apply here",
@@ -55,7 +83,8 @@ async def rules_at(request: Request) -> Response:
     # Parameters and app state are read directly: this is the hot path.
     query = parse_rules_params(request.query_params)
     settings = get_settings(request)
-    return _json(await lookup(get_pool(request), query, rasters=rasters_of(request, settings)))
+    answer = await lookup(get_pool(request), query, rasters=rasters_of(request, settings))
+    return _json(answer, request)
 
 
 @router.post("", response_model=RulesAnswer, summary="What rules apply to a geometry",
@@ -71,8 +100,10 @@ async def rules_for_geometry(
     at: At = None, with_geometry: WithGeometry = False,
 ) -> Response:
     """The rules that apply to a submitted geometry, e.g. a surveyed plot not registered."""
-    query = RulesQuery.for_geometry(geometry, crs, at=at, with_geometry=with_geometry)
-    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)))
+    day, data_at = rules_moment(at)
+    query = RulesQuery.for_geometry(geometry, crs, at=day, data_at=data_at,
+                                    with_geometry=with_geometry)
+    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)), request)
 
 
 @router.post("/batch", response_model=BatchAnswer, summary="Rules for many plots or points",
@@ -83,17 +114,18 @@ async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
     """Up to 1,000 plots (``parcel``) or points (``lon``/``lat`` or ``x``/``y``/``crs``, at
     most 8 different CRS); each result holds its answer or its own error, in the order
     asked."""
+    day, data_at = rules_moment(batch.at)
     heavy = len(batch.items) > LIGHT_BATCH
     slot = await admission_of(request).acquire(client_of(request)) if heavy else None
     try:
-        answer = await lookup_batch(pool, batch.items, at=batch.at,
+        answer = await lookup_batch(pool, batch.items, at=day, data_at=data_at,
                                     rasters=rasters_of(request, settings),
                                     language=preferred_language(request.headers.get(
                                         "accept-language")))
     finally:
         if slot is not None:
             slot.release()
-    return _json(answer)
+    return _json(answer, request)
 
 
 @router.get("/note", summary="Note de renseignement urbanistique (HTML or PDF)",
@@ -104,19 +136,65 @@ async def rules_note(
     parcel: Annotated[str, Query(description="Land-title reference.", max_length=64)],
     f: Annotated[Literal["html", "pdf"], Query(description="Format.")] = "html",
     date: Annotated[dt.date | None, Query(
-        description="Date of the note, and of the rules in force (default: today).")] = None,
+        description="Date of the note, and of the rules in force (default: today, or the "
+                    "day of `at`).")] = None,
+    at: Annotated[str | None, Query(max_length=MAX_AT_LENGTH, description=(
+        "The data as it stood at this moment: a date (its end in Casablanca) or an RFC 3339 "
+        "date-time, not in the future. The same plot and `at` give the same note, "
+        "whatever was edited since."))] = None,
 ) -> Response:
     """A printable A4 note about one registered plot, in French."""
     from geoportal.rules.note import render
 
+    data_at = parse_at(at) if at is not None else None
     note = await render.build_note(pool, parcel, date, rasters_of(request, settings),
-                                   render.NoteStyle.from_registry(registry))
+                                   render.NoteStyle.from_registry(registry), data_at)
     if f == "pdf":
         pdf = await render.to_pdf(note)
         filename = f"{note.reference}.pdf"
-        return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{filename}"'})
-    return HTMLResponse(render.to_html(note))
+        headers = {"Content-Disposition": f'inline; filename="{filename}"'}
+        if data_at is not None:
+            return past_response(request, pdf, "application/pdf", data_at, headers)
+        return Response(pdf, media_type="application/pdf", headers=headers)
+    page = render.to_html(note)
+    if data_at is not None:
+        return past_response(request, page.encode(), "text/html; charset=utf-8", data_at)
+    return HTMLResponse(page)
+
+
+@router.get("/changes", response_model=rules_changes.RulesChanges,
+            summary="What changed for a plot between two moments",
+            responses={400: {"description": "Unusable moments (from after to, future...)"},
+                       404: {"description": "Unknown plot at both moments"}})
+async def rules_changes_between(
+    request: Request, pool: PoolDep,
+    parcel: Annotated[str, Query(description="Land-title reference.", max_length=64)],
+    start: Annotated[str, Query(alias="from", max_length=MAX_AT_LENGTH, description=(
+        "The first moment: a date YYYY-MM-DD (its end in Casablanca) or an RFC 3339 "
+        "date-time."))],
+    end: Annotated[str | None, Query(alias="to", max_length=MAX_AT_LENGTH, description=(
+        "The second moment (default: now), not before `from`."))] = None,
+) -> Response:
+    """The answer of /rules at both moments compared: zones and their shares, each zone's
+    rules, plans, servitudes, reservations, the plot itself; in words (French, English), with
+    the data versions of both moments and the change-sets that touched the layers under the
+    plot in between."""
+    first = _moment_param(start, "from")
+    second = _moment_param(end, "to") if end is not None else None
+    answer = await rules_changes.rules_changes(pool, parcel, first, second)
+    body = rules_changes.dumps(answer).encode()
+    if second is not None:
+        return past_response(request, body, JSON, second)
+    return Response(body, media_type=JSON, headers={"Cache-Control": "no-cache"})
+
+
+def _moment_param(value: str, name: str) -> dt.datetime:
+    """A moment parameter, its errors naming it (``parse_at`` speaks of ``at``)."""
+    try:
+        return parse_at(value)
+    except InvalidParameter as exc:
+        raise InvalidParameter(exc.message.replace("at=", f"{name}=", 1),
+                               en=exc.en.replace("at=", f"{name}=", 1)) from None
 
 
 def install(app: FastAPI) -> None:

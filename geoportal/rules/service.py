@@ -63,21 +63,36 @@ def agency_today() -> dt.date:
     return dt.datetime.now(AGENCY_TZ).date()
 
 
+def answer_day(data_at: dt.datetime | None) -> dt.date:
+    """The day an answer is given on: today, or the day of the data read (so that an answer
+    about the past is the one given then, whenever it is asked)."""
+    return data_at.astimezone(AGENCY_TZ).date() if data_at is not None else agency_today()
+
+
 async def _statement(query: RulesQuery) -> tuple[str, tuple[Any, ...]]:
-    """The SQL and its arguments for one query; 400/404/422 when the query is unusable.
+    """The SQL and its arguments for one query (the moment last, when the data is read as
+    it stood then); 400/404/422 when the query is unusable."""
+    statement, args = await _subject_statement(query,
+                                               sql.THEN if query.data_at else sql.NOW)
+    return statement, (*args, query.data_at) if query.data_at else args
+
+
+async def _subject_statement(query: RulesQuery, lookups: sql.Lookups
+                             ) -> tuple[str, tuple[Any, ...]]:
+    """The statement for the kind of subject, and its own arguments.
 
     CRS and geometry work runs in the CRS worker thread, never on the event loop (except
     the cheap transform of a resident CRS such as CRS84).
     """
     if query.kind == "parcel":
-        return sql.BY_REF, (clean_parcel(query.parcel or ""), query.with_geometry)
+        return lookups.by_ref, (clean_parcel(query.parcel or ""), query.with_geometry)
     if query.kind == "point":
         if query.x is None or query.y is None:
             raise InvalidParameter("point : les deux coordonnées sont nécessaires",
                                    en="point: both coordinates are required")
         name = crs_name(query.crs or "OGC:CRS84")
         x, y = await in_crs_worker(name, point_to_storage, query.x, query.y, name)
-        return sql.BY_POINT, (x, y, query.with_geometry)
+        return lookups.by_point, (x, y, query.with_geometry)
     if query.geometry is None:
         raise InvalidParameter("geometry : une géométrie GeoJSON est nécessaire",
                                en="geometry: a GeoJSON geometry is required")
@@ -85,8 +100,8 @@ async def _statement(query: RulesQuery) -> tuple[str, tuple[Any, ...]]:
     geom = await in_crs_worker(None, geometry_to_storage, query.geometry,
                                query.crs or "OGC:CRS84")
     if isinstance(geom, Point):
-        return sql.BY_POINT, (geom.x, geom.y, query.with_geometry)
-    return sql.BY_GEOMETRY, (shapely.to_wkb(geom), query.with_geometry)
+        return lookups.by_point, (geom.x, geom.y, query.with_geometry)
+    return lookups.by_geometry, (shapely.to_wkb(geom), query.with_geometry)
 
 
 def _unknown_ref(ref: str | None) -> NotFound:
@@ -119,7 +134,8 @@ async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,
 
 async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | None = None,
                  today: dt.date | None = None) -> RulesAnswer:
-    """The rules that apply to one plot, point or geometry, in one database round trip.
+    """The rules that apply to one plot, point or geometry, in one database round trip;
+    from the data as it stood at ``query.data_at`` when given.
 
     Raises ``NotFound`` for an unknown reference, ``OutsideArea`` (404) outside the AUC
     area, ``InvalidParameter`` (400) or ``InvalidBody`` (422) for unusable input.
@@ -129,13 +145,14 @@ async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | No
     if row is None:
         raise _unknown_ref(query.parcel)
     return await _answer(query, _decoded(row["facts"]), row["wkb"], rasters,
-                         today or agency_today())
+                         today or answer_day(query.data_at))
 
 
-def batch_query(item: BatchItem, at: dt.date | None) -> RulesQuery:
+def batch_query(item: BatchItem, at: dt.date | None,
+                data_at: dt.datetime | None = None) -> RulesQuery:
     """The query one batch item asks, read by the parser of ``GET /rules`` (400 otherwise)."""
     return question(lon=item.lon, lat=item.lat, x=item.x, y=item.y, crs=item.crs,
-                    parcel=item.parcel, at=at)
+                    parcel=item.parcel, at=at, data_at=data_at)
 
 
 def _error(index: int, exc: GeoportalError, language: Language) -> BatchResult:
@@ -146,9 +163,13 @@ def _error(index: int, exc: GeoportalError, language: Language) -> BatchResult:
 Wanted: TypeAlias = list[tuple[int, str | None, float, float]]
 
 
-async def _fetch_chunk(db: Database, chunk: Wanted) -> list[asyncpg.Record]:
+async def _fetch_chunk(db: Database, chunk: Wanted,
+                       data_at: dt.datetime | None) -> list[asyncpg.Record]:
     ords, refs, xs, ys = (list(column) for column in zip(*chunk, strict=True))
-    rows: list[asyncpg.Record] = await db.fetch(sql.BATCH, ords, refs, xs, ys)
+    if data_at is None:
+        rows: list[asyncpg.Record] = await db.fetch(sql.NOW.batch, ords, refs, xs, ys)
+    else:
+        rows = await db.fetch(sql.THEN.batch, ords, refs, xs, ys, data_at)
     return rows
 
 
@@ -189,9 +210,11 @@ async def _wanted(queries: dict[int, RulesQuery], results: dict[int, BatchResult
 
 
 async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date | None = None,
+                       data_at: dt.datetime | None = None,
                        rasters: RasterSampler | None = None, today: dt.date | None = None,
                        language: Language = "fr") -> BatchAnswer:
-    """Answers for up to ``BATCH_LIMIT`` plots or points, in set-based statements.
+    """Answers for up to ``BATCH_LIMIT`` plots or points, in set-based statements (on the
+    data as it stood at ``data_at`` when given).
 
     With a pool, the items are split into chunks answered on several connections at once.
     Each item gets its answer or its own error (in ``language``); the batch fails only when
@@ -204,20 +227,20 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
             f"{len(items)}. Découpez-le.",
             en=f"A batch holds at most {BATCH_LIMIT} plots or points; this one has "
                f"{len(items)}. Split it.")
-    today = today or agency_today()
+    today = today or answer_day(data_at)
     results: dict[int, BatchResult] = {}
     queries: dict[int, RulesQuery] = {}
     for index, item in enumerate(items):
         try:
-            queries[index] = batch_query(item, at)
+            queries[index] = batch_query(item, at, data_at)
         except GeoportalError as exc:
             results[index] = _error(index, exc, language)
     wanted = await _wanted(queries, results, language)
     chunks = [wanted[i:i + BATCH_CHUNK] for i in range(0, len(wanted), BATCH_CHUNK)]
     if isinstance(db, asyncpg.Pool):
-        fetched = await asyncio.gather(*(_fetch_chunk(db, c) for c in chunks))
+        fetched = await asyncio.gather(*(_fetch_chunk(db, c, data_at) for c in chunks))
     else:
-        fetched = [await _fetch_chunk(db, c) for c in chunks]
+        fetched = [await _fetch_chunk(db, c, data_at) for c in chunks]
     version = ""
     held_since = time.perf_counter()
     for rows in fetched:
@@ -238,5 +261,6 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
         if index not in results:
             results[index] = _error(index, _unknown_ref(query.parcel), language)
     if not version:  # no item reached the database
-        version = await data_version(db)
-    return BatchAnswer(data_version=version, results=[results[i] for i in range(len(items))])
+        version = await data_version(db, data_at)
+    return BatchAnswer(data_version=version, data_at=data_at,
+                       results=[results[i] for i in range(len(items))])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from geoportal.core.caching import not_modified
+from geoportal.core.history import HISTORY_TABLES, IMMUTABLE, parse_at, settled
 from geoportal.core.urls import public_base
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import InvalidParameter, NotFound
@@ -22,6 +24,9 @@ router = APIRouter(tags=["tiles"])
 ServiceDep = Annotated[TileService, Depends(get_tile_service)]
 DATASET_TITLE = "Géoportail AUC : toutes les couches"
 MAX_COLLECTIONS = 20
+AtParam = Annotated[str | None, Query(
+    description="The data as it stood at this moment (RFC 3339 date-time, or a date: its end "
+                "in Casablanca); now when absent.")]
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -69,12 +74,25 @@ def selected_layers(registry: LayerRegistry, collections: str | None) -> tuple[L
     return tuple(layer for layer in registry if layer.id in names)
 
 
+def tile_moment(at: str | None, layers: tuple[Layer, ...]) -> dt.datetime | None:
+    """The moment of a tile of the past (None: now); 400 when malformed or in the future."""
+    if at is None:
+        return None
+    without = [layer.id for layer in layers if layer.table not in HISTORY_TABLES]
+    if without:
+        raise InvalidParameter(f"at : sans historique : {', '.join(without)}",
+                               en=f"at: no history for {', '.join(without)}")
+    return parse_at(at)
+
+
 async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
                         settings: Settings, tile_request: TileRequest) -> Response:
     """The tile with its validators: 304 when unchanged, 204 when empty, else MVT bytes."""
     etag = await service.etag(pool, tile_request)
+    past = tile_request.at is not None and settled(tile_request.at)
     headers = {"ETag": f'"{etag}"', "Vary": "Accept-Encoding",
-               "Cache-Control": f"public, max-age={settings.tiles_max_age_s}"}
+               "Cache-Control": IMMUTABLE if past
+               else f"public, max-age={settings.tiles_max_age_s}"}
     if not_modified(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     tile = await service.render(pool, tile_request, etag)
@@ -123,12 +141,14 @@ async def collection_tileset(
             responses={200: {"content": {metadata.MVT: {}}}, 204: {"description": "empty"}})
 async def collection_tile(collection_id: str, tms: str, z: int, x: int, y: int,
                           request: Request, registry: RegistryDep, settings: SettingsDep,
-                          service: ServiceDep, pool: PoolDep) -> Response:
-    """Mapbox Vector Tile of one collection; 204 when empty or below the layer's minimum zoom."""
+                          service: ServiceDep, pool: PoolDep, at: AtParam = None) -> Response:
+    """Mapbox Vector Tile of one collection (as it stood at ``at``); 204 when empty or below
+    the layer's minimum zoom."""
     layer = collection_layer(registry, collection_id)
     check_tms(tms)
     address = tile_address(z, x, y)
-    tile_request = TileRequest(layers_at_zoom([layer], z), address)
+    moment = tile_moment(at, (layer,))
+    tile_request = TileRequest(layers_at_zoom([layer], z), address, at=moment)
     return await tile_response(request, service, pool, settings, tile_request)
 
 
@@ -168,12 +188,15 @@ async def dataset_tile(
     settings: SettingsDep, service: ServiceDep, pool: PoolDep,
     collections: Annotated[str | None, Query(max_length=1000,
                                              description="Comma-separated ids")] = None,
+    at: AtParam = None,
 ) -> Response:
-    """One tile of every layer legible at that zoom (or of ``collections``), with label points."""
+    """One tile of every layer legible at that zoom (or of ``collections``), with label points,
+    as they stood at ``at`` when given."""
     check_tms(tms)
     address = tile_address(z, x, y)
-    layers = layers_at_zoom(selected_layers(registry, collections), z)
-    tile_request = TileRequest(layers, address, labels=True)
+    chosen = selected_layers(registry, collections)
+    tile_request = TileRequest(layers_at_zoom(chosen, z), address, labels=True,
+                               at=tile_moment(at, chosen))
     return await tile_response(request, service, pool, settings, tile_request)
 
 

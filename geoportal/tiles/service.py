@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,12 +12,20 @@ import asyncpg
 from fastapi import Request
 
 from geoportal.core.extent import Bounds, ExtentCache
+from geoportal.core.history import at_text, settled
 from geoportal.core.services import services_of
+from geoportal.db.versions import data_version
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
 from geoportal.tiles.grid import TileAddress, storage_footprint
-from geoportal.tiles.sql import POLYGONAL, combined_tile_sql, label_tile_sql, layer_tile_sql
+from geoportal.tiles.sql import (
+    POLYGONAL,
+    at_placeholder,
+    combined_tile_sql,
+    label_tile_sql,
+    layer_tile_sql,
+)
 
 # Bump when the tile SQL changes, so that ETags held by clients are not reused across it.
 TILE_FORMAT = "1"
@@ -26,11 +35,13 @@ SIMPLIFY_UNITS = 1.0
 
 @dataclass(frozen=True)
 class TileRequest:
-    """What to render: a set of layers (with or without label points) at one tile."""
+    """What to render: a set of layers (with or without label points) at one tile, now or
+    as they stood at ``at``."""
 
     layers: tuple[Layer, ...]
     tile: TileAddress
     labels: bool = False
+    at: dt.datetime | None = None
 
     @property
     def tables(self) -> list[str]:
@@ -43,14 +54,17 @@ def layers_at_zoom(layers: Sequence[Layer], z: int) -> tuple[Layer, ...]:
     return tuple(layer for layer in layers if layer.min_zoom <= z)
 
 
-def tile_statement(layers: tuple[Layer, ...], labels: bool, affine: bool) -> str:
-    """The one statement that renders these layers (label points for labelled polygons)."""
-    parts = [layer_tile_sql(layer, affine) for layer in layers]
+def tile_statement(layers: tuple[Layer, ...], labels: bool, affine: bool,
+                   past: bool = False) -> str:
+    """The one statement that renders these layers (label points for labelled polygons);
+    ``past``: as they stood at a moment bound after the tile's parameters."""
+    at_sql = at_placeholder(affine) if past else None
+    parts = [layer_tile_sql(layer, affine, at_sql) for layer in layers]
     if labels:
         for layer in layers:
             label = layer.find_property(layer.style.label) if layer.style.label else None
             if label is not None and layer.geometry_type in POLYGONAL:
-                parts.append(label_tile_sql(layer, label, affine))
+                parts.append(label_tile_sql(layer, label, affine, at_sql))
     return combined_tile_sql(parts)
 
 
@@ -65,7 +79,7 @@ class TileService:
         self.enabled = settings.tiles_cache_mb > 0
         self.versions = DataVersions(settings.tiles_version_check_s)
         self._rendering: dict[str, asyncio.Future[CachedTile]] = {}
-        self._statements: dict[tuple[tuple[str, ...], bool, bool], str] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool, bool, bool], str] = {}
 
     async def bounds(self, pool: asyncpg.Pool, layers: Sequence[Layer]) -> Bounds:
         """Longitude/latitude bounds of the layers' data (the app's one extent cache)."""
@@ -73,17 +87,25 @@ class TileService:
 
     def statement(self, request: TileRequest, affine: bool) -> str:
         """The tile statement for a combination of layers, built once."""
-        key = (tuple(layer.id for layer in request.layers), request.labels, affine)
+        past = request.at is not None
+        key = (tuple(layer.id for layer in request.layers), request.labels, affine, past)
         sql = self._statements.get(key)
         if sql is None:
-            sql = self._statements[key] = tile_statement(request.layers, request.labels, affine)
+            sql = self._statements[key] = tile_statement(request.layers, request.labels, affine,
+                                                         past)
         return sql
 
     async def etag(self, pool: asyncpg.Pool, request: TileRequest) -> str:
-        """A strong validator: the layers, their data versions and the tile."""
-        versions = await self.versions.current(pool)
+        """A strong validator: the layers, their data versions (or the moment of a tile of
+        the past, with the data version then until it is settled) and the tile."""
         names = ",".join(layer.id for layer in request.layers)
-        stamp = ",".join(f"{t}:{versions.get(t, 0)}" for t in request.tables)
+        if request.at is not None:
+            stamp = f"at={at_text(request.at)}"
+            if not settled(request.at):
+                stamp += f":{await data_version(pool, request.at)}"
+        else:
+            versions = await self.versions.current(pool)
+            stamp = ",".join(f"{t}:{versions.get(t, 0)}" for t in request.tables)
         key = f"{TILE_FORMAT}|{names}|{request.labels}|{stamp}|{request.tile}"
         return hashlib.sha256(key.encode()).hexdigest()[:20]
 
@@ -129,9 +151,10 @@ class TileService:
         affine = mercator is not None and tile_units is not None
         if mercator is not None and tile_units is not None:
             variant = (*mercator, *tile_units)
+        past = () if request.at is None else (request.at,)
         body = await pool.fetchval(
             self.statement(request, affine), t.z, t.x, t.y,
-            footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax, *variant,
+            footprint.xmin, footprint.ymin, footprint.xmax, footprint.ymax, *variant, *past,
         )
         return bytes(body or b"")
 

@@ -4,12 +4,14 @@ Every statement takes ``$1..$3`` the tile (z, x, y) and ``$4..$7`` the tile's bo
 EPSG:26191 with a margin (so the GiST index on the stored geometry is used); then either
 ``$8`` the simplification tolerance in metres (large tiles: ST_Transform to 3857), or
 ``$8..$13`` the affine map that stands in for ST_Transform over a small tile and ``$14..$19``
-the same map into tile units (see grid.py).
+the same map into tile units (see grid.py). A tile of the past reads each table as it stood
+at one more parameter after those (``at_placeholder``).
 """
 
 from __future__ import annotations
 
 from geoportal.core.area import STORAGE_SRID
+from geoportal.core.history import as_of
 from geoportal.core.sql import ident, literal
 from geoportal.registry import Layer, LayerProperty
 from geoportal.tiles.grid import BUFFER, EXTENT
@@ -21,6 +23,11 @@ POLYGONAL = {"Polygon", "MultiPolygon"}
 
 quote = ident  # the one quoting of core.sql
 quote_literal = literal
+
+
+def at_placeholder(affine: bool) -> str:
+    """The parameter holding the moment of a tile of the past: after the variant's."""
+    return "$20" if affine else "$9"
 
 
 def tile_properties(layer: Layer) -> list[LayerProperty]:
@@ -61,14 +68,15 @@ def _geometry_sql(layer: Layer, affine: bool) -> str:
     return f"ST_AsMVTGeom({_to_mercator(shape, False)}, {TILE}, {EXTENT}, {BUFFER}, true)"
 
 
-def layer_tile_sql(layer: Layer, affine: bool = False) -> str:
-    """A statement returning the layer's part of a tile as MVT bytes (empty when none)."""
+def layer_tile_sql(layer: Layer, affine: bool = False, at_sql: str | None = None) -> str:
+    """A statement returning the layer's part of a tile as MVT bytes (empty when none), of
+    the table as it stood at ``at_sql`` when given."""
     columns = [f"{quote(layer.id_column)} AS id", *map(_property_sql, tile_properties(layer))]
     name = quote_literal(layer.id)
     return (  # identifiers from the registry, quoted; values are bound parameters
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
         f" FROM (SELECT {', '.join(columns)}, {_geometry_sql(layer, affine)} AS geom"
-        f" FROM {quote(layer.table)}"
+        f" FROM {as_of(layer.table, at_sql)}"
         f" WHERE {quote(layer.spatial_column)} && {BOX}) AS t"
     )
 
@@ -78,7 +86,8 @@ def label_layer_id(layer: Layer) -> str:
     return layer.label_layer_id
 
 
-def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False) -> str:
+def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False,
+                   at_sql: str | None = None) -> str:
     """One label point per polygon (on its surface), in the one tile that holds the point."""
     geom = quote(layer.spatial_column)
     name = quote_literal(label_layer_id(layer))
@@ -87,7 +96,7 @@ def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False) -> 
         f" FROM (SELECT s.id, s.{quote(label.name)},"
         f" ST_AsMVTGeom({_to_mercator('s.point', affine)}, {TILE}, {EXTENT}, 0, true) AS geom"
         f" FROM (SELECT {quote(layer.id_column)} AS id, {_property_sql(label)},"
-        f" ST_PointOnSurface({geom}) AS point FROM {quote(layer.table)}"
+        f" ST_PointOnSurface({geom}) AS point FROM {as_of(layer.table, at_sql)}"
         f" WHERE {geom} && {BOX}) AS s) AS t"
     )
 

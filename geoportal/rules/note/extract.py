@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ import asyncpg
 from shapely import box, unary_union
 
 from geoportal.errors import NotFound
+from geoportal.rules.sql import tables
 from geoportal.settings import STORAGE_SRID
 
 SCALES = (200, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 25_000)
@@ -17,23 +19,23 @@ SCALES = (200, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 25_000)
 FILL = 0.6
 """Share of the frame's width or height the plot may take at most."""
 
-BOUNDS = """SELECT ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1,
+_BOUNDS = """SELECT ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1,
                    ST_YMax(geom) AS y1
-            FROM parcels WHERE ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"""
+            FROM {parcels} WHERE ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"""
 
-EXTRACT = f"""
+_EXTRACT = f"""
 WITH f AS (SELECT ST_MakeEnvelope($1, $2, $3, $4, {STORAGE_SRID}) AS b)
 SELECT json_build_object(
   'parcels', (SELECT json_agg(json_build_object(
                  'ref', p.ref, 'geom', ST_AsGeoJSON(ST_Intersection(p.geom, f.b), 2)::json)
                  ORDER BY p.id)
-              FROM parcels p WHERE p.geom && f.b),
+              FROM {{parcels}} p WHERE p.geom && f.b),
   'zones', (SELECT json_agg(json_build_object(
                'code', z.code, 'geom', ST_AsGeoJSON(c.g, 2)::json, 'area', ST_Area(c.free),
                'label', CASE WHEN NOT ST_IsEmpty(c.free) THEN ST_AsGeoJSON(
                    (ST_MaximumInscribedCircle(c.free)).center, 2)::json END)
                ORDER BY z.id)
-            FROM zoning z JOIN plans pl ON pl.id = z.plan_id
+            FROM {{zoning}} z JOIN {{plans}} pl ON pl.id = z.plan_id
             CROSS JOIN LATERAL (SELECT ST_Intersection(z.geom, f.b) AS g) clipped
             CROSS JOIN LATERAL (SELECT clipped.g,
                                        ST_Difference(clipped.g, ST_SetSRID(ST_GeomFromWKB($6),
@@ -42,17 +44,21 @@ SELECT json_build_object(
   'servitudes', (SELECT json_agg(json_build_object(
                     'kind', s.kind, 'name', s.name,
                     'geom', ST_AsGeoJSON(ST_Intersection(s.geom, f.b), 2)::json) ORDER BY s.id)
-                 FROM servitudes s WHERE ST_Intersects(s.geom, f.b)),
+                 FROM {{servitudes}} s WHERE ST_Intersects(s.geom, f.b)),
   'reservations', (SELECT json_agg(json_build_object(
                       'kind', r.kind, 'label', r.label,
                       'geom', ST_AsGeoJSON(ST_Intersection(r.geom, f.b), 2)::json) ORDER BY r.id)
-                   FROM reservations r JOIN plans pl ON pl.id = r.plan_id
+                   FROM {{reservations}} r JOIN {{plans}} pl ON pl.id = r.plan_id
                    WHERE ST_Intersects(r.geom, f.b) AND pl.ref = ANY($5::text[])),
   'roads', (SELECT json_agg(json_build_object(
                'name', r.name, 'class', r.road_class,
                'geom', ST_AsGeoJSON(ST_Intersection(r.geom, f.b), 2)::json) ORDER BY r.id)
-            FROM roads r WHERE ST_Intersects(r.geom, f.b))
+            FROM {{roads}} r WHERE ST_Intersects(r.geom, f.b))
 ) AS extract FROM f"""  # noqa: S608
+
+# Now, and as the tables stood at the moment bound after the statement's own parameters.
+BOUNDS, BOUNDS_THEN = _BOUNDS.format(**tables()), _BOUNDS.format(**tables("$2"))
+EXTRACT, EXTRACT_THEN = _EXTRACT.format(**tables()), _EXTRACT.format(**tables("$7"))
 
 
 @dataclass(frozen=True)
@@ -93,16 +99,19 @@ def choose_frame(bounds: tuple[float, float, float, float], width_mm: float,
 
 
 async def fetch_extract(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
-                        plan_refs: list[str], width_mm: float,
-                        height_mm: float) -> tuple[MapFrame, dict[str, Any]]:
-    """The frame and the clipped geometries (GeoJSON, EPSG:26191) around a registered plot."""
-    row = await db.fetchrow(BOUNDS, parcel)
+                        plan_refs: list[str], width_mm: float, height_mm: float,
+                        data_at: dt.datetime | None = None) -> tuple[MapFrame, dict[str, Any]]:
+    """The frame and the clipped geometries (GeoJSON, EPSG:26191) around a registered plot,
+    as they stood at ``data_at`` when given."""
+    then = () if data_at is None else (data_at,)
+    row = await db.fetchrow(BOUNDS_THEN if then else BOUNDS, parcel, *then)
     if row is None:
         raise NotFound(f"Aucune parcelle immatriculée n'a la référence foncière {parcel!r}.",
                        en=f"No registered plot has the land-title reference {parcel!r}.")
     bounds = (row["x0"], row["y0"], row["x1"], row["y1"])
     frame = choose_frame(bounds, width_mm, height_mm)
-    value = await db.fetchval(EXTRACT, frame.x0, frame.y0, frame.x1, frame.y1, plan_refs,
-                              keep_out(frame, bounds, width_mm, height_mm))
+    value = await db.fetchval(EXTRACT_THEN if then else EXTRACT, frame.x0, frame.y0,
+                              frame.x1, frame.y1, plan_refs,
+                              keep_out(frame, bounds, width_mm, height_mm), *then)
     extract: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
     return frame, extract

@@ -2,7 +2,9 @@
 
 Same data, same document: the reference number comes from the plot and the data version,
 the only date is the note's date (explicit, or today), and the PDF carries no timestamp
-other than that date and a file identifier derived from the reference.
+other than that date and a file identifier derived from the reference. A note taken ``at``
+a moment reads the data as it stood then, so it is the same bytes whenever it is asked
+again, whatever was edited since.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from geoportal.rules.note.svgmap import (
     legend_key,
 )
 from geoportal.rules.rasters import RasterSampler
-from geoportal.rules.service import agency_today, lookup
+from geoportal.rules.service import agency_today, answer_day, lookup
 
 MAP_WIDTH_MM = 174.0
 MAP_HEIGHT_MM = 96.0
@@ -98,15 +100,17 @@ def note_reference(parcel_ref: str, data_version: str) -> str:
 
 async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
                      date: dt.date | None, rasters: RasterSampler | None,
-                     style: NoteStyle | None = None) -> Note:
-    """The note about a registered plot, dated ``date`` (default today), rules of that date."""
-    day = date or agency_today()
-    answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day), rasters=rasters,
-                          today=agency_today())
+                     style: NoteStyle | None = None,
+                     data_at: dt.datetime | None = None) -> Note:
+    """The note about a registered plot, dated ``date`` (default: the day of ``data_at``, or
+    today), rules of that date, from the data as it stood at ``data_at`` (default: now)."""
+    day = date or (answer_day(data_at) if data_at is not None else agency_today())
+    answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day, data_at=data_at),
+                          rasters=rasters, today=answer_day(data_at))
     assert answer.plot is not None and answer.plot.ref is not None
     plan_refs = [p.ref for p in answer.plans if p.applies]
     frame, extract = await fetch_extract(db, answer.plot.ref, plan_refs, MAP_WIDTH_MM,
-                                         MAP_HEIGHT_MM)
+                                         MAP_HEIGHT_MM, data_at)
     style = style or NoteStyle()
     svg = draw_map(frame, extract, answer.plot.ref, style.zone_colours, MAP_WIDTH_MM,
                    MAP_HEIGHT_MM)
