@@ -352,3 +352,24 @@ def test_the_api_definition_documents_at_and_the_history(client: TestClient) -> 
     assert history["responses"]["404"]
     items = doc["paths"]["/collections/parcels/items"]["get"]["parameters"]
     assert {"$ref": "#/components/parameters/at"} in items
+
+
+def test_a_zone_rule_without_geometry_has_its_history_too(
+        client: TestClient, world: EditedWorld) -> None:
+    with psycopg.connect(world.url) as conn:
+        row = conn.execute("SELECT id, cos FROM zone_rules WHERE cos IS NOT NULL "
+                           "ORDER BY id LIMIT 1").fetchone()
+    assert row is not None
+    rule_id, cos = row
+    edit(world.url, "test:bob", ("UPDATE zone_rules SET cos = %s WHERE id = %s",
+                                 (round(cos / 2, 3), rule_id)))
+    response = client.get(f"/ogc/collections/zone_rules/items/{rule_id}/history")
+    assert response.status_code == 200, response.text
+    versions = response.json()["versions"]
+    assert [v["operation"] for v in versions] == ["update", "create"]
+    assert versions[0]["changed_by"] == "test:bob"
+    assert versions[0]["feature"]["geometry"] is None
+    assert versions[0]["feature"]["properties"]["cos"] == round(cos / 2, 3)
+    assert versions[1]["feature"]["properties"]["cos"] == cos
+    page = client.get(f"/ogc/collections/zone_rules/items/{rule_id}/history?f=html")
+    assert page.status_code == 200 and "test:bob" in page.text
