@@ -19,13 +19,19 @@ from geoportal.core.links import Link, Links, replace_params
 from geoportal.db.versions import layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
-from geoportal.ogc.caching import cache_headers, make_etag, not_modified
+from geoportal.ogc.caching import (
+    cache_headers,
+    make_etag,
+    not_modified,
+    representation_etag,
+)
 from geoportal.ogc.crs import STORAGE, Crs
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
     Statement,
     csv_header,
     feature_statement,
+    feature_version_statement,
     geometry_crs,
     items_statement,
     stream_statement,
@@ -136,6 +142,14 @@ def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,
         doc, headers=cache_headers(etag), layer=layer, props=query.properties, svg=svg)
 
 
+def item_links(links: Links, layer: Layer, number: int, fmt: Format,
+               own: list[tuple[str, str]]) -> list[Link]:
+    """The links of one feature: itself in each format, and its collection."""
+    path = f"/ogc/collections/{layer.id}/items/{number}"
+    return [*links.alternates(path, fmt, formats.FEATURE, own),
+            links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON, layer.title)]
+
+
 async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
                            fid: str, fmt: Format, crs: Crs, props: list[LayerProperty],
                            crs_given: bool) -> Response:
@@ -146,21 +160,19 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}") from None
     if not -(2**63) <= number < 2**63:
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    early = await _early_etag(request, pool, links, layer, fmt)
-    if early and not_modified(request, early):
-        return Response(status_code=304, headers=_headers(crs, early))
+    if "if-none-match" in request.headers:  # the feature's version answers without encoding
+        known = await _run(pool, feature_version_statement(layer, number))
+        early = representation_etag(request, known["version"], fmt) if known else None
+        if early and not_modified(request, early):
+            return Response(status_code=304, headers=_headers(crs, early))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
     place_crs = crs if (crs_given or fmt is not formats.JSONFG) else STORAGE
     row = await _run(pool, feature_statement(layer, number, body_fmt, place_crs, props))
     if row is None:
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    etag = make_etag(request, links.base, int(row["version"] or 0), fmt)
-    path = f"/ogc/collections/{layer.id}/items/{number}"
+    etag = representation_etag(request, int(row["version"]), fmt)
     own = list(request.query_params.multi_items())
-    feature_links = [*links.alternates(path, fmt, formats.FEATURE, own),
-                     links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
-                                layer.title)]
-    extra = b',"links":' + orjson.dumps(feature_links)
+    extra = b',"links":' + orjson.dumps(item_links(links, layer, number, fmt, own))
     if fmt is formats.JSONFG:
         extra += b',"conformsTo":' + orjson.dumps(JSONFG_CONFORMS)
         if place_crs.srid != 4326:

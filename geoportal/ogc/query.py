@@ -197,13 +197,19 @@ def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:
 
 def feature_statement(layer: Layer, fid: int, fmt: Format, crs: Crs,
                       props: list[LayerProperty]) -> Statement:
-    """One feature by id: (version, feature as bytea)."""
+    """One feature by id: (its version, feature as bytea)."""
     params = Params()
     condition = f"{sql.id_column(layer)} = {params.add(fid, 'int8')}"
-    text = (f"SELECT {version_sql(layer)} AS version, "
+    text = (f"SELECT t.version AS version, "
             f"convert_to({feature_sql(layer, fmt, crs, props)}, 'UTF8') AS feature "
             f"FROM {sql.table(layer)} t WHERE {condition}")
     return Statement(text, params.values)
+
+
+def feature_version_statement(layer: Layer, fid: int) -> Statement:
+    """The version of one feature (its ETag), by primary key: a 304 costs no encoding."""
+    return Statement(f"SELECT t.version FROM {sql.table(layer)} t "
+                     f"WHERE {sql.id_column(layer)} = $1::int8", [fid])
 
 
 def csv_header(props: list[LayerProperty]) -> bytes:

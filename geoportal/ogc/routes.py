@@ -17,6 +17,7 @@ from geoportal.errors import NotFound
 from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
+from geoportal.ogc.edit_routes import add_edit_routes
 from geoportal.ogc.extensions import conformance_classes
 from geoportal.ogc.openapi import openapi_document
 from geoportal.ogc.params import parse_feature_params, parse_items_query, reject_unknown
@@ -161,6 +162,7 @@ def ogc_router() -> APIRouter:
         return await features.feature_response(request, get_pool(request), links, layer,
                                                feature_id, fmt, crs, props, crs_given)
 
+    add_edit_routes(router)
     return router
 
 
