@@ -100,6 +100,10 @@ def _schema_type(prop: LayerProperty) -> dict[str, Any]:
         schema["type"] = "array"
     else:
         schema["type"] = prop.type
+    if prop.values is not None:
+        schema["enum"] = list(prop.values)
+    if prop.read_only:
+        schema["readOnly"] = True  # kept by the database: edits ignore it
     return schema
 
 
