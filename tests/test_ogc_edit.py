@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import psycopg
 import pytest
@@ -21,6 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geoportal.app import create_app
+from geoportal.db.catalog import table_info
+from geoportal.db.urls import libpq_url, with_database
+from geoportal.errors import Conflict, InvalidBody
+from geoportal.ogc import edits
+from geoportal.ogc.edit_body import read_edit
+from geoportal.ogc.edits import EditContext
+from geoportal.registry import Layer, LayerProperty
 from geoportal.settings import Settings
 
 ITEMS = "/ogc/collections/{}/items"
@@ -70,23 +78,33 @@ def auth(key: str, **headers: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def client(edit_database_url: str) -> Iterator[TestClient]:
+def writer_url(edit_database_url: str) -> str:
+    """The database as the service's writer role sees it (least privilege, as deployed)."""
+    database = psycopg.conninfo.conninfo_to_dict(edit_database_url)["dbname"]
+    return with_database(libpq_url(Settings().resolved_write_database_url()), str(database))
+
+
+@pytest.fixture(scope="module")
+def client(edit_database_url: str, writer_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=edit_database_url,
+                                        write_database_url=writer_url,
                                         auth_cache_s=300))) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def live(edit_database_url: str) -> Iterator[str]:
+def live(edit_database_url: str, writer_url: str) -> Iterator[str]:
     """uvicorn on this module's database, If-Match required (the default)."""
-    with uvicorn_server(edit_database_url, GEOPORTAL_AUTH_CACHE_S="300") as base:
+    with uvicorn_server(edit_database_url, GEOPORTAL_AUTH_CACHE_S="300",
+                        GEOPORTAL_WRITE_DATABASE_URL=writer_url) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
-def live_if_match_optional(edit_database_url: str) -> Iterator[str]:
+def live_if_match_optional(edit_database_url: str, writer_url: str) -> Iterator[str]:
     """uvicorn with ``edit_require_if_match`` off (for clients that send none: QGIS)."""
     with uvicorn_server(edit_database_url, GEOPORTAL_AUTH_CACHE_S="300",
+                        GEOPORTAL_WRITE_DATABASE_URL=writer_url,
                         GEOPORTAL_EDIT_REQUIRE_IF_MATCH="false") as base:
         yield base
 
@@ -749,3 +767,59 @@ def test_any_body_is_answered_with_a_client_error_or_written_never_a_server_erro
         error = response.json()
         assert error["code"] and error["description"]
         assert "asyncpg" not in response.text and "Traceback" not in response.text
+
+
+# A layer of properties alone (zone_rules, once the registry allows a layer without geometry)
+
+
+def rules_layer() -> Layer:
+    """zone_rules as a registry layer without geometry (built without the registry's checks,
+    which still ask every layer for a geometry type)."""
+    def prop(name: str, kind: str = "string", required: bool = False) -> LayerProperty:
+        return LayerProperty(name=name, type=kind, title=name, required=required)  # type: ignore[arg-type]
+
+    return Layer.model_construct(
+        id="zone_rules", title="Règles de zone", description="Rules per zone code",
+        table="zone_rules", id_column="id", geometry_column="geom", geometry_type=None,
+        license="ODbL-1.0", editable=True, temporal=None, properties=[
+            prop("plan_id", "integer", True), prop("code", required=True),
+            prop("label", required=True), prop("category", required=True),
+            prop("affectation", required=True), prop("uses_allowed", "array"),
+            prop("cos", "number"), prop("max_levels", "integer"),
+            prop("article", required=True)])
+
+
+async def test_a_layer_without_geometry_is_edited_by_its_properties_alone(
+        writer_url: str) -> None:
+    layer = rules_layer()
+    pool = await asyncpg.create_pool(writer_url, min_size=1, max_size=2)
+    try:
+        info = await table_info(pool, "zone_rules")
+        context = EditContext(layer, info, "key:reglement", lambda table: table)
+        rule = {"type": "Feature", "geometry": None, "properties": {
+            "plan_id": 1, "code": "ZX", "label": "Zone d'essai", "category": "habitat",
+            "affectation": "habitat", "uses_allowed": ["logement"], "cos": 0.4,
+            "article": "Article 99"}}
+        with pytest.raises(InvalidBody) as refused:
+            read_edit({**rule, "geometry": square()}, layer, info, "create", False, None)
+        assert refused.value.field == "geometry" and "n'a pas de géométrie" in \
+            refused.value.message
+        written = await edits.create(pool, context, read_edit(rule, layer, info, "create",
+                                                              False, None))
+        feature = json.loads(written.feature)
+        assert feature["geometry"] is None and feature["properties"]["uses_allowed"] == \
+            ["logement"] and written.version == 1
+        patch = read_edit({"properties": {"cos": 0.5}}, layer, info, "patch", False, None)
+        changed = await edits.change(pool, context, written.fid, patch, frozenset({1}),
+                                     replace=False)
+        assert json.loads(changed.feature)["properties"]["cos"] == 0.5 and changed.version == 2
+        too_high = read_edit({"properties": {"cos": 2}}, layer, info, "patch", False, None)
+        with pytest.raises(InvalidBody) as rule_refused:
+            await edits.change(pool, context, written.fid, too_high, None, replace=False)
+        assert rule_refused.value.field == "properties.cos"
+        with pytest.raises(Conflict):  # (plan_id, code) is unique
+            await edits.create(pool, context, read_edit(rule, layer, info, "create", False,
+                                                        None))
+        await edits.delete(pool, context, written.fid, frozenset({2}))
+    finally:
+        await pool.close()

@@ -47,7 +47,12 @@ def geometry_sql(layer: Layer, geometry: GeometryInput, params: Params) -> str:
 
 def _rendered(layer: Layer) -> str:
     """The written row (CTE ``t``) as (id, version, GeoJSON feature as bytea)."""
-    feature = feature_sql(layer, GEOJSON, WGS84_LON_LAT, list(layer.properties))
+    if layer.geometry_type is None:  # a table of properties alone (zone_rules)
+        feature = (f"""'{{"type":"Feature","id":' || {sql.id_column(layer)}"""
+                   f""" || ',"geometry":null,"properties":' """
+                   f"""|| {sql.properties_json(layer, list(layer.properties))} || '}}'""")
+    else:
+        feature = feature_sql(layer, GEOJSON, WGS84_LON_LAT, list(layer.properties))
     return (f"SELECT {sql.id_column(layer)} AS id, t.version AS version, "
             f"convert_to({feature}, 'UTF8') AS feature FROM t")
 
