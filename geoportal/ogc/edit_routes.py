@@ -138,9 +138,9 @@ def _versions(settings: Settings, if_match: str | None) -> edits.Versions:
 
 async def _context(request: Request, layer: Layer, identity: Identity) -> edits.EditContext:
     registry = _state(request)[1]
-    titles = {other.table: other.id for other in registry}
+    names = {other.table: other.id for other in registry}
     info = await services_of(request).get(TableCatalog).get(get_write_pool(request), layer.table)
-    return edits.EditContext(layer, info, identity.actor, lambda table: titles.get(table, table))
+    return edits.EditContext(layer, info, identity.actor, lambda table: names.get(table, table))
 
 
 async def _edit(request: Request, context: edits.EditContext, mode: Mode,

@@ -64,7 +64,7 @@ class EditContext:
     layer: Layer
     info: TableInfo
     actor: str
-    title_of: Callable[[str], str]  # a table's name for messages (its layer's title)
+    name_of: Callable[[str], str]  # a table's name for messages (its layer's id)
 
 
 @asynccontextmanager
@@ -89,7 +89,8 @@ async def change(pool: asyncpg.Pool, context: EditContext, fid: int, edit: Edit,
     """PUT (``replace``: every property) or PATCH (only those given) of one feature."""
     async with _transaction(pool, context) as conn:
         current = await _lock(conn, context, fid, versions, delete=False)
-        await _check(conn, context, edit, current)
+        # A patch keeps the references it does not name; a replacement names them all.
+        await _check(conn, context, edit, {} if replace else current)
         return await _write(conn, edit_sql.update_statement(context.layer, context.info, fid,
                                                             edit, replace))
 
@@ -215,7 +216,7 @@ async def _missing_reference(conn: asyncpg.Connection, context: EditContext,
     layer = context.layer
     by_column = {p.column_name: p for p in layer.properties}
     names = [by_column[c].name for c in constraint.columns]
-    target = context.title_of(str(constraint.ref_table))
+    target = context.name_of(str(constraint.ref_table))
     field = f"properties.{names[-1]}"
     shown = values[-1][0]
     if len(names) == 1:
@@ -241,7 +242,7 @@ async def _refuse_if_referenced(conn: asyncpg.Connection, context: EditContext, 
         return
     row = await conn.fetchrow(*_args(statement))
     assert row is not None
-    used = [(context.title_of(c.table), int(n)) for c, n
+    used = [(context.name_of(c.table), int(n)) for c, n
             in zip(context.info.inbound, row.values(), strict=True) if n]
     if used:
         listed = ", ".join(f"{title} ({n if n < 1000 else '1000+'})" for title, n in used)
@@ -282,7 +283,7 @@ def _refusal(context: EditContext, exc: asyncpg.PostgresError) -> GeoportalError
                            "(it must be unique)")
     if isinstance(exc, asyncpg.ForeignKeyViolationError):
         if constraint is not None and constraint.table != layer.table:
-            title = context.title_of(constraint.table)
+            title = context.name_of(constraint.table)
             return Conflict(f"L'entité est encore référencée par « {title} ».",
                             en=f"The feature is still referenced by '{title}'.")
         return InvalidBody(f"{named} : la valeur ne désigne aucune entité existante",
