@@ -306,6 +306,8 @@ async def optional_identity(request: Request) -> Identity | None:
         return None
     request.state.identity = identity
     return identity
+
+
 LayerOf = Callable[[Request], str | None]
 
 
