@@ -19,6 +19,7 @@ from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
 from geoportal.core.methods import HttpMethods
 from geoportal.core.services import Services
+from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.errors import install_error_handlers
@@ -53,6 +54,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
     services.provide(authenticator(settings))
+    services.provide(TableCatalog())  # the editable tables' columns and constraints
     return services
 
 

@@ -50,18 +50,58 @@ class GeoportalError(Exception):
         """Headers the response must carry besides Retry-After (e.g. WWW-Authenticate)."""
         return {}
 
+    def details(self) -> dict[str, str]:
+        """Members the error body carries besides code, description and status."""
+        return {}
+
 
 class InvalidParameter(GeoportalError):
-    """A query parameter or body is malformed or out of range."""
+    """A query parameter or body is malformed or out of range.
+
+    ``field`` names what is wrong in a request body (``properties.code``, ``geometry``), so
+    that a client can point at it; it is sent as the error body's ``field``.
+    """
 
     status_code = 400
     code = "InvalidParameterValue"
+
+    def __init__(self, message: str, en: str | None = None, *, field: str | None = None
+                 ) -> None:
+        super().__init__(message, en)
+        self.field = field
+
+    def details(self) -> dict[str, str]:
+        """The field the error is about, when there is one."""
+        return {"field": self.field} if self.field else {}
 
 
 class InvalidBody(InvalidParameter):
     """A request body is well-formed JSON but says something impossible (e.g. bad geometry)."""
 
     status_code = 422
+
+
+class UnsupportedMediaType(GeoportalError):
+    """A request body in a media type the operation does not read."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class MethodNotAllowed(GeoportalError):
+    """The method exists on the path but not for this resource (e.g. a read-only layer)."""
+
+    status_code = 405
+    code = "MethodNotAllowed"
+
+    def __init__(self, message: str, en: str | None = None, *,
+                 allow: tuple[str, ...] = ("GET", "HEAD", "OPTIONS")) -> None:
+        super().__init__(message, en)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        """What the resource does accept (RFC 9110: a 405 carries ``Allow``)."""
+        return {"Allow": ", ".join(self.allow)}
 
 
 class Unauthorized(GeoportalError):
@@ -161,16 +201,19 @@ class ServiceUnavailable(GeoportalError):
     retry_after = RETRY_AFTER_S
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, object]:
-    """An OGC-style exception document."""
-    return {"code": code, "description": message, "status": status}
+def error_body(status: int, code: str, message: str,
+               details: dict[str, str] | None = None) -> dict[str, object]:
+    """An OGC-style exception document (``details``: e.g. the ``field`` of a body error)."""
+    return {"code": code, "description": message, "status": status, **(details or {})}
 
 
 def error_response(status: int, code: str, message: str,
-                   retry_after: int | None = None) -> JSONResponse:
+                   retry_after: int | None = None,
+                   details: dict[str, str] | None = None) -> JSONResponse:
     """The one JSON error response of the service (also used by middleware)."""
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSONResponse(error_body(status, code, message), status_code=status, headers=headers)
+    return JSONResponse(error_body(status, code, message, details), status_code=status,
+                        headers=headers)
 
 
 def _language(request: Request) -> Language:
@@ -183,7 +226,7 @@ async def _geoportal_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code >= 500:
         outage_log.warning(exc.code, "%s %s: %s", request.method, request.url.path, exc.en)
     response = error_response(exc.status_code, exc.code, exc.text(_language(request)),
-                              exc.retry_after)
+                              exc.retry_after, exc.details())
     response.headers.update(exc.headers())
     return response
 

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         "layers); default: database_url when set, else the private cluster's writer role.",
     )
     write_pool_max_size: int = Field(default=8, ge=1, description="Connections for edits.")
+    edit_require_if_match: bool = Field(
+        default=True, description="PUT, PATCH and DELETE of a feature need If-Match (428 "
+        "without): no edit overwrites another unseen. QGIS (3.30 to 3.44 at least) sends "
+        "none; false lets it update and delete, last writer wins (each change still in the "
+        "history).")
     db_connect_timeout_s: float = Field(default=3.0, gt=0, description="Connect timeout.")
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -122,17 +123,21 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def live_server(demo_settings: Settings) -> Iterator[str]:
-    """The real service under uvicorn on a loopback port, for GDAL, OWSLib and browsers."""
+@contextmanager
+def uvicorn_server(database_url: str, data_dir: Path | None = None,
+                   **env: str) -> Iterator[str]:
+    """The real service under uvicorn on a loopback port, on ``database_url``; extra
+    ``GEOPORTAL_*`` settings in ``env``. Yields its base URL; stopped on exit."""
     port = _free_port()
-    env = {**os.environ, "GEOPORTAL_DATABASE_URL": str(demo_settings.database_url),
-           "GEOPORTAL_DATA_DIR": str(demo_settings.raster_dir), "GEOPORTAL_BODY_TIMEOUT_S": "5"}
+    environment = {**os.environ, "GEOPORTAL_DATABASE_URL": database_url,
+                   "GEOPORTAL_BODY_TIMEOUT_S": "5", **env}
+    if data_dir is not None:
+        environment["GEOPORTAL_DATA_DIR"] = str(data_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
          "--no-server-header"],
-        env=env,
+        env=environment,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -151,6 +156,13 @@ def live_server(demo_settings: Settings) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_settings: Settings) -> Iterator[str]:
+    """The real service under uvicorn on a loopback port, for GDAL, OWSLib and browsers."""
+    with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -45,9 +45,9 @@ class Acked:
 
 
 def _version(etag: str) -> int:
-    digits = re.findall(r"\d+", etag)
-    assert digits, etag
-    return int(digits[-1])
+    found = re.search(r'"v(\d+)', etag)
+    assert found, etag
+    return int(found.group(1))
 
 
 def _cli(url: str, *args: str) -> str:

@@ -46,10 +46,16 @@ from geoportal.core.auth_keys import (
 )
 from geoportal.core.logs import RateLimitedLog
 from geoportal.core.services import services_of
-from geoportal.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from geoportal.errors import (
+    Forbidden,
+    GeoportalError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 
 __all__ = ["ROLES", "AuthConfig", "Authenticator", "Identity", "IdentityDep", "JwtConfig", "Role",
-           "current_identity", "layer_from_path", "require_role"]
+           "current_identity", "layer_from_path", "optional_identity", "require_role"]
 
 log = logging.getLogger("geoportal.auth")
 LAST_USED_RESOLUTION_S = 3600.0  # last_used_at is written at most once an hour per key
@@ -280,6 +286,28 @@ async def current_identity(
 
 
 IdentityDep = Annotated[Identity, Depends(current_identity)]
+
+
+async def optional_identity(request: Request) -> Identity | None:
+    """The verified caller when bearer credentials were sent and hold, else None; never 401.
+
+    For answers that only differ by what the caller may do (``OPTIONS``'s ``Allow``): bad
+    credentials still count as a failure of the client, and an unreachable database as none.
+    """
+    known: Identity | None = getattr(request.state, "identity", None)
+    if known is not None:
+        return known
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        identity = await services_of(request).get(Authenticator).authenticate(request, token)
+    except (GeoportalError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return None
+    request.state.identity = identity
+    return identity
+
+
 LayerOf = Callable[[Request], str | None]
 
 

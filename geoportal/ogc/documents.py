@@ -107,6 +107,10 @@ def _schema_type(prop: LayerProperty) -> dict[str, Any]:
         schema.update(type="array", items={"type": "string"})
     else:
         schema["type"] = prop.type
+    if prop.values is not None:
+        schema["enum"] = list(prop.values)
+    if prop.read_only:
+        schema["readOnly"] = True  # kept by the database: edits ignore it
     return schema
 
 

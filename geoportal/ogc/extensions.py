@@ -23,6 +23,7 @@ from geoportal.registry import Layer
 FEATURES_1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
 FEATURES_2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf"
 FEATURES_3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
+FEATURES_4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 
 CONFORMANCE: tuple[str, ...] = (
@@ -35,6 +36,10 @@ CONFORMANCE: tuple[str, ...] = (
     f"{FEATURES_3}/queryables-query-parameters",
     f"{FEATURES_3}/filter",
     f"{FEATURES_3}/features-filter",
+    f"{FEATURES_4}/create-replace-delete",
+    f"{FEATURES_4}/update",
+    f"{FEATURES_4}/features",
+    f"{FEATURES_4}/optimistic-locking-etags",
     f"{CQL2}/cql2-text",
     f"{CQL2}/cql2-json",
     f"{CQL2}/basic-cql2",

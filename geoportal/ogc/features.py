@@ -20,13 +20,20 @@ from geoportal.core.links import Link, Links, replace_params
 from geoportal.db.versions import data_version, layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
-from geoportal.ogc.caching import cache_headers, make_etag, not_modified, past_etag
+from geoportal.ogc.caching import (
+    cache_headers,
+    make_etag,
+    not_modified,
+    past_etag,
+    representation_etag,
+)
 from geoportal.ogc.crs import STORAGE, Crs
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
     Statement,
     csv_header,
     feature_statement,
+    feature_version_statement,
     geometry_crs,
     items_statement,
     stream_statement,
@@ -158,6 +165,16 @@ def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,
         svg=svg, at=query.at)
 
 
+def item_links(links: Links, layer: Layer, number: int, fmt: Format,
+               own: list[tuple[str, str]]) -> list[Link]:
+    """The links of one feature: itself in each format, its collection, its versions."""
+    path = f"/ogc/collections/{layer.id}/items/{number}"
+    return [*links.alternates(path, fmt, formats.FEATURE, own),
+            links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON, layer.title),
+            links.link(f"{path}/history", "version-history", formats.JSON,
+                       "Versions of this feature")]
+
+
 async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, layer: Layer,
                            fid: str, fmt: Format, crs: Crs, props: list[LayerProperty],
                            crs_given: bool, at: dt.datetime | None = None) -> Response:
@@ -169,9 +186,15 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}") from None
     if not -(2**63) <= number < 2**63:
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    early = await _early_etag(request, pool, links, layer, fmt, at)
-    if early and not_modified(request, early):
-        return Response(status_code=304, headers=_headers(crs, early, at))
+    if at is not None:
+        early = await _early_etag(request, pool, links, layer, fmt, at)
+        if early and not_modified(request, early):
+            return Response(status_code=304, headers=_headers(crs, early, at))
+    elif "if-none-match" in request.headers:  # the feature's version answers, no encoding
+        known = await _run(pool, feature_version_statement(layer, number))
+        early = representation_etag(request, known["version"], fmt) if known else None
+        if early and not_modified(request, early):
+            return Response(status_code=304, headers=_headers(crs, early))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
     place_crs = crs if (crs_given or fmt is not formats.JSONFG) else STORAGE
     row = await _run(pool, feature_statement(layer, number, body_fmt, place_crs, props, at))
@@ -183,15 +206,10 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
                 en=f"feature {fid!r} did not exist in collection {layer.id!r} at that moment "
                    f"(see …/items/{fid}/history)")
         raise NotFound(f"no feature {fid!r} in collection {layer.id!r}")
-    etag = _etag(request, links, row["version"], fmt, at)
-    path = f"/ogc/collections/{layer.id}/items/{number}"
+    etag = past_etag(request, links.base, str(row["data_version"]), fmt) if at is not None \
+        else representation_etag(request, int(row["version"]), fmt)
     own = list(request.query_params.multi_items())
-    feature_links = [*links.alternates(path, fmt, formats.FEATURE, own),
-                     links.link(f"/ogc/collections/{layer.id}", "collection", formats.JSON,
-                                layer.title),
-                    links.link(f"{path}/history", "version-history", formats.JSON,
-                               "Versions of this feature")]
-    extra = b',"links":' + orjson.dumps(feature_links)
+    extra = b',"links":' + orjson.dumps(item_links(links, layer, number, fmt, own))
     if fmt is formats.JSONFG:
         extra += b',"conformsTo":' + orjson.dumps(JSONFG_CONFORMS)
         if _place_crs_uri(layer, place_crs) is not None:

@@ -103,11 +103,16 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
                                        "default": 100}), _param(
         "offset", "Changes to skip (prefer the `next` link).",
         {"type": "integer", "minimum": 0, "default": 0})]
+    items = _get(f"get_{layer.id}_items", f"Features of {layer.title}", layer.id, item_params,
+                 _ok("A page of features", *formats.FEATURES))
+    if layer.editable:
+        create, change = _edit_operations(layer, fid)
+        items.update(create)
+        feature.update(change)
     return {
         base: _get(f"describe_{layer.id}", f"Describe {layer.title}", layer.id, ["f"],
                    _ok("The collection", *formats.METADATA)),
-        f"{base}/items": _get(f"get_{layer.id}_items", f"Features of {layer.title}", layer.id,
-                              item_params, _ok("A page of features", *formats.FEATURES)),
+        f"{base}/items": items,
         f"{base}/items/{{featureId}}": feature,
         f"{base}/items/{{featureId}}/history": history,
         f"{base}/queryables": _get(f"get_{layer.id}_queryables", "Queryable properties",
@@ -118,13 +123,73 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
     }
 
 
+FEATURE_MEDIA = ("application/geo+json", "application/json", "application/fg+json")
+MERGE_PATCH = "application/merge-patch+json"
+EDIT_ERRORS = {str(status): {"$ref": "#/components/responses/Error"}
+               for status in (400, 401, 403, 404, 409, 415, 422)}
+ETAG_HEADER = {"ETag": {"description": "Strong ETag of the feature's new version (\"v<n>\"), "
+                        "for the next If-Match.", "schema": {"type": "string"}}}
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string"}}
+
+
+IF_MATCH = _header("If-Match", "The ETag of the version being changed (`*`: any version); "
+                   "required (428 without), 412 when it is not the current one.")
+CONTENT_CRS = _header("Content-Crs", "CRS of the body's geometry (JSON-FG: of `place`), e.g. "
+                      "`<http://www.opengis.net/def/crs/EPSG/0/26191>`; default CRS84.")
+
+
+def _write(op_id: str, summary: str, tag: str, media: tuple[str, ...],
+           responses: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": op_id, "summary": summary, "tags": [tag], "parameters": params,
+        "security": [{"bearer": []}], "responses": {**responses, **EDIT_ERRORS}}
+    if media:
+        operation["requestBody"] = {"required": True, "content": {
+            m: {"schema": {"type": "object"}} for m in media}}
+    return operation
+
+
+def _edit_operations(layer: Layer, fid: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Part 4: POST on the items, PUT/PATCH/DELETE on one item (editors of the layer)."""
+    changed = {"200": {"description": "The feature as written (GeoJSON, CRS84).",
+                       "headers": ETAG_HEADER,
+                       "content": {"application/geo+json": JSON_OBJECT}},
+               "412": {"$ref": "#/components/responses/Error"},
+               "428": {"$ref": "#/components/responses/Error"}}
+    created = {"201": {"description": "Created; the feature as written.", "headers": {
+        **ETAG_HEADER, "Location": {"description": "The new feature's URL.",
+                                    "schema": {"type": "string", "format": "uri"}}},
+        "content": {"application/geo+json": JSON_OBJECT}}}
+    deleted = {"204": {"description": "Deleted (kept in the history)."},
+               "412": {"$ref": "#/components/responses/Error"},
+               "428": {"$ref": "#/components/responses/Error"}}
+    items = {"post": _write(f"create_{layer.id}_feature", f"Add a feature to {layer.title}",
+                            layer.id, FEATURE_MEDIA, created, [CONTENT_CRS])}
+    item = {
+        "put": _write(f"replace_{layer.id}_feature", "Replace a feature", layer.id,
+                      FEATURE_MEDIA, changed, [fid, IF_MATCH, CONTENT_CRS]),
+        "patch": _write(f"update_{layer.id}_feature", "Update a feature (JSON merge patch)",
+                        layer.id, (MERGE_PATCH, *FEATURE_MEDIA), changed,
+                        [fid, IF_MATCH, CONTENT_CRS]),
+        "delete": _write(f"delete_{layer.id}_feature", "Delete a feature", layer.id, (),
+                         deleted, [fid, IF_MATCH]),
+    }
+    return items, item
+
+
 def openapi_document(registry: LayerRegistry, settings: Settings, links: Links
                      ) -> dict[str, Any]:
     """The whole API definition, one set of paths per collection."""
     error = {"description": "An OGC exception", "content": {"application/json": {"schema": {
         "type": "object", "required": ["code"], "properties": {
             "code": {"type": "string"}, "description": {"type": "string"},
-            "status": {"type": "integer"}}}}}}
+            "status": {"type": "integer"},
+            "field": {"type": "string", "description": "What is wrong in a request body, "
+                      "e.g. properties.code"}}}}}}
     paths: dict[str, Any] = {
         "/": _get("landing", "Landing page", "Capabilities", ["f"],
                   _ok("Landing page", *formats.METADATA)),
@@ -147,6 +212,9 @@ def openapi_document(registry: LayerRegistry, settings: Settings, links: Links
         "paths": paths,
         "components": {
             "parameters": _parameters(settings),
-            "responses": {"InvalidParameter": error, "NotFound": error},
+            "responses": {"InvalidParameter": error, "NotFound": error, "Error": error},
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API key (gp_…) or a JWT; editors of the layer may write."}},
         },
     }

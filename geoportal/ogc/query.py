@@ -218,14 +218,22 @@ def stream_statement(layer: Layer, query: ItemsQuery, fmt: Format) -> Statement:
 
 def feature_statement(layer: Layer, fid: int, fmt: Format, crs: Crs,
                       props: list[LayerProperty], at: dt.datetime | None = None) -> Statement:
-    """One feature by id (as it stood at ``at``): (version, feature as bytea)."""
+    """One feature by id (as it stood at ``at``): (its version, the data version then or
+    null, feature as bytea)."""
     params = Params()
     condition = f"{sql.id_column(layer)} = {params.add(fid, 'int8')}"
     at_sql = moment_sql(at, params)
-    text = (f"SELECT {version_sql(layer, at_sql)} AS version, "
+    data_version = version_sql(layer, at_sql) if at_sql is not None else "NULL::text"
+    text = (f"SELECT t.version AS version, {data_version} AS data_version, "
             f"convert_to({feature_sql(layer, fmt, crs, props)}, 'UTF8') AS feature "
             f"FROM {source_sql(layer, at_sql)} t WHERE {condition}")
     return Statement(text, params.values)
+
+
+def feature_version_statement(layer: Layer, fid: int) -> Statement:
+    """The version of one feature (its ETag), by primary key: a 304 costs no encoding."""
+    return Statement(f"SELECT t.version FROM {sql.table(layer)} t "
+                     f"WHERE {sql.id_column(layer)} = $1::int8", [fid])
 
 
 def csv_header(props: list[LayerProperty], geometry: bool = True) -> bytes:

@@ -17,6 +17,7 @@ from geoportal.errors import NotFound
 from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
+from geoportal.ogc.edit_routes import add_edit_routes
 from geoportal.ogc.extensions import conformance_classes
 from geoportal.ogc.history import history_router
 from geoportal.ogc.openapi import openapi_document
@@ -169,6 +170,7 @@ def ogc_router() -> APIRouter:
                                                feature_id, fmt, crs, props, crs_given, at)
 
     router.include_router(history_router())
+    add_edit_routes(router)
     return router
 
 

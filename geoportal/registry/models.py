@@ -55,7 +55,20 @@ class LayerProperty(Strict):
     queryable: bool = False
     in_tiles: bool = False
     required: bool = False
+    read_only: bool = Field(
+        default=False, description="Kept by the database (computed, stamped): ignored in the "
+        "bodies of edits; a column with a default gets it again on every change.")
+    values: list[str] | None = Field(
+        default=None, min_length=1, description="The only values allowed (an enumeration).")
     source: SourceField | None = None
+
+    @model_validator(mode="after")
+    def _values_are_strings(self) -> LayerProperty:
+        if self.values is not None and self.type != "string":
+            raise ValueError(f"values: an enumeration needs type string, not {self.type}")
+        if self.read_only and self.required:
+            raise ValueError("a read_only property cannot be required (clients do not send it)")
+        return self
 
     @property
     def column_name(self) -> str:
