@@ -823,3 +823,62 @@ async def test_a_layer_without_geometry_is_edited_by_its_properties_alone(
         await edits.delete(pool, context, written.fid, frozenset({2}))
     finally:
         await pool.close()
+
+
+# Zone rules are data too: edited over the API, every answer that depends on them changes
+
+
+def _plot_in_a_zone(url: str) -> tuple[str, int, str, float]:
+    """A plot wholly inside one zone whose rule has a COS: (ref, rule id, code, cos)."""
+    [row] = sql(url, """
+        SELECT p.ref, r.id, r.code, r.cos FROM parcels p
+        JOIN zoning z ON ST_CoveredBy(p.geom, z.geom)
+        JOIN zone_rules r ON r.plan_id = z.plan_id AND r.code = z.code
+        JOIN plans pl ON pl.id = z.plan_id AND pl.status = 'en vigueur'
+        WHERE r.cos IS NOT NULL ORDER BY p.id LIMIT 1""")
+    return str(row[0]), int(row[1]), str(row[2]), float(row[3])
+
+
+def test_a_zone_rule_edited_over_the_api_changes_the_rules_answer_and_the_note(
+        client: TestClient, keys: dict[str, str], edit_database_url: str) -> None:
+    ref, rule_id, code, cos = _plot_in_a_zone(edit_database_url)
+    item = f"{ITEMS.format('zone_rules')}/{rule_id}"
+    before = client.get("/rules", params={"parcel": ref}).json()
+    [zone_before] = [z for z in before["zones"] if z["rules"]["code"] == code]
+    assert zone_before["rules"]["cos"] == cos
+    current = client.get(item)
+    assert current.status_code == 200 and current.json()["geometry"] is None
+    new_cos = round(cos / 2, 3)
+    patched = client.patch(item, json={"properties": {"cos": new_cos}}, headers=auth(
+        keys["editor"], **MERGE_PATCH, **{"If-Match": current.headers["etag"]}))
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["properties"]["cos"] == new_cos
+    after = client.get("/rules", params={"parcel": ref}).json()
+    [zone_after] = [z for z in after["zones"] if z["rules"]["code"] == code]
+    assert zone_after["rules"]["cos"] == new_cos
+    assert after["data_version"] != before["data_version"]
+    note = client.get("/rules/note", params={"parcel": ref, "f": "html"})
+    assert note.status_code == 200 and after["data_version"] in note.text
+    history = client.get(f"{item}/history").json()["versions"]
+    assert history[0]["changed_by"] == "key:urbanisme-sig"
+    assert history[0]["feature"]["properties"]["cos"] == new_cos
+
+
+def test_a_zone_rule_is_created_with_its_required_fields_and_a_bad_one_refused(
+        client: TestClient, keys: dict[str, str], edit_database_url: str) -> None:
+    rule = {"type": "Feature", "geometry": None, "properties": {
+        "plan_id": 1, "code": "ZT", "label": "Zone de test", "category": "habitat",
+        "affectation": "Habitat", "article": "Article ZT.", "cos": 0.4, "cus": 1.2,
+        "max_levels": 3, "uses_allowed": ["habitat"]}}
+    made = client.post(ITEMS.format("zone_rules"), json=rule, headers=auth(keys["editor"]))
+    assert made.status_code == 201, made.text
+    assert made.headers["location"].endswith(f"/ogc/collections/zone_rules/items/"
+                                             f"{made.json()['id']}")
+    found = client.get(ITEMS.format("zone_rules"), params={"filter": "code = 'ZT'"}).json()
+    assert [f["properties"]["cos"] for f in found["features"]] == [0.4]
+    bad = client.post(ITEMS.format("zone_rules"), json={**rule, "properties": {
+        **rule["properties"], "code": "ZU", "cos": "beaucoup"}}, headers=auth(keys["editor"]))
+    assert bad.status_code == 422 and "cos" in bad.json()["description"]
+    with_geometry = client.post(ITEMS.format("zone_rules"), json={
+        **rule, "geometry": square()}, headers=auth(keys["editor"]))
+    assert with_geometry.status_code == 422
