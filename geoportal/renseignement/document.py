@@ -276,7 +276,8 @@ def _environment() -> jinja2.Environment:
 def moment_text(moment: dt.datetime) -> str:
     """``7 décembre 2026 à 10 h 21`` (Casablanca time)."""
     local = moment.astimezone(AGENCY_TZ)
-    return f"{french.date(local.date())} à {local.hour} h {local.minute:02d}"
+    nbsp = french.NBSP
+    return f"{french.date(local.date())} à {local.hour}{nbsp}h{nbsp}{local.minute:02d}"
 
 
 def qr_data_uri(url: str) -> str:
