@@ -34,7 +34,9 @@ def _print_key(settings: Settings, title: str) -> None:
     from geoportal.renseignement.signing_keys import key_info, passphrase_path
 
     info = key_info(settings)
-    table = Table(title=title, show_header=False)
+    table = Table(title=title, show_header=False, box=None, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # a fingerprint is never cut short
     table.add_row("file", str(info.path))
     table.add_row("subject", info.subject)
     table.add_row("issuer", info.issuer + ("  (self-signed)" if info.self_signed else ""))
