@@ -46,10 +46,11 @@ STATUS_LABELS = {"submitted": "déposée", "under_review": "en cours d'instructi
 ROLE_TITLES = {"signataire": "Signataire habilité", "admin": "Signataire habilité"}
 REASON_MAX = 500
 
-LOCK_REQUEST = """
+REQUEST = """
 SELECT id, number, status, parcel_ref, ST_AsGeoJSON(outline, 3)::text AS outline,
        requester_name, capacity, purpose, as_of, submitted_at
-FROM nru_requests WHERE id = $1 FOR UPDATE"""
+FROM nru_requests WHERE id = $1"""
+LOCK_REQUEST = REQUEST + " FOR UPDATE"
 OBSERVATIONS = """
 SELECT detail->>'text' AS text, at FROM nru_events
 WHERE request_id = $1 AND action = 'observation' AND coalesce(detail->>'text', '') <> ''
@@ -265,6 +266,31 @@ async def issue_batch(pool: asyncpg.Pool, request_ids: Sequence[int], signer: Id
                 return exc
 
     return list(await asyncio.gather(*(one(i) for i in request_ids)))
+
+
+STORED_NOTE = "SELECT request_id, document FROM nru_notes WHERE number = $1"
+
+
+async def reproduce_document(conn: asyncpg.Connection, number: str, *,
+                             style: render.NoteStyle,
+                             rasters: RasterSampler | None = None
+                             ) -> tuple[NoteDocument, NoteDocument]:
+    """The stored document of an issued note, and the same document built again now from
+    its request and the data as of the request's moment (equal when nothing it read has
+    changed since, or once the rules read the data as of that moment)."""
+    row = await conn.fetchrow(STORED_NOTE, number)
+    if row is None:
+        raise NotFound(f"Aucune note n'a le numéro {number!r}.",
+                       en=f"No note has the number {number!r}.")
+    stored = NoteDocument.model_validate(
+        json.loads(row["document"]) if isinstance(row["document"], str) else row["document"])
+    request = _note_request(await conn.fetchrow(REQUEST, row["request_id"]))
+    again = await build_document(
+        conn, request, Issuance(issued_at=stored.issued_at, signatory=stored.signatory,
+                                verify_url=stored.verify_url,
+                                observations=stored.observations),
+        style=style, rasters=rasters)
+    return stored, again
 
 
 @dataclass(frozen=True)
