@@ -24,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from geoportal.app import create_app
 from geoportal.renseignement.document import NoteDocument, template_for, to_html, unsigned_pdf
-from geoportal.renseignement.signing import _asn1
+from geoportal.renseignement.pades import asn1_certificate
 from geoportal.renseignement.signing_keys import load_key_material
 
 SIGNATORY = {"name": "Nadia Bennani", "title": "Directrice de l'Agence urbaine"}
@@ -113,7 +113,7 @@ def test_pyhanko_validates_the_pades_signature_against_the_agency_certificate(
     certificate = load_key_material(world.settings()).certificate
     signature = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
     status = validate_pdf_signature(signature, ValidationContext(
-        trust_roots=[_asn1(certificate)]))
+        trust_roots=[asn1_certificate(certificate)]))
     assert status.intact and status.valid and status.trusted and status.bottom_line
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert status.md_algorithm == "sha256"
