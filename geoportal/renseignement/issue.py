@@ -59,25 +59,37 @@ INSERT_NOTE = """
 INSERT INTO nru_notes (request_id, number, issued_at, signer, data_version, pdf, sha256,
                        document)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb) RETURNING id"""
-# The plot of a request: its outline, else its land title's geometry; compared by reference
-# or by overlap over half of the smaller plot (neighbours only touch).
+# The plot of a request: its outline, else its land title's geometry. Earlier notes are for
+# the same land when their request names the same land title, or a land title or outline
+# overlapping this plot over half of the smaller of the two (neighbours only touch). Found
+# through the GiST indexes of parcels and outlines, then by reference.
 SUPERSEDE = r"""
-WITH plot AS (
-  SELECT r.id, upper(regexp_replace(coalesce(r.parcel_ref, ''), '\s+', '', 'g')) AS ref,
+WITH mine AS (
+  SELECT upper(regexp_replace(coalesce(r.parcel_ref, ''), '\s+', '', 'g')) AS ref,
          coalesce(r.outline, (SELECT p.geom FROM parcels p
                               WHERE p.ref_norm = upper(regexp_replace(r.parcel_ref, '\s+', '',
                                                                       'g'))
                               LIMIT 1)) AS geom
-  FROM nru_requests r
-  WHERE r.id = $1 OR r.id IN (SELECT request_id FROM nru_notes WHERE status = 'valid')
-), mine AS (SELECT * FROM plot WHERE id = $1)
+  FROM nru_requests r WHERE r.id = $1
+), same_land AS (
+  SELECT mine.ref AS ref_norm FROM mine WHERE mine.ref <> ''
+  UNION
+  SELECT p.ref_norm FROM parcels p, mine
+  WHERE p.geom && mine.geom
+    AND ST_Area(ST_Intersection(p.geom, mine.geom))
+        >= 0.5 * least(ST_Area(p.geom), ST_Area(mine.geom))
+), candidates AS (
+  SELECT r.id FROM nru_requests r
+  JOIN same_land s ON upper(regexp_replace(r.parcel_ref, '\s+', '', 'g')) = s.ref_norm
+  UNION
+  SELECT r.id FROM nru_requests r, mine
+  WHERE r.outline && mine.geom
+    AND ST_Area(ST_Intersection(r.outline, mine.geom))
+        >= 0.5 * least(ST_Area(r.outline), ST_Area(mine.geom))
+)
 UPDATE nru_notes n SET status = 'superseded', superseded_by = $2
-FROM plot other, mine
-WHERE n.request_id = other.id AND n.status = 'valid' AND n.id <> $2
-  AND ((mine.ref <> '' AND other.ref = mine.ref)
-       OR (ST_Intersects(other.geom, mine.geom)
-           AND ST_Area(ST_Intersection(other.geom, mine.geom))
-               >= 0.5 * least(ST_Area(other.geom), ST_Area(mine.geom))))
+FROM candidates c
+WHERE n.request_id = c.id AND n.status = 'valid' AND n.id <> $2
 RETURNING n.number, n.request_id"""
 MARK_ISSUED = "UPDATE nru_requests SET status = 'issued', updated_at = now() WHERE id = $1"
 EVENT = """
@@ -161,7 +173,8 @@ class IssuedNote:
     superseded: list[str]
 
 
-def _note_request(row: asyncpg.Record) -> NoteRequest:
+def note_request(row: asyncpg.Record) -> NoteRequest:
+    """The note's view of a request row (``REQUEST``)."""
     outline = json.loads(row["outline"]) if row["outline"] else None
     if outline is not None and outline.get("type") == "Polygon":
         outline = {"type": "MultiPolygon", "coordinates": [outline["coordinates"]]}
@@ -221,7 +234,7 @@ async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issu
                            en=f"No request has the id {request_id}.")
         if row["status"] != "ready_to_sign":
             raise _not_ready(row["number"], row["status"])
-        request = _note_request(row)
+        request = note_request(row)
         observations = [Observation(text=r["text"], at=r["at"])
                         for r in await conn.fetch(OBSERVATIONS, request_id)]
         signatory = _signatory(signer, naming or SignatoryName(), certificate)
@@ -284,7 +297,7 @@ async def reproduce_document(conn: asyncpg.Connection, number: str, *,
                        en=f"No note has the number {number!r}.")
     stored = NoteDocument.model_validate(
         json.loads(row["document"]) if isinstance(row["document"], str) else row["document"])
-    request = _note_request(await conn.fetchrow(REQUEST, row["request_id"]))
+    request = note_request(await conn.fetchrow(REQUEST, row["request_id"]))
     again = await build_document(
         conn, request, Issuance(issued_at=stored.issued_at, signatory=stored.signatory,
                                 verify_url=stored.verify_url,
