@@ -100,10 +100,14 @@ def test_the_json_answer_gives_status_plot_and_hash_and_no_personal_data(
 def test_an_unknown_number_is_a_404_that_says_so_in_french_or_english(
         client: TestClient) -> None:
     for number in ("NRU-T-999999", "NRU;DROP TABLE", "x" * 300):
-        response = client.get(f"/verify/{number}")
+        response = client.get(f"/verify/{number}", params={"f": "json"})
         assert response.status_code == 404
         assert "Aucune note n'a été délivrée" in response.json()["description"]
-    english = client.get("/verify/NRU-T-999999", headers={"Accept-Language": "en"})
+        page = client.get(f"/verify/{number}")  # a browser gets a page saying so
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "Aucune note n&#39;a été délivrée" in page.text and "<script" not in page.text
+    english = client.get("/verify/NRU-T-999999", headers={"Accept-Language": "en",
+                                                          "Accept": "application/json"})
     assert "No note was issued" in english.json()["description"]
     posted = client.post("/verify/NRU-T-999999", files={"file": ("a.pdf", b"%PDF-1.7")})
     assert posted.status_code == 404

@@ -186,7 +186,16 @@ async def verify_note(request: Request, number: str, settings: SettingsDep) -> R
     """The public verification page of an issued note (HTML, or JSON with ``f=json`` or
     ``Accept: application/json``)."""
     fmt = _format(request)
-    note = await find_note(get_write_pool(request), number, Links.for_request(request, settings))
+    try:
+        note = await find_note(get_write_pool(request), number,
+                               Links.for_request(request, settings))
+    except NotFound as exc:
+        if fmt is JSON:
+            raise
+        # A person who scanned or typed a number reads a page, not an error document.
+        html = _pages().get_template("verify_unknown.html").render(number=number[:64],
+                                                                    message=exc.message)
+        return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
     return _json(note) if fmt is JSON else _page(note, None)
 
 
