@@ -385,6 +385,30 @@ def test_the_cli_revokes_a_note_and_refuses_an_unknown_one_clearly(
     assert actor is not None and actor[0].startswith("cli:")
 
 
+def test_observations_given_at_signature_are_on_the_note_and_recorded(
+        client: TestClient, world: NruWorld, tmp_path: Path) -> None:
+    request = insert_request(world.roles.owner, parcel_ref="TF 1008/C",
+                             observations=("Première observation de l'instructeur.",))
+    sign(client, world, request.id, body={"observations": ["Seconde observation, à la "
+                                                           "signature."]})
+    twin, _ = stored(world, request.number)
+    assert [o["text"] for o in twin["observations"]] == [  # type: ignore[index,union-attr]
+        "Première observation de l'instructeur.", "Seconde observation, à la signature."]
+    with psycopg.connect(world.roles.owner) as conn:
+        actors = conn.execute("SELECT actor FROM nru_events WHERE request_id = %s AND "
+                              "action = 'observation' ORDER BY id", (request.id,)).fetchall()
+    assert actors == [("key:instructeur-test",), ("key:signataire-issue",)]
+
+
+def test_a_request_whose_plot_is_gone_is_a_409_not_a_500(client: TestClient, world: NruWorld
+                                                         ) -> None:
+    request = insert_request(world.roles.owner, parcel_ref="TF 4040/C")
+    response = client.post(f"/renseignement/admin/requests/{request.id}/sign",
+                           headers=bearer(world.keys["signataire"]))
+    assert response.status_code == 409
+    assert "ne peut être établie" in response.json()["description"]
+
+
 def test_a_malformed_signatory_is_a_422(client: TestClient, world: NruWorld) -> None:
     request = insert_request(world.roles.owner, parcel_ref="TF 1007/C")
     response = client.post(f"/renseignement/admin/requests/{request.id}/sign",

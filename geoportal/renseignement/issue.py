@@ -202,6 +202,7 @@ def _signatory(identity: Identity, naming: SignatoryName, certificate: KeyInfo) 
 
 
 def unavailable_key(exc: SigningKeyError) -> ServiceUnavailable:
+    """The 503 of a missing, expired or unreadable key; the reason goes to the logs only."""
     log.error("signing key unusable: %s", exc)  # the operator's message stays in the logs
     return ServiceUnavailable(
         "La signature est indisponible : la clé de signature de l'Agence n'est pas "
@@ -215,10 +216,15 @@ def _moment() -> dt.datetime:
 
 
 async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issuer: Issuer,
-                     naming: SignatoryName | None = None) -> IssuedNote:
+                     naming: SignatoryName | None = None,
+                     observations: Sequence[str] = ()) -> IssuedNote:
     """Issue the note of a request ready to sign (409 otherwise; 404 when unknown): render
     it as of the request's moment, sign it, store it, supersede the plot's earlier notes,
-    mark the request issued and record who signed, all in one transaction."""
+    mark the request issued and record who signed, all in one transaction.
+
+    The note carries the observations recorded on the request (events ``observation``,
+    ``detail.text``) and ``observations`` given now, which are recorded the same way.
+    """
     issued_at = _moment()
     try:
         certificate = (await asyncio.to_thread(load_signer, issuer.key)).info  # opened once
@@ -235,14 +241,22 @@ async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issu
         if row["status"] != "ready_to_sign":
             raise _not_ready(row["number"], row["status"])
         request = note_request(row)
-        observations = [Observation(text=r["text"], at=r["at"])
-                        for r in await conn.fetch(OBSERVATIONS, request_id)]
+        for text in observations:
+            await conn.execute(EVENT, request_id, signer.actor, "observation", row["status"],
+                               row["status"], json.dumps({"text": text}))
+        recorded = [Observation(text=r["text"], at=r["at"])
+                    for r in await conn.fetch(OBSERVATIONS, request_id)]
         signatory = _signatory(signer, naming or SignatoryName(), certificate)
-        document = await build_document(
-            conn, request, Issuance(issued_at=issued_at, signatory=signatory,
-                                    verify_url=issuer.verify_url(request.number),
-                                    observations=observations),
-            style=issuer.style, rasters=issuer.rasters)
+        try:
+            document = await build_document(
+                conn, request, Issuance(issued_at=issued_at, signatory=signatory,
+                                        verify_url=issuer.verify_url(request.number),
+                                        observations=recorded),
+                style=issuer.style, rasters=issuer.rasters)
+        except NotFound as exc:  # the plot is gone from the layers, or outside the area
+            raise Conflict(f"La note de la demande n° {request.number} ne peut être établie "
+                           f": {exc.message}", en=f"The note of request {request.number} "
+                           f"cannot be made: {exc.en}") from exc
         facts = SignatureFacts(reason=f"Note de renseignement urbanistique n° {request.number}",
                                name=signatory.name)
         pdf = await issuer.make_pdf(document, facts, issuer.key)

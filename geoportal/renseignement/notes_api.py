@@ -40,6 +40,9 @@ class SignBody(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     title: str | None = Field(default=None, min_length=1, max_length=120,
                               description="e.g. « Le Directeur de l'Agence urbaine ».")
+    observations: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+        default_factory=list, max_length=20,
+        description="Observations added to the note now (recorded on the request too).")
 
 
 class RevokeBody(BaseModel):
@@ -69,8 +72,9 @@ async def sign_request(request: Request, request_id: int, identity: Signataire,
                        body: Annotated[SignBody | None, Body()] = None) -> JSONResponse:
     """Render the note as of the request's date, sign it (PAdES), store it, supersede the
     plot's earlier notes and mark the request issued."""
-    naming = SignatoryName(body.name, body.title) if body else SignatoryName()
-    note = await issue_note(get_write_pool(request), request_id, identity, issuer, naming)
+    body = body or SignBody()
+    note = await issue_note(get_write_pool(request), request_id, identity, issuer,
+                            SignatoryName(body.name, body.title), body.observations)
     base = Links(issuer.public_base)
     verify_url = issuer.verify_url(note.number)
     return JSONResponse(status_code=201, headers={"Location": verify_url}, content={
