@@ -18,14 +18,20 @@ from cryptography.hazmat.primitives import hashes
 from fastapi.testclient import TestClient
 from nru_fixture import NruRequest, NruWorld, bearer, build_nru_world, geoportal_cli, insert_request
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature, validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from geoportal.app import create_app
+from geoportal.core.auth import Identity
+from geoportal.db.pool import close_pool, create_pool
+from geoportal.registry import load_registry
 from geoportal.renseignement.document import NoteDocument, template_for, to_html, unsigned_pdf
+from geoportal.renseignement.issue import IssuedNote, Issuer, ProcessPdfMaker, issue_batch
 from geoportal.renseignement.pades import asn1_certificate
+from geoportal.renseignement.signing import KeySource
 from geoportal.renseignement.signing_keys import load_key_material
+from geoportal.rules.note.render import NoteStyle
 
 SIGNATORY = {"name": "Nadia Bennani", "title": "Directrice de l'Agence urbaine"}
 OBSERVATION = "Le terrain est longé par une conduite d'assainissement de 800 mm."
@@ -415,3 +421,31 @@ def test_a_malformed_signatory_is_a_422(client: TestClient, world: NruWorld) -> 
                            headers=bearer(world.keys["signataire"]),
                            json={"name": "", "unexpected": 1})
     assert response.status_code == 422 and response.json()["description"]
+
+
+async def test_a_batch_is_issued_by_render_and_sign_processes(world: NruWorld) -> None:
+    requests = [insert_request(world.roles.owner, parcel_ref=ref)
+                for ref in ("TF 1012/C", "TF 1005/C")]
+    settings = world.settings()
+    maker = ProcessPdfMaker(1)
+    issuer = Issuer(key=KeySource.from_settings(settings), public_base="https://auc.example",
+                    style=NoteStyle.from_registry(load_registry(settings.layers_dir)),
+                    make_pdf=maker)
+    pool = await create_pool(settings, write=True)
+    try:
+        results = await issue_batch(pool, [r.id for r in requests],
+                                    Identity("lot", "signataire", None, "api_key"), issuer)
+    finally:
+        await close_pool(pool)
+        maker.close()
+    assert [r.number for r in results if isinstance(r, IssuedNote)] == [
+        r.number for r in requests]
+    _, pdf = stored(world, requests[0].number)
+    signature = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+    certificate = load_key_material(settings).certificate
+    status = await async_validate_pdf_signature(signature, ValidationContext(
+        trust_roots=[asn1_certificate(certificate)]))
+    assert status.bottom_line
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+    assert f"https://auc.example/verify/{requests[0].number}" in text
