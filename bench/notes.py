@@ -7,10 +7,11 @@
 * a batch of ``--batch`` requests ready to sign, issued by ``issue_batch`` with a pool of
   ``--processes`` render-and-sign processes (one WeasyPrint per core), in notes per second.
 
-Requests are inserted as the owner into the bench database (demo data, ``--parcels`` plots)
-and removed afterwards; the signing key is a throw-away RSA-3072 certificate.
+Requests are inserted as the owner into the bench database (the demo data) and removed
+afterwards; the signing key is a throw-away RSA-3072 certificate.
 
-``python -m bench notes [--notes 50] [--batch 1000] [--processes 2] [--parcels 20000]``
+``python -m bench notes [--notes 50] [--batch 1000] [--processes 2] [--parcels N]`` (the
+bench database of the other suites by default; a smaller ``--parcels`` gets its own).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import psycopg
 from pydantic import SecretStr
 
 from bench.common import (
+    BENCH_PARCELS,
     RESULTS,
     bench_database_name,
     bench_database_url,
@@ -56,7 +58,6 @@ from geoportal.settings import Settings
 NOTES = 50
 BATCH = 1_000
 PROCESSES = 2
-PARCELS = 20_000
 WARM_UP = 2
 PREFIX = "BENCH-"
 SIGNER = Identity("bench-signataire", "signataire", None, "api_key")
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--notes", type=int, default=NOTES)
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--processes", type=int, default=PROCESSES)
-    parser.add_argument("--parcels", type=int, default=PARCELS)
+    parser.add_argument("--parcels", type=int, default=BENCH_PARCELS)
     options = parser.parse_args(argv or [])
     url = bench_database_url(bench_database_name(options.parcels))
     ensure_bench_data(url, options.parcels)
