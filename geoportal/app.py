@@ -30,6 +30,7 @@ from geoportal.opendata import router as opendata_router
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
+from geoportal.renseignement import notes_api
 from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_routes.router)
     rules_routes.install(app)
     app.include_router(opendata_router)
+    app.include_router(notes_api.router)
     register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
     return app

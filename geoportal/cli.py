@@ -22,6 +22,7 @@ from geoportal.core.i18n import Language
 from geoportal.db.cluster import Cluster, ClusterError
 from geoportal.db.urls import redacted
 from geoportal.registry import RegistryError, load_registry
+from geoportal.renseignement.commands import notes_cli, signing_key_cli
 from geoportal.settings import Settings
 
 cli = typer.Typer(help="Géoportail de l'Agence urbaine de Casablanca.", no_args_is_help=True)
@@ -30,6 +31,8 @@ cli.add_typer(db_cli, name="db")
 keys_cli = typer.Typer(help="API keys for writing (editor, instructeur, signataire, admin).",
                        no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(signing_key_cli, name="signing-key")
+cli.add_typer(notes_cli, name="notes")
 console = Console()
 err = Console(stderr=True)
 

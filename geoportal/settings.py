@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
@@ -167,6 +167,24 @@ class Settings(BaseSettings):
     )
     jwt_algorithms: list[str] = Field(default=["RS256", "PS256", "ES256", "EdDSA"])
     jwt_leeway_s: float = Field(default=30.0, ge=0, description="Clock skew allowed (exp, nbf).")
+
+    # The issued note (geoportal.renseignement): the agency's signing key, verification
+    signing_key_path: Path | None = Field(
+        default=None, description="The agency's signing key and certificate (PKCS#12); "
+        "default home/signing/agency-signing.p12."
+    )
+    signing_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the signing key's PKCS#12. Unset in "
+        "development: one is generated beside the key (mode 0600); required otherwise."
+    )
+    verify_max_upload_bytes: int = Field(
+        default=5_000_000, ge=1024, description="Largest PDF accepted by POST /verify/{number}."
+    )
+
+    @property
+    def resolved_signing_key_path(self) -> Path:
+        """Where the agency's signing key (PKCS#12) is kept."""
+        return self.signing_key_path or self.home / "signing" / "agency-signing.p12"
 
     @model_validator(mode="after")
     def _jwt_is_complete(self) -> Settings:

@@ -109,6 +109,17 @@ async def fetch_extract(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
         raise NotFound(f"Aucune parcelle immatriculée n'a la référence foncière {parcel!r}.",
                        en=f"No registered plot has the land-title reference {parcel!r}.")
     bounds = (row["x0"], row["y0"], row["x1"], row["y1"])
+    return await fetch_extract_around(db, bounds, plan_refs, width_mm, height_mm, data_at)
+
+
+async def fetch_extract_around(db: asyncpg.Pool | asyncpg.Connection,
+                               bounds: tuple[float, float, float, float], plan_refs: list[str],
+                               width_mm: float, height_mm: float,
+                               data_at: dt.datetime | None = None
+                               ) -> tuple[MapFrame, dict[str, Any]]:
+    """The frame and the clipped geometries around any plot's bounds (e.g. a surveyed
+    outline, which the caller draws itself), as they stood at ``data_at`` when given."""
+    then = () if data_at is None else (data_at,)
     frame = choose_frame(bounds, width_mm, height_mm)
     value = await db.fetchval(EXTRACT_THEN if then else EXTRACT, frame.x0, frame.y0,
                               frame.x1, frame.y1, plan_refs,

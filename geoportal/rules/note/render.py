@@ -13,9 +13,11 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import asyncpg
 import jinja2
@@ -37,6 +39,7 @@ from geoportal.rules.service import agency_today, answer_day, lookup
 
 MAP_WIDTH_MM = 174.0
 MAP_HEIGHT_MM = 96.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ class Note:
     style: NoteStyle
 
 
-def legend_for(answer: RulesAnswer, style: NoteStyle) -> list[tuple[str, str]]:
-    """Swatches and labels of what the map shows."""
+def legend_for(answer: RulesAnswer, style: NoteStyle,
+               subject: str | None = None) -> list[tuple[str, str]]:
+    """Swatches and labels of what the map shows; ``subject`` names the plot (default: its
+    land-title reference)."""
     assert answer.plot is not None
     entries = [(legend_key("#f6d1d1", "#d7191c", stroke_width=1.0),
-                f"Parcelle {answer.plot.ref}")]
+                subject or f"Parcelle {answer.plot.ref}")]
     for zone in answer.zones:
         colour = style.zone_colours.get(zone.code, DEFAULT_ZONE_COLOUR)
         entries.append((legend_key(colour, "#555", opacity=0.55),
@@ -128,7 +133,8 @@ def _metres(value: float | None) -> str:
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The note's Jinja2 environment and filters (other notes extend its template)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("geoportal.rules.note", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
@@ -146,39 +152,46 @@ def _environment() -> jinja2.Environment:
 
 def to_html(note: Note) -> str:
     """The note as a standalone HTML page (A4, print styles included)."""
-    return _environment().get_template("note.html").render(
+    return environment().get_template("note.html").render(
         note=note, answer=note.answer, version=__version__)
 
 
 # One render at a time, in its own thread (fontconfig is not thread-safe, and a render is
 # seconds of CPU that must not hold the event loop); a few more may wait, others are refused.
+# Every WeasyPrint render of the process goes through it (the signed notes too).
 _PDF_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoportal-pdf")
 PDF_WAITING_MAX = 4
 _pdf_pending = 0
 
 
-def _pdf_bytes(html: str, identifier: bytes) -> bytes:
+def pdf_bytes(html: str, identifier: bytes) -> bytes:
+    """Render HTML to PDF with WeasyPrint (blocking: call it in the PDF worker)."""
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
     pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
     return pdf
 
 
-async def to_pdf(note: Note) -> bytes:
-    """The note as PDF, rendered in the PDF worker thread; 503 when too many are waiting."""
+async def in_pdf_worker(busy: ServiceUnavailable, job: Callable[..., T], *args: Any) -> T:
+    """``job(*args)`` run in the PDF worker thread; ``busy`` (503) when too many wait."""
     global _pdf_pending
     if _pdf_pending > PDF_WAITING_MAX:
-        raise ServiceUnavailable(
-            "Trop de notes PDF sont en préparation ; réessayez dans un instant (ou demandez "
-            "la note en HTML : f=html).",
-            en="Too many PDF notes are being prepared; try again shortly (or ask for the "
-               "HTML note: f=html).")
-    identifier = hashlib.md5(  # noqa: S324 - a file identifier, not security
-        f"{note.reference}|{note.date.isoformat()}".encode()).hexdigest().encode()
-    html = to_html(note)
+        raise busy
     _pdf_pending += 1
     try:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_PDF_WORKER, _pdf_bytes, html, identifier)
+        return await loop.run_in_executor(_PDF_WORKER, job, *args)
     finally:
         _pdf_pending -= 1
+
+
+async def to_pdf(note: Note) -> bytes:
+    """The note as PDF, rendered in the PDF worker thread; 503 when too many are waiting."""
+    identifier = hashlib.md5(  # noqa: S324 - a file identifier, not security
+        f"{note.reference}|{note.date.isoformat()}".encode()).hexdigest().encode()
+    busy = ServiceUnavailable(
+        "Trop de notes PDF sont en préparation ; réessayez dans un instant (ou demandez "
+        "la note en HTML : f=html).",
+        en="Too many PDF notes are being prepared; try again shortly (or ask for the "
+           "HTML note: f=html).")
+    return await in_pdf_worker(busy, pdf_bytes, to_html(note), identifier)

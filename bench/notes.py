@@ -1,0 +1,218 @@
+"""Issued notes: the time to render and sign one note, and issuing queued notes in a batch.
+
+* one note at a time, as the sign route does it: facts read as of the request's moment,
+  HTML, PDF (WeasyPrint, in the service's single PDF worker thread), PAdES signature,
+  stored with its twin, the request marked issued — end to end, p50/p95 over ``--notes``;
+  the same notes' phases timed apart;
+* a batch of ``--batch`` requests ready to sign, issued by ``issue_batch`` with a pool of
+  ``--processes`` render-and-sign processes (one WeasyPrint per core), in notes per second.
+
+Requests are inserted as the owner into the bench database (the demo data) and removed
+afterwards; the signing key is a throw-away RSA-3072 certificate.
+
+``python -m bench notes [--notes 50] [--batch 1000] [--processes 2] [--parcels N]`` (the
+bench database of the other suites by default; a smaller ``--parcels`` gets its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import psycopg
+from pydantic import SecretStr
+
+from bench.common import (
+    BENCH_PARCELS,
+    RESULTS,
+    bench_database_name,
+    bench_database_url,
+    ensure_bench_data,
+    print_table,
+)
+from bench.rules import sample_refs
+from geoportal.core.auth import Identity
+from geoportal.db.pool import close_pool, create_pool
+from geoportal.registry import load_registry
+from geoportal.renseignement.document import Issuance, Signatory, build_document, unsigned_pdf
+from geoportal.renseignement.issue import (
+    REQUEST,
+    IssuedNote,
+    Issuer,
+    ProcessPdfMaker,
+    issue_batch,
+    issue_note,
+    note_request,
+)
+from geoportal.renseignement.signing import KeySource, SignatureFacts, load_signer, sign_pdf
+from geoportal.renseignement.signing_keys import create_signing_key
+from geoportal.rules.note.render import NoteStyle
+from geoportal.rules.rasters import RasterSampler
+from geoportal.settings import Settings
+
+NOTES = 50
+BATCH = 1_000
+PROCESSES = 2
+WARM_UP = 2
+PREFIX = "BENCH-"
+SIGNER = Identity("bench-signataire", "signataire", None, "api_key")
+INSERT = """
+INSERT INTO nru_requests (number, token_hash, status, parcel_ref, requester_name,
+                          requester_id_number, requester_email, capacity, purpose, due_at)
+SELECT %s || lpad(nextval('nru_number_seq')::text, 8, '0'), md5(random()::text) ||
+       md5(random()::text), 'ready_to_sign', ref, 'Demandeur Banc d''essai', 'X000000',
+       'bench@example.ma', 'owner', 'Banc d''essai des notes', now() + interval '15 days'
+FROM unnest(%s::text[]) AS ref
+RETURNING id"""
+
+
+def insert_requests(url: str, refs: list[str]) -> list[int]:
+    """Requests ready to sign for these plots, in order."""
+    with psycopg.connect(url) as conn:
+        return [int(r[0]) for r in conn.execute(INSERT, (PREFIX, refs)).fetchall()]
+
+
+def remove_bench_requests(url: str) -> None:
+    """Everything this benchmark inserted (its notes, their events, the requests)."""
+    with psycopg.connect(url) as conn:
+        ids = "(SELECT id FROM nru_requests WHERE number LIKE %s)"
+        conn.execute(f"UPDATE nru_notes SET superseded_by = NULL WHERE request_id IN {ids}",
+                     (PREFIX + "%",))
+        for table in ("nru_notes", "nru_events"):
+            conn.execute(f"DELETE FROM {table} WHERE request_id IN {ids}", (PREFIX + "%",))
+        conn.execute("DELETE FROM nru_requests WHERE number LIKE %s", (PREFIX + "%",))
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``values`` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def row(label: str, seconds: list[float]) -> list[str]:
+    """A table row of latencies in milliseconds."""
+    return [label, str(len(seconds)), f"{statistics.median(seconds) * 1000:,.0f}",
+            f"{percentile(seconds, 0.95) * 1000:,.0f}", f"{max(seconds) * 1000:,.0f}"]
+
+
+async def one_by_one(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]) -> list[float]:
+    """End-to-end issue time of each note, one after the other."""
+    latencies = []
+    for request_id in ids:
+        started = time.perf_counter()
+        await issue_note(pool, request_id, SIGNER, issuer)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def phases(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]
+                 ) -> dict[str, list[float]]:
+    """The same work timed apart: facts and map, HTML to PDF, signature."""
+    signer = load_signer(issuer.key)
+    signatory = Signatory(name="Banc d'essai", title="Signataire habilité",
+                          certificate_subject=signer.info.common_name,
+                          certificate_sha256=signer.info.sha256)
+    timings: dict[str, list[float]] = {"facts and map (database, SVG)": [],
+                                       "HTML and PDF (WeasyPrint)": [],
+                                       "PAdES signature (pyHanko)": []}
+    for request_id in ids:
+        async with pool.acquire() as conn:
+            request = note_request(await conn.fetchrow(REQUEST, request_id))
+            started = time.perf_counter()
+            document = await build_document(
+                conn, request, Issuance(issued_at=request.as_of, signatory=signatory,
+                                        verify_url=issuer.verify_url(request.number)),
+                style=issuer.style, rasters=issuer.rasters)
+        built = time.perf_counter()  # blocking work off the loop (pyHanko runs its own loop)
+        pdf = await asyncio.to_thread(unsigned_pdf, document)
+        rendered = time.perf_counter()
+        await asyncio.to_thread(sign_pdf, pdf, signer,
+                                SignatureFacts(reason="bench", name=signatory.name))
+        signed = time.perf_counter()
+        timings["facts and map (database, SVG)"].append(built - started)
+        timings["HTML and PDF (WeasyPrint)"].append(rendered - built)
+        timings["PAdES signature (pyHanko)"].append(signed - rendered)
+    return timings
+
+
+async def batch(pool: asyncpg.Pool, issuer: Issuer, ids: list[int], processes: int
+                ) -> tuple[float, int, int]:
+    """Seconds to issue the batch, notes issued, errors."""
+    maker = ProcessPdfMaker(processes)
+    in_processes = Issuer(key=issuer.key, public_base=issuer.public_base, style=issuer.style,
+                          rasters=issuer.rasters, make_pdf=maker)
+    try:
+        await issue_batch(pool, ids[:processes * 2], SIGNER, in_processes,
+                          concurrency=processes + 1)  # start the processes and their fonts
+        started = time.perf_counter()
+        results = await issue_batch(pool, ids[processes * 2:], SIGNER, in_processes,
+                                    concurrency=processes + 1)
+        seconds = time.perf_counter() - started
+    finally:
+        maker.close()
+    issued = sum(isinstance(r, IssuedNote) for r in results)
+    return seconds, issued, len(results) - issued
+
+
+async def run(settings: Settings, url: str, notes: int, batch_size: int,
+              processes: int) -> None:
+    """Both measurements, then the tables."""
+    issuer = Issuer(key=KeySource.from_settings(settings), public_base="http://127.0.0.1:8000",
+                    style=NoteStyle.from_registry(load_registry(settings.layers_dir)),
+                    rasters=RasterSampler(RESULTS / "rasters"))
+    refs = sample_refs(url, WARM_UP + notes + batch_size + processes * 2)
+    single_ids = insert_requests(url, refs[:WARM_UP + notes])
+    pool = await create_pool(settings, write=True)
+    try:
+        await one_by_one(pool, issuer, single_ids[:WARM_UP])  # fonts, key, caches
+        latencies = await one_by_one(pool, issuer, single_ids[WARM_UP:])
+        remove_bench_requests(url)  # the phases rebuild the same notes from fresh requests
+        phase_ids = insert_requests(url, refs[WARM_UP:WARM_UP + min(notes, 20)])
+        split = await phases(pool, issuer, phase_ids)
+        batch_ids = insert_requests(url, refs[WARM_UP + notes:])
+        seconds, issued, errors = await batch(pool, issuer, batch_ids, processes)
+    finally:
+        await close_pool(pool)
+        remove_bench_requests(url)
+    print_table(f"One signed note, end to end (issue_note, {notes} notes, one at a time)",
+                ["what", "notes", "p50 ms", "p95 ms", "max ms"],
+                [row("render as of the request, sign, store", latencies),
+                 *(row(f"  of which: {name}", values) for name, values in split.items())])
+    p95 = percentile(latencies, 0.95)
+    rate = issued / seconds if seconds else 0.0
+    print_table("Issued notes: targets", ["check", "measured", "target", "met"], [
+        ["signed note, p95", f"{p95:.2f} s", "≤ 1 s", "yes" if p95 <= 1 else "**no**"],
+        [f"batch of {issued + errors:,} queued notes, {processes} processes",
+         f"{rate:.1f} notes/s ({seconds:.1f} s, {errors} errors)", "≥ 10 notes/s",
+         "yes" if rate >= 10 and not errors else "**no**"],
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the notes benchmark and print its tables."""
+    parser = argparse.ArgumentParser(prog="python -m bench notes")
+    parser.add_argument("--notes", type=int, default=NOTES)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--processes", type=int, default=PROCESSES)
+    parser.add_argument("--parcels", type=int, default=BENCH_PARCELS)
+    options = parser.parse_args(argv or [])
+    url = bench_database_url(bench_database_name(options.parcels))
+    ensure_bench_data(url, options.parcels)
+    remove_bench_requests(url)  # a run that was interrupted
+    with tempfile.TemporaryDirectory(prefix="geoportal-bench-notes-") as home:
+        settings = Settings(database_url=url, home=Path(home),
+                            signing_passphrase=SecretStr("bench"),
+                            data_dir=RESULTS / "rasters")
+        create_signing_key(settings, "Agence urbaine de Casablanca (banc d'essai)")
+        asyncio.run(run(settings, url, options.notes, options.batch, options.processes))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
