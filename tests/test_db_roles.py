@@ -106,8 +106,18 @@ WRITER_REFUSED = [
     "DELETE FROM prefectures",
     "UPDATE communes SET name_fr = name_fr",
     "DELETE FROM api_keys",
+    "UPDATE api_keys SET role = 'admin'",
     "TRUNCATE parcels",
 ]
+
+
+def test_the_writer_records_a_keys_last_use_and_the_reader_sees_no_personal_data(
+        cluster: Cluster) -> None:
+    with psycopg.connect(cluster.writer_url()) as conn:
+        conn.execute("UPDATE api_keys SET last_used_at = now() WHERE false")
+        conn.execute("SELECT count(*) FROM nru_notes")
+    for table in ("nru_requests", "nru_attachments", "nru_events", "nru_notes"):
+        assert _refused(cluster.url(), f"SELECT * FROM {table}")
 
 
 def test_the_writer_is_a_durable_role_that_owns_nothing(cluster: Cluster) -> None:

@@ -215,7 +215,7 @@ class Authenticator:
         future: asyncio.Future[Identity | None] = asyncio.get_running_loop().create_future()
         self._pending[digest] = future
         try:
-            identity = await self._check_key(key, _pool(request))
+            identity = await self._check_key(key, _pool(request), _bookkeeping_pool(request))
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
@@ -230,11 +230,12 @@ class Authenticator:
                 future.cancel()
             del self._pending[digest]
 
-    async def _check_key(self, key: str, pool: asyncpg.Pool) -> Identity | None:
+    async def _check_key(self, key: str, pool: asyncpg.Pool,
+                         bookkeeping: asyncpg.Pool) -> Identity | None:
         loop = asyncio.get_running_loop()
         for stored in await active_keys(pool, key_prefix(key)):
             if await loop.run_in_executor(self._hashing, key_matches, stored.key_hash, key):
-                await self._note_use(pool, stored)
+                await self._note_use(bookkeeping, stored)
                 return Identity(stored.name, stored.role, stored.layers, "api_key",
                                 stored.prefix)
         return None
@@ -268,6 +269,12 @@ def _pool(request: Request) -> asyncpg.Pool:
             "La base de données n'est pas joignable : les clés ne peuvent être vérifiées.",
             en="The database is not reachable: keys cannot be verified.")
     return pool
+
+
+def _bookkeeping_pool(request: Request) -> asyncpg.Pool:
+    """Where a key's last use is written: the writer's pool (the reader may not write)."""
+    pool: asyncpg.Pool | None = getattr(request.app.state, "write_pool", None)
+    return pool if pool is not None else _pool(request)
 
 
 # Declares the scheme in the OpenAPI document (Swagger's "Authorize"); errors are ours.

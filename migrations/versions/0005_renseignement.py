@@ -117,6 +117,8 @@ STATEMENTS = (
           TO {WRITER_ROLE};
         GRANT SELECT, INSERT ON nru_events TO {WRITER_ROLE};
         GRANT USAGE ON SEQUENCE nru_number_seq TO {WRITER_ROLE};
+        -- the service records when an API key was last used (geoportal.core.auth)
+        GRANT UPDATE (last_used_at) ON api_keys TO {WRITER_ROLE};
       END IF;
       -- Personal data: the read-only role of public reads sees none of it.
       IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
