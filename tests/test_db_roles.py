@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -63,8 +63,11 @@ def _refused(url: str, statement: str) -> bool:
     return False
 
 
-def test_the_service_connects_as_a_role_that_is_not_a_superuser(cluster: Cluster) -> None:
-    with psycopg.connect(cluster.url()) as conn:
+@pytest.mark.parametrize(("role", "url_of"), [(APP_ROLE, Cluster.url),
+                                               (WRITER_ROLE, Cluster.writer_url)])
+def test_the_services_roles_are_durable_and_neither_superusers_nor_owners(
+        cluster: Cluster, role: str, url_of: Callable[[Cluster], str]) -> None:
+    with psycopg.connect(url_of(cluster)) as conn:
         user, superuser, createdb, createrole = conn.execute(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
             " WHERE rolname = current_user").fetchone() or (None, None, None, None)
@@ -72,7 +75,7 @@ def test_the_service_connects_as_a_role_that_is_not_a_superuser(cluster: Cluster
             "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
             " WHERE rolname = current_user)").fetchone()
         durable = conn.execute("SHOW synchronous_commit").fetchone()
-    assert user == APP_ROLE
+    assert user == role
     assert (superuser, createdb, createrole) == (False, False, False)
     assert owned == (0,)
     assert durable == ("on",)
@@ -118,21 +121,6 @@ def test_the_writer_records_a_keys_last_use_and_the_reader_sees_no_personal_data
         conn.execute("SELECT count(*) FROM nru_notes")
     for table in ("nru_requests", "nru_attachments", "nru_events", "nru_notes"):
         assert _refused(cluster.url(), f"SELECT * FROM {table}")
-
-
-def test_the_writer_is_a_durable_role_that_owns_nothing(cluster: Cluster) -> None:
-    with psycopg.connect(cluster.writer_url()) as conn:
-        user, superuser, createdb, createrole = conn.execute(
-            "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles"
-            " WHERE rolname = current_user").fetchone() or (None, None, None, None)
-        owned = conn.execute(
-            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
-            " WHERE rolname = current_user)").fetchone()
-        durable = conn.execute("SHOW synchronous_commit").fetchone()
-    assert user == WRITER_ROLE
-    assert (superuser, createdb, createrole) == (False, False, False)
-    assert owned == (0,)
-    assert durable == ("on",)
 
 
 @pytest.mark.parametrize("statement", WRITER_REFUSED)
