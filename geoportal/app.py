@@ -17,6 +17,7 @@ from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
+from geoportal.core.lanes import BulkLane, LaneLimits
 from geoportal.core.methods import HttpMethods
 from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_pool = None
     services = app.state.services = _services(settings, registry)
     install_error_handlers(app)
+    app.add_middleware(BulkLane, limits=LaneLimits(settings.bulk_slots, settings.bulk_queue,
+                                                   settings.bulk_wait_s))
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(HttpMethods, router=app.router)  # outside gzip: HEAD = GET's headers
     if settings.cors_origins:

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         default=5_000_000.0, gt=0, description="Query-plan cost above which it is refused."
     )
 
+    bulk_slots: int = Field(
+        default=4, ge=0, description="Pages of features and tiles computed at once per worker "
+        "(point questions — lookups, one feature, search — are never held); 0 = no limit."
+    )
+    bulk_queue: int = Field(default=256, ge=0, description="Bulk requests that may wait.")
+    bulk_wait_s: float = Field(default=10.0, gt=0, description="Longest wait (then 503).")
+
     opendata_max_downloads: int = Field(
         default=4, ge=1, description="Whole-layer downloads served at once per worker (503 above)."
     )
