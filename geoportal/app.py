@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from geoportal import __version__, health
 from geoportal.accounts import authenticator
@@ -26,6 +27,7 @@ from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
+from geoportal.opendata.cache import DownloadCache
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
@@ -52,6 +54,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
+    services.provide(DownloadCache(settings.download_cache_dir,
+                                   settings.opendata_cache_mb * 1_000_000))
     services.provide(authenticator(settings))
     return services
 
@@ -92,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_pool = None
     services = app.state.services = _services(settings, registry)
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Tiles compress themselves; GeoTIFFs are compressed inside: sent as they are, with length.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=(
+        *DEFAULT_EXCLUDED_CONTENT_TYPES, "image/tiff", "application/vnd.mapbox-vector-tile"))
     app.add_middleware(HttpMethods, router=app.router)  # outside gzip: HEAD = GET's headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -9,6 +9,13 @@ from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+HEAD_KEY = "geoportal.head"  # in the scope of a HEAD served as a GET
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether the request is a ``HEAD`` (served as a ``GET``): a response that can tell its
+    headers without producing its body (a file, a cached download) may skip the body."""
+    return bool(scope.get(HEAD_KEY)) or scope.get("method") == "HEAD"
 
 
 def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
@@ -69,4 +76,4 @@ class HttpMethods:
                 finished = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_KEY: True}, receive, headers_only)

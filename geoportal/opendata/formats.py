@@ -24,6 +24,7 @@ GPKG = Download("gpkg", "application/geopackage+sqlite3", "GeoPackage", "GPKG")
 SHAPEFILE = Download("shp.zip", "application/zip", "Shapefile (zip)", "ESRI Shapefile")
 GEOTIFF = Download("tif", "image/tiff; application=geotiff", "GeoTIFF")
 DOWNLOADS: tuple[Download, ...] = (GEOJSON, GPKG, CSV, SHAPEFILE)
+COMPRESSIBLE: tuple[Download, ...] = (GEOJSON, GPKG, CSV)  # kept with a gzip twin
 LICENSE_EXT = "license.txt"
 
 # The two CRSs downloads come in: lon/lat for everyone, the legal CRS for surveyors.
