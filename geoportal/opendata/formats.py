@@ -59,6 +59,17 @@ def split_name(name: str) -> tuple[str, str]:
     return dataset, ext.lower()
 
 
+STORAGE_SUFFIX = "-26191"
+
+
+def storage_alias(dataset_id: str, crs: str | None) -> tuple[str, str | None]:
+    """``parcels-26191`` (the name a download in EPSG:26191 is saved under) is ``parcels``
+    with ``crs=EPSG:26191``: a URL whose file name GDAL recognises (``.csv`` last)."""
+    if crs is None and dataset_id.endswith(STORAGE_SUFFIX):
+        return dataset_id.removesuffix(STORAGE_SUFFIX), STORAGE.label
+    return dataset_id, crs
+
+
 def download_for(ext: str) -> Download:
     """The vector format of an extension; 404 with the choices otherwise."""
     for download in DOWNLOADS:

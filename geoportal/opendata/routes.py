@@ -51,6 +51,7 @@ from geoportal.opendata.formats import (
     download_crs,
     download_for,
     split_name,
+    storage_alias,
 )
 from geoportal.opendata.licenses import license_file, license_of
 from geoportal.opendata.rasters import raster
@@ -246,6 +247,8 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
         return await _license_response(pool, registry, dataset_id, links)
     if ext == GEOTIFF.ext:
         return _raster_response(request, settings, dataset_id, links)
+    if dataset_id not in registry:
+        dataset_id, crs = storage_alias(dataset_id, crs)
     layer = _layer(registry, dataset_id)
     chosen = download_for(ext)
     output_crs = download_crs(crs)
