@@ -33,6 +33,9 @@ from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
+from geoportal.styles import router as styles_router
+from geoportal.styles import styles_extension
+from geoportal.styles.routes import PREFIX as STYLES_PREFIX
 from geoportal.tiles import routes as tiles_routes
 from geoportal.tiles.ogc import tiles_extension
 from geoportal.tiles.service import TileService
@@ -116,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())
+    app.include_router(styles_router, prefix=STYLES_PREFIX)
+    register_extension(services, styles_extension())
     app.include_router(web_routes.router)
     rules_routes.install(app)
     app.include_router(opendata_router)
