@@ -358,3 +358,17 @@ def test_with_the_cache_off_downloads_are_streamed_as_before(
     assert geojson.json()["type"] == "FeatureCollection"
     assert gpkg.status_code == 200 and gpkg.headers["content-length"] == str(len(gpkg.content))
     assert not list(demo_settings.download_cache_dir.glob("roads~*"))
+
+
+def test_a_cache_folder_that_cannot_be_written_falls_back_to_streaming(
+    demo_settings: Settings, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = demo_settings.model_copy(update={"opendata_cache_dir": blocker / "downloads"})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/opendata/prefectures.geojson",
+                              headers={"Accept-Encoding": "identity"})
+
+    assert response.status_code == 200 and "content-length" not in response.headers
+    assert len(response.json()["features"]) > 0

@@ -28,7 +28,7 @@ from geoportal.core.links import Links
 from geoportal.core.ranges import OpenFile, RangedResponse
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
-from geoportal.errors import NotFound
+from geoportal.errors import NotFound, outage_log
 from geoportal.ogc.crs import Crs
 from geoportal.opendata import files
 from geoportal.opendata.builds import (
@@ -151,9 +151,14 @@ async def _cached(request: Request, pool: asyncpg.Pool, cache: DownloadCache, la
     async with pool.acquire() as conn:
         stamp = await layer_stamp(conn, layer)
     gzipped = "range" not in request.headers and accepts_gzip(request)
-    opened = await cache.get(family, stamp.key,
-                             partial(_build, request, pool, layer, crs, download, links),
-                             gzipped)
+    try:
+        opened = await cache.get(family, stamp.key,
+                                 partial(_build, request, pool, layer, crs, download, links),
+                                 gzipped)
+    except OSError as exc:  # the cache folder cannot be written: serve as without a cache
+        outage_log.warning("download-cache", "download cache %s unusable (%s): streaming",
+                           cache.folder, type(exc).__name__)
+        return await _streamed(request, pool, layer, crs, download, links, headers)
     return file_response(request, opened.handle, opened.size, opened.mtime_ns,
                          opened.path.name, download.media_type, headers,
                          gzipped=opened.gzipped, varies=family.compressible)
