@@ -209,15 +209,19 @@ class RangedResponse(Response):
 
     async def _send_body(self, send: Send) -> None:
         if self.spans is None or len(self.spans) == 1:
+            # one block ahead, so that the last (or only) block ends the body
             span = self.spans[0] if self.spans else Span(0, self.source.size)
+            pending = b""
+            async for block in self.source.chunks(span):
+                if pending:
+                    await send({"type": "http.response.body", "body": pending,
+                                "more_body": True})
+                pending = block
+            await send({"type": "http.response.body", "body": pending, "more_body": False})
+            return
+        for head, span in self._parts:
+            await send({"type": "http.response.body", "body": head, "more_body": True})
             async for block in self.source.chunks(span):
                 await send({"type": "http.response.body", "body": block, "more_body": True})
-        else:
-            for head, span in self._parts:
-                await send({"type": "http.response.body", "body": head, "more_body": True})
-                async for block in self.source.chunks(span):
-                    await send({"type": "http.response.body", "body": block,
-                                "more_body": True})
-                await send({"type": "http.response.body", "body": b"\r\n", "more_body": True})
-            await send({"type": "http.response.body", "body": self._closing, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": b"\r\n", "more_body": True})
+        await send({"type": "http.response.body", "body": self._closing, "more_body": False})
