@@ -340,15 +340,22 @@ def test_range_values_are_read_as_rfc_9110_says(value: str, size: int,
 
 
 @pytest.fixture(scope="module")
-def streaming_client(demo_settings: Settings) -> Iterator[TestClient]:
+def streaming_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the cache would be, were it on."""
+    return tmp_path_factory.mktemp("no-cache") / "downloads"
+
+
+@pytest.fixture(scope="module")
+def streaming_client(demo_settings: Settings, streaming_folder: Path) -> Iterator[TestClient]:
     """The app with the download cache turned off."""
-    settings = demo_settings.model_copy(update={"opendata_cache_mb": 0})
+    settings = demo_settings.model_copy(update={"opendata_cache_mb": 0,
+                                                "opendata_cache_dir": streaming_folder})
     with TestClient(create_app(settings)) as client:
         yield client
 
 
 def test_with_the_cache_off_downloads_are_streamed_as_before(
-    streaming_client: TestClient, demo_settings: Settings
+    streaming_client: TestClient, streaming_folder: Path
 ) -> None:
     geojson = streaming_client.get("/opendata/roads.geojson",
                                    headers={"Accept-Encoding": "identity"})
@@ -357,7 +364,7 @@ def test_with_the_cache_off_downloads_are_streamed_as_before(
     assert geojson.status_code == 200 and "content-length" not in geojson.headers
     assert geojson.json()["type"] == "FeatureCollection"
     assert gpkg.status_code == 200 and gpkg.headers["content-length"] == str(len(gpkg.content))
-    assert not list(demo_settings.download_cache_dir.glob("roads~*"))
+    assert not streaming_folder.exists()
 
 
 def test_a_cache_folder_that_cannot_be_written_falls_back_to_streaming(
