@@ -12,9 +12,13 @@ DEMO_PARCELS ?= 20000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the tests and the note need: GDAL's CLI (interoperability tests), Chromium
-# (browser tests), poppler (PDF to PNG), wrk (benchmarks), Pango + fonts (WeasyPrint), PostgreSQL + PostGIS.
+# (browser tests), poppler (PDF to PNG), zbar (QR codes), wrk (benchmarks), Pango + fonts (WeasyPrint),
+# PostgreSQL + PostGIS, PyQGIS (styles opened in QGIS, headless), Node.js (MapLibre's style validator).
 SYSTEM_PACKAGES := gdal-bin chromium poppler-utils zbar-tools wrk libpango-1.0-0 libpangoft2-1.0-0 \
-                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
+                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core python3-qgis nodejs
+# MapLibre's style validator (gl-style-validate), from the npm registry, for the style tests.
+STYLE_SPEC := @maplibre/maplibre-gl-style-spec@26.11.0
+STYLE_VALIDATOR := $(VENV)/node/node_modules/.bin/gl-style-validate
 
 .PHONY: run test setup venv sysdeps db lint typecheck pytest bench clean
 
@@ -58,8 +62,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy geoportal
 
-pytest: venv
+pytest: venv $(STYLE_VALIDATOR)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+$(STYLE_VALIDATOR):
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q --no-install-recommends npm; }
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error $(STYLE_SPEC)
 
 bench: setup
 	$(BIN)/python -m bench

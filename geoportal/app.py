@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from geoportal import __version__, health
 from geoportal.accounts import authenticator
@@ -28,12 +29,16 @@ from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
+from geoportal.opendata.cache import DownloadCache
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
 from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
+from geoportal.styles import router as styles_router
+from geoportal.styles import styles_extension
+from geoportal.styles.routes import PREFIX as STYLES_PREFIX
 from geoportal.tiles import routes as tiles_routes
 from geoportal.tiles.ogc import tiles_extension
 from geoportal.tiles.service import TileService
@@ -55,6 +60,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
+    services.provide(DownloadCache(settings.download_cache_dir,
+                                   settings.opendata_cache_mb * 1_000_000))
     services.provide(authenticator(settings))
     services.provide(TableCatalog())  # the editable tables' columns and constraints
     return services
@@ -98,7 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BulkLane, limits=LaneLimits(settings.bulk_slots, settings.bulk_queue,
                                                    settings.bulk_wait_s))
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Tiles compress themselves; GeoTIFFs are compressed inside: sent as they are, with length.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, exclude_content_types=(
+        *DEFAULT_EXCLUDED_CONTENT_TYPES, "image/tiff", "application/vnd.mapbox-vector-tile"))
     app.add_middleware(HttpMethods, router=app.router)  # outside gzip: HEAD = GET's headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
@@ -116,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc_router())
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())
+    app.include_router(styles_router, prefix=STYLES_PREFIX)
+    register_extension(services, styles_extension())
     app.include_router(web_routes.router)
     rules_routes.install(app)
     app.include_router(opendata_router)

@@ -171,6 +171,24 @@ class PreconditionRequired(GeoportalError):
     code = "PreconditionRequired"
 
 
+class RangeNotSatisfiable(GeoportalError):
+    """No byte range asked for lies within the representation (RFC 9110 §15.5.17)."""
+
+    status_code = 416
+    code = "RangeNotSatisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"Aucune des plages d'octets demandées ne se trouve dans les {size} "
+                         "octets de la ressource.",
+                         en=f"None of the byte ranges asked for lies within the resource's "
+                            f"{size} bytes.")
+        self.size = size
+
+    def headers(self) -> dict[str, str]:
+        """The current length (``Content-Range: bytes */size``)."""
+        return {"Content-Range": f"bytes */{self.size}"}
+
+
 class NotAcceptable(GeoportalError):
     """No representation matches the requested format."""
 

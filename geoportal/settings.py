@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     opendata_max_downloads: int = Field(
         default=4, ge=1, description="Whole-layer downloads served at once per worker (503 above)."
     )
+    opendata_cache_mb: int = Field(
+        default=2048, ge=0, description="Disk kept for built downloads (one file per layer, "
+        "format, CRS and data version, served with a length and byte ranges); 0 = no cache, "
+        "downloads are streamed without a length."
+    )
+    opendata_cache_dir: Path | None = Field(
+        default=None, description="Where built downloads are kept; default data_dir/downloads."
+    )
     pygeoapi_config: Path = Field(
         default_factory=lambda: resource_path("pygeoapi-config.yml"),
         description="pygeoapi's configuration.",
@@ -134,6 +142,11 @@ class Settings(BaseSettings):
     def raster_dir(self) -> Path:
         """Folder holding the raster layers (GeoTIFF)."""
         return self.data_dir or self.home / "data"
+
+    @property
+    def download_cache_dir(self) -> Path:
+        """Folder of the built downloads (GeoJSON, CSV, GeoPackage, zipped Shapefile)."""
+        return self.opendata_cache_dir or self.raster_dir / "downloads"
 
     def resolved_database_url(self) -> str:
         """The database URL: the configured one, or the private cluster's."""

@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
+from geoportal.catalogue.coverage_grid import read_grid
 from geoportal.ingest.crs import AUC_LONLAT
 from geoportal.opendata.licenses import license_of
-from geoportal.opendata.rasters import RASTERS
+from geoportal.opendata.rasters import RASTERS, raster
 from geoportal.registry import LayerRegistry
 from geoportal.settings import Settings
 
@@ -186,13 +187,24 @@ def substitute(node: Any, values: Mapping[str, str]) -> Any:
 
 
 def load_config(settings: Settings, base_url: str | None = None) -> dict[str, Any]:
-    """The configuration pygeoapi runs with; coverages whose file is missing are left out."""
+    """The configuration pygeoapi runs with; coverages whose file is missing are left out,
+    the others advertise their file's own extent (the committed file cannot know it)."""
     raw = yaml.safe_load(settings.pygeoapi_config.read_text(encoding="utf-8"))
     config: dict[str, Any] = substitute(raw, variables(settings, base_url))
     for name, resource in list(config["resources"].items()):
         for provider in resource.get("providers", []):
-            if provider.get("type") == "coverage" and not os.path.isfile(provider["data"]):
+            if provider.get("type") != "coverage":
+                continue
+            if not os.path.isfile(provider["data"]):
                 log.warning("pygeoapi: %s left out, %s is missing", name, provider["data"])
                 del config["resources"][name]
                 break
+            dataset = raster(name)
+            try:
+                grid = read_grid(dataset, settings.raster_dir) if dataset else None
+            except (OSError, ValueError) as exc:  # unreadable: served as a 404 by coverages
+                log.warning("pygeoapi: %s cannot be read: %s", provider["data"], exc)
+                grid = None
+            if grid is not None:
+                resource["extents"]["spatial"]["bbox"] = list(grid.lonlat)
     return config

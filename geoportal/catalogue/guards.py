@@ -10,13 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
-
-from pygeoapi.plugin import load_plugin
-from pygeoapi.util import get_provider_by_type
-from pyproj import Transformer
 
 from geoportal.catalogue.jobs import Callbacks
 from geoportal.errors import InvalidParameter, NotAcceptable
@@ -26,10 +21,7 @@ MAX_PARAMETER = 2048  # characters of one query parameter
 MAX_OFFSET = 1_000_000
 CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84", "CRS84",
          "http://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326", "4326")
-SUBSET = re.compile(r"^\s*(?P<axis>[A-Za-z_][\w-]{0,31})\((?P<low>[^:()]+)(?::(?P<high>[^:()]+))?\)"
-                    r"\s*$")
 SORT_KEY = re.compile(r"^[+-]?[A-Za-z_][\w.:-]{0,63}$")
-SCALING = ("scale-factor", "scale-axes", "scale-size")
 Guard = Callable[..., None]
 
 
@@ -112,104 +104,9 @@ def jobs(api: Any, request: Any, *identifier: str) -> None:
     _offset_limit(_params(request))
 
 
-class Coverage:
-    """What a coverage request may ask of one raster: its axes, bands and extent."""
-
-    def __init__(self, provider: Any) -> None:
-        data = provider._data
-        self.axes = tuple(provider.axes)
-        self.bands = tuple(str(band) for band in provider.get_fields())
-        self.bounds = tuple(data.bounds)  # in the raster's CRS
-        to_lonlat = Transformer.from_crs(data.crs, "OGC:CRS84", always_xy=True)
-        self.lonlat = to_lonlat.transform_bounds(*self.bounds)
-
-
-
-COVERAGES: dict[str, Coverage] = {}  # by raster file: each opened once per process
-_opening = threading.Lock()
-
-
 def _has_provider(api: Any, collection: str, kind: str) -> bool:
     resource = api.config["resources"].get(collection) or {}
     return any(p.get("type") == kind for p in resource.get("providers", []))
-
-
-def _coverage_of(api: Any, collection: str) -> Coverage | None:
-    try:
-        provider = get_provider_by_type(api.config["resources"][collection]["providers"],
-                                        "coverage")
-    except Exception:  # not a coverage: pygeoapi answers its own 404 or 400
-        return None
-    key = str(provider["data"])
-    with _opening:
-        if key not in COVERAGES:
-            COVERAGES[key] = Coverage(load_plugin("provider", provider))
-        return COVERAGES[key]
-
-
-def _clip(box: Iterable[float], extent: tuple[float, ...], what: str) -> list[float]:
-    w, s, e, n = box
-    cw, cs, ce, cn = extent
-    if e <= cw or w >= ce or n <= cs or s >= cn:
-        raise _refuse(f"{what} : ne recoupe pas l'emprise de la couverture",
-                      f"{what}: does not overlap the coverage's extent")
-    return [max(w, cw), max(s, cs), min(e, ce), min(n, cn)]
-
-
-def _subsets(text: str, coverage: Coverage) -> dict[str, tuple[float, float]]:
-    found: dict[str, tuple[float, float]] = {}
-    for part in text.split(","):
-        match = SUBSET.match(part)
-        if match is None or match["axis"] not in coverage.axes or match["axis"] in found:
-            axes = ", ".join(coverage.axes)
-            raise _refuse(f"subset : axe(min:max) attendu, axes {axes}, chacun une fois",
-                          f"subset: axis(low:high) expected, axes {axes}, each once")
-        low, high = match["low"], match["high"] or match["low"]
-        values = _numbers("subset", f"{low},{high}", 2)
-        if values[0] >= values[1]:
-            raise _refuse("subset : min < max attendu", "subset: low < high expected")
-        found[match["axis"]] = (values[0], values[1])
-    if len(found) != len(coverage.axes):
-        axes = ", ".join(coverage.axes)
-        raise _refuse(f"subset : donnez les deux axes ({axes})",
-                      f"subset: give both axes ({axes})")
-    return found
-
-
-def coverage(api: Any, request: Any, collection: str) -> None:
-    """``/collections/{id}/coverage``: bbox, subset and properties the raster can answer."""
-    raster = _coverage_of(api, collection)
-    if raster is None:
-        return
-    params = _params(request)
-    if any(name in params for name in SCALING):
-        raise _refuse("scale-factor, scale-axes, scale-size : non pris en charge",
-                      "scale-factor, scale-axes, scale-size: not supported")
-    if params.get("bbox-crs", CRS84[0]) not in CRS84:
-        raise _refuse("bbox-crs : seul CRS84 est pris en charge",
-                      "bbox-crs: only CRS84 is supported")
-    params.pop("bbox-crs", None)  # pygeoapi would hand the URI to rasterio as an EPSG code
-    if "datetime" in params:
-        raise _refuse("datetime : cette couverture n'a pas de dimension temporelle",
-                      "datetime: this coverage has no time dimension")
-    if "bbox" in params and "subset" in params:
-        raise _refuse("bbox et subset s'excluent", "bbox and subset are exclusive")
-    if "bbox" in params:
-        clipped = _clip(lonlat_bbox(params["bbox"]), raster.lonlat, "bbox")
-        params["bbox"] = ",".join(repr(v) for v in clipped)
-    if "subset" in params:
-        subsets = _subsets(params["subset"], raster)
-        x, y = raster.axes[0], raster.axes[1]
-        w, s, e, n = _clip((subsets[x][0], subsets[y][0], subsets[x][1], subsets[y][1]),
-                           raster.bounds, "subset")
-        params["subset"] = f"{x}({w!r}:{e!r}),{y}({s!r}:{n!r})"
-    if "properties" in params:
-        asked = params["properties"].split(",")
-        if not all(asked) or not set(asked) <= set(raster.bands) or len(asked) > len(set(asked)):
-            bands = ", ".join(raster.bands)
-            raise _refuse(f"properties : bandes {bands}, chacune une fois",
-                          f"properties: bands {bands}, each once")
-    _replace_params(request, params)
 
 
 def _depth_over(document: Any, limit: int) -> bool:

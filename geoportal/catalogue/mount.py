@@ -14,11 +14,11 @@ import contextvars
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -29,6 +29,8 @@ from starlette.staticfiles import StaticFiles
 
 from geoportal.catalogue import config as pygeoapi_config
 from geoportal.catalogue import guards
+from geoportal.catalogue.coverage_grid import Grids
+from geoportal.catalogue.coverage_routes import Coverages, wants_html
 from geoportal.catalogue.jobs import Callbacks, parse_hosts
 from geoportal.catalogue.runtime import LANGUAGE, RUNTIME, Runtime
 from geoportal.core.i18n import Language, preferred_language
@@ -36,6 +38,7 @@ from geoportal.core.urls import public_base
 from geoportal.errors import (
     RETRY_AFTER_S,
     GeoportalError,
+    NotFound,
     ServiceUnavailable,
     error_response,
     outage_log,
@@ -44,6 +47,7 @@ from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
+T = TypeVar("T")
 PREFIX = "/pygeoapi"
 BUSY = ("pygeoapi a déjà autant de requêtes en cours qu'il peut en traiter ; réessayez.",
         "pygeoapi already has as many requests under way as it can take; try again.")
@@ -184,6 +188,16 @@ class Adapter:
             return _outage(request, runtime.outages[0], language)
         return answer
 
+    async def offload(self, call: Callable[[], T]) -> T:
+        """Run a blocking call on pygeoapi's threads; 503 when they are all taken."""
+        if self.in_flight >= self.capacity:
+            raise ServiceUnavailable(BUSY[0], en=BUSY[1])
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        finally:
+            self.in_flight -= 1
+
     def _answer(self, base: str, function: Callable[..., Any], api_request: Any,
                 args: tuple[Any, ...], check_format: bool, guard: Guard | None) -> Response:
         from pygeoapi.api import apply_gzip
@@ -207,33 +221,74 @@ def _outage(request: Request, exc: BaseException, language: Language) -> Respons
         en="The database could not answer; try again shortly."), language)
 
 
-def _routes(adapter: Adapter, callbacks: Callbacks) -> list[Route]:
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def _ours(adapter: Adapter, coverages: Coverages, handler: Handler,
+          theirs: Callable[[Request], Awaitable[Response]],
+          html_to_pygeoapi: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint answered by ``handler`` for a raster coverage, else by pygeoapi."""
+
+    async def endpoint(request: Request) -> Response:
+        cid = request.path_params["cid"]
+        if not coverages.serves(cid) or (html_to_pygeoapi and wants_html(request)):
+            return await theirs(request)
+        try:
+            return await handler(request, adapter.apis.base(request))
+        except GeoportalError as exc:
+            return _refused(exc, preferred_language(request.headers.get("accept-language")))
+
+    return endpoint
+
+
+def _not_found(request: Request) -> Awaitable[Response]:
+    async def answer() -> Response:
+        language = preferred_language(request.headers.get("accept-language"))
+        return _refused(NotFound("Ressource introuvable.", en="Not found."), language)
+    return answer()
+
+
+def _routes(adapter: Adapter, callbacks: Callbacks, ours: Coverages) -> list[Route]:
     import pygeoapi.api as core
     import pygeoapi.api.coverages as coverages
     import pygeoapi.api.itemtypes as itemtypes
     import pygeoapi.api.processes as processes
 
-    def route(path: str, function: Callable[..., Any], *names: str, methods: list[str] | None
-              = None, check_format: bool = True, guard: Any = None) -> Route:
-        async def endpoint(request: Request) -> Response:
+    def endpoint(function: Callable[..., Any], *names: str, check_format: bool = True,
+                 guard: Any = None) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
             args = [request.path_params[n] for n in names]
             return await adapter(request, function, *args, check_format=check_format,
                                  guard=guard)
-        return Route(path, endpoint, methods=methods or ["GET"])
+        return answer
+
+    def route(path: str, function: Callable[..., Any], *names: str, methods: list[str] | None
+              = None, check_format: bool = True, guard: Any = None) -> Route:
+        return Route(path, endpoint(function, *names, check_format=check_format, guard=guard),
+                     methods=methods or ["GET"])
+
+    def own(handler: Handler, theirs: Callable[[Request], Awaitable[Response]],
+            html_to_pygeoapi: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        return _ours(adapter, ours, handler, theirs, html_to_pygeoapi)
 
     return [
         route("/", core.landing_page),
         route("/openapi", core.openapi_),
         route("/conformance", core.conformance),
         route("/collections", core.describe_collections),
-        route("/collections/{cid}", core.describe_collections, "cid"),
+        Route("/collections/{cid}", own(ours.collection, endpoint(
+            core.describe_collections, "cid"), html_to_pygeoapi=True)),
+        Route("/collections/{cid}/schema", own(ours.schema, endpoint(
+            core.get_collection_schema, "cid"))),
         route("/collections/{cid}/queryables", itemtypes.get_collection_queryables, "cid"),
         route("/collections/{cid}/items", itemtypes.get_collection_items, "cid",
               check_format=False, guard=guards.items),
         route("/collections/{cid}/items/{iid}", itemtypes.get_collection_item, "cid", "iid",
               guard=guards.item),
-        route("/collections/{cid}/coverage", coverages.get_collection_coverage, "cid",
-              check_format=False, guard=guards.coverage),
+        Route("/collections/{cid}/coverage", own(ours.coverage, endpoint(
+            coverages.get_collection_coverage, "cid", check_format=False))),
+        Route("/collections/{cid}/coverage/domainset", own(ours.domainset, _not_found)),
+        Route("/collections/{cid}/coverage/rangetype", own(ours.rangetype, _not_found)),
         route("/processes", processes.describe_processes),
         route("/processes/{pid}", processes.describe_processes, "pid"),
         route("/processes/{pid}/execution", processes.execute_process, "pid",
@@ -257,7 +312,8 @@ def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     static = StaticFiles(directory=pygeoapi_config.STATIC, packages=[("pygeoapi", "static")])
     adapter = Adapter(apis, make_runtime, settings.pygeoapi_workers,
                       settings.pygeoapi_max_waiting)
-    app = Starlette(routes=[Mount("/static", static), *_routes(adapter, callbacks)])
+    ours = Coverages(Grids(settings.raster_dir), adapter.offload)
+    app = Starlette(routes=[Mount("/static", static), *_routes(adapter, callbacks, ours)])
     app.state.pygeoapi_apis = apis
     app.state.pygeoapi_callbacks = callbacks
     app.router.redirect_slashes = False

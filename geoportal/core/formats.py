@@ -44,7 +44,8 @@ def negotiate(request: Request, offered: tuple[Format, ...]) -> Format:
             if fmt.name == name:
                 return fmt
         names = ", ".join(dict.fromkeys(f.name for f in offered))
-        raise InvalidParameter(f"f: {asked!r} is not offered here; use one of {names}")
+        raise InvalidParameter(f"f : {asked!r} n'est pas proposé ici ; choix : {names}",
+                               en=f"f: {asked!r} is not offered here; use one of {names}")
     return _from_accept(request.headers.get("accept", ""), offered)
 
 

@@ -23,6 +23,13 @@ Permission = Callable[[Request], Awaitable[bool]]
 """Whether the caller of the request (its path parameters resolved) may use a method."""
 _PERMISSION = "geoportal_offered_to"
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+HEAD_KEY = "geoportal.head"  # in the scope of a HEAD served as a GET
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether the request is a ``HEAD`` (served as a ``GET``): a response that can tell its
+    headers without producing its body (a file, a cached download) may skip the body."""
+    return bool(scope.get(HEAD_KEY)) or scope.get("method") == "HEAD"
 
 
 def offered_to(permission: Permission) -> Callable[[Endpoint], Endpoint]:
@@ -126,4 +133,4 @@ class HttpMethods:
                 finished = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_KEY: True}, receive, headers_only)

@@ -1,9 +1,8 @@
-"""GeoPackage and zipped Shapefile downloads: written with pyogrio to a temporary folder.
+"""GeoPackage and zipped Shapefile downloads: written with pyogrio to a folder of their own.
 
 Rows come from a server-side cursor in chunks, turned into Arrow record batches and written
 by GDAL in one pass (``write_arrow``) in a worker thread, which asks the event loop for the
-next chunk: memory stays flat whatever the size of the layer. The folder is removed once
-the file has been sent.
+next chunk: memory stays flat whatever the size of the layer.
 """
 
 from __future__ import annotations
@@ -109,17 +108,16 @@ def _write(path: Path, layer: Layer, crs: Crs, download: Download, schema: pa.Sc
     )
 
 
-async def write_layer(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download,
+async def write_layer(conn: asyncpg.Connection, layer: Layer, crs: Crs, download: Download,
                       folder: Path, metadata: dict[str, str]) -> Path:
-    """The whole layer as a GeoPackage or Shapefile in ``folder``; returns its path."""
+    """The whole layer as a GeoPackage or Shapefile in ``folder``, read in the transaction
+    ``conn`` is in; returns its path."""
     path = folder / f"{layer.id}{'.gpkg' if download is GPKG else '.shp'}"
     schema = arrow_schema(layer, download is SHAPEFILE)
     loop = asyncio.get_running_loop()
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                        readonly=True):
-        cursor = await conn.cursor(export_sql(layer, crs))
-        await anyio.to_thread.run_sync(_write, path, layer, crs, download, schema,
-                                       _batches(layer, schema, cursor, loop), metadata)
+    cursor = await conn.cursor(export_sql(layer, crs))
+    await anyio.to_thread.run_sync(_write, path, layer, crs, download, schema,
+                                   _batches(layer, schema, cursor, loop), metadata)
     return path
 
 

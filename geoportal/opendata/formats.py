@@ -27,6 +27,8 @@ TABLE_CSV = Download("csv", "text/csv; charset=utf-8", "CSV")
 DOWNLOADS: tuple[Download, ...] = (GEOJSON, GPKG, CSV, SHAPEFILE)
 # A layer without geometry (a table of attributes): GeoJSON with null geometries and CSV.
 TABLE_DOWNLOADS: tuple[Download, ...] = (GEOJSON, TABLE_CSV)
+COMPRESSIBLE: tuple[Download, ...] = (GEOJSON, GPKG, CSV, TABLE_CSV)  # kept gzipped too
+TEXT_DOWNLOADS: tuple[Download, ...] = (GEOJSON, CSV, TABLE_CSV)  # written as they stream
 LICENSE_EXT = "license.txt"
 
 # The two CRSs downloads come in: lon/lat for everyone, the legal CRS for surveyors.
@@ -59,6 +61,17 @@ def split_name(name: str) -> tuple[str, str]:
     if not dot or not dataset or not ext:
         raise NotFound(f"{name!r} is not a download: ask for a file such as parcels.geojson")
     return dataset, ext.lower()
+
+
+STORAGE_SUFFIX = "-26191"
+
+
+def storage_alias(dataset_id: str, crs: str | None) -> tuple[str, str | None]:
+    """``parcels-26191`` (the name a download in EPSG:26191 is saved under) is ``parcels``
+    with ``crs=EPSG:26191``: a URL whose file name GDAL recognises (``.csv`` last)."""
+    if crs is None and dataset_id.endswith(STORAGE_SUFFIX):
+        return dataset_id.removesuffix(STORAGE_SUFFIX), STORAGE.label
+    return dataset_id, crs
 
 
 def download_for(ext: str, geometry: bool = True) -> Download:

@@ -1,18 +1,23 @@
-"""``/opendata``: the catalogue page and whole-layer downloads streamed from the database."""
+"""``/opendata``: the catalogue page and whole-layer downloads.
+
+A download is built once per version of its layer into the download cache and served from
+there with its length, validators and byte ranges (GDAL's ``/vsicurl/`` and QGIS read it
+in place); with the cache turned off, GeoJSON and CSV are streamed as they are read.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
-from functools import lru_cache
+import os
+from collections.abc import AsyncIterator, Callable
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
@@ -20,34 +25,41 @@ from starlette.responses import StreamingResponse
 from geoportal.core import formats as ogc_formats
 from geoportal.core.caching import not_modified
 from geoportal.core.links import Links
+from geoportal.core.ranges import OpenFile, RangedResponse
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
-from geoportal.errors import NotFound
-from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
-from geoportal.ogc.query import csv_header, feature_sql
-from geoportal.ogc.sql import ident
+from geoportal.errors import NotFound, outage_log
+from geoportal.ogc.crs import WGS84_LON_LAT, Crs
 from geoportal.opendata import files
+from geoportal.opendata.builds import (
+    LayerStamp,
+    layer_stamp,
+    snapshot,
+    text_chunks,
+    write_download,
+)
+from geoportal.opendata.cache import DownloadCache, Family
 from geoportal.opendata.catalogue import catalogue_document, download_name
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.formats import (
-    CSV,
-    GEOJSON,
+    COMPRESSIBLE,
     GEOTIFF,
     LICENSE_EXT,
-    TABLE_CSV,
+    TEXT_DOWNLOADS,
     Download,
     download_crs,
     download_for,
     split_name,
+    storage_alias,
 )
 from geoportal.opendata.licenses import license_file, license_of
 from geoportal.opendata.rasters import raster
+from geoportal.opendata.serving import accepts_gzip, file_response
 from geoportal.opendata.slots import DownloadSlots, Slot
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 
 router = APIRouter(tags=["open data"])
-STREAM_BATCH = 5_000
 CrsParam = Annotated[str | None, Query(
     description="CRS84 (longitude, latitude; default) or EPSG:26191 (Merchich / Nord Maroc).",
     max_length=100)]
@@ -111,78 +123,83 @@ async def _version_row(conn: asyncpg.Connection, layer: Layer) -> tuple[int, dt.
     return (int(row["version"]), row["updated_at"]) if row else (0, None)
 
 
-def _geojson_head(layer: Layer, crs: Crs, version: int, updated: dt.datetime | None) -> bytes:
-    head: dict[str, Any] = {
-        "type": "FeatureCollection", "name": layer.id, "title": layer.title,
-        "description": layer.description, "license": layer.license,
-        "attribution": layer.attribution, "dataVersion": version,
-        "updated": updated.isoformat() if updated else None,
-    }
-    if crs is STORAGE:  # RFC 7946 says CRS84; the legal CRS is named the GDAL way
-        head["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::26191"}}
-    return orjson.dumps(head)[:-1] + b',"features":[\n'
+def _license_text(layer: Layer, links: Links) -> Callable[[LayerStamp], str]:
+    def text(stamp: LayerStamp) -> str:
+        return license_file(layer.title, layer.license, layer.attribution, stamp.updated,
+                            str(stamp.version), links.url("/opendata"))
+    return text
 
 
-def _rows_statement(layer: Layer, fmt: ogc_formats.Format, crs: Crs) -> str:
-    feature = feature_sql(layer, fmt, crs, layer.properties)
-    return (f"SELECT convert_to({feature}, 'UTF8') FROM {ident(layer.table)} t "  # noqa: S608
-            f"ORDER BY t.{ident(layer.id_column)}")
+async def _build(request: Request, pool: asyncpg.Pool, layer: Layer, crs: Crs,
+                 download: Download, links: Links, folder: Path) -> tuple[str, Path]:
+    """Write a download into ``folder`` while holding one of the worker's download slots."""
+    slot = await _take_slot(request)
+    try:
+        stamp, path = await write_download(pool, layer, crs, download, folder,
+                                           _license_text(layer, links))
+    finally:
+        slot.release()
+    return stamp.key, path
+
+
+async def _cached(request: Request, pool: asyncpg.Pool, cache: DownloadCache, layer: Layer,
+                  crs: Crs, download: Download, links: Links,
+                  headers: dict[str, str]) -> Response:
+    """The download from the cache (built first when needed), with a length and ranges."""
+    family = Family(layer.id, download.ext, crs.srid, compressible=download in COMPRESSIBLE)
+    async with pool.acquire() as conn:
+        stamp = await layer_stamp(conn, layer)
+    gzipped = "range" not in request.headers and accepts_gzip(request)
+    try:
+        opened = await cache.get(family, stamp.key,
+                                 partial(_build, request, pool, layer, crs, download, links),
+                                 gzipped)
+    except OSError as exc:  # the cache folder cannot be written: serve as without a cache
+        outage_log.warning("download-cache", "download cache %s unusable (%s): streaming",
+                           cache.folder, type(exc).__name__)
+        return await _streamed(request, pool, layer, crs, download, links, headers)
+    return file_response(request, opened.handle, opened.size, opened.mtime_ns,
+                         opened.path.name, download.media_type, headers,
+                         gzipped=opened.gzipped, varies=family.compressible)
 
 
 async def _stream(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download,
                   slot: Slot) -> AsyncIterator[bytes]:
     """The layer as GeoJSON or CSV, from one snapshot, read by a server-side cursor."""
-    geojson = download is GEOJSON
-    fmt = ogc_formats.GEOJSON if geojson else ogc_formats.CSV
     try:
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                            readonly=True):
-            version, updated = await _version_row(conn, layer)
-            cursor = await conn.cursor(_rows_statement(layer, fmt, crs))
-            yield _geojson_head(layer, crs, version, updated) if geojson else \
-                csv_header(layer.properties, layer.has_geometry)
-            first = True
-            while rows := await cursor.fetch(STREAM_BATCH):
-                if geojson:
-                    body = b",\n".join(r[0] for r in rows)
-                    yield body if first else b",\n" + body
-                else:
-                    yield b"".join(r[0] for r in rows)
-                first = False
-            if geojson:
-                yield b"\n]}\n"
+        async with snapshot(pool, layer) as (conn, stamp):
+            async for chunk in text_chunks(conn, layer, crs, download, stamp):
+                yield chunk
     finally:
         slot.release()
 
 
-async def _file_download(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download,
-                         license_text: str, version: str) -> tuple[Path, Path]:
+async def _streamed(request: Request, pool: asyncpg.Pool, layer: Layer, crs: Crs,
+                    download: Download, links: Links, headers: dict[str, str]) -> Response:
+    """Without the cache: GeoJSON and CSV streamed (no length), files written per request."""
+    async with pool.acquire() as conn:
+        version, _ = await _version_row(conn, layer)
+    headers["ETag"] = f'W/"{layer.id}-{version}-{download.ext}-{crs.srid}"'
+    if not_modified(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    slot = await _take_slot(request)
+    if download in TEXT_DOWNLOADS:
+        return StreamingResponse(_stream(pool, layer, crs, download, slot),
+                                 media_type=download.media_type, headers=headers,
+                                 background=BackgroundTask(slot.release))
     folder = files.scratch_folder()
     try:
-        metadata = {"TITLE": layer.title, "DESCRIPTION": layer.description,
-                    "LICENSE": layer.license, "ATTRIBUTION": layer.attribution,
-                    "DATA_VERSION": version}
-        path = await files.write_layer(pool, layer, crs, download, folder, metadata)
-        if download.driver == "ESRI Shapefile":
-            path = await asyncio.to_thread(files.zip_shapefile, path, license_text)
+        _, path = await write_download(pool, layer, crs, download, folder,
+                                       _license_text(layer, links))
+        handle = path.open("rb")
     except BaseException:
         files.remove(folder)
-        raise
-    return folder, path
-
-
-async def _send_file(path: Path, folder: Path, slot: Slot) -> AsyncIterator[bytes]:
-    try:
-        with path.open("rb") as handle:
-            while block := await asyncio.to_thread(handle.read, 1 << 20):
-                yield block
-    finally:
-        files.remove(folder)
         slot.release()
-
-
-def _etag(layer: Layer, version: int, ext: str, crs: Crs) -> str:
-    return f'W/"{layer.id}-{version}-{ext}-{crs.srid}"'
+        raise
+    files.remove(folder)  # the open file stays readable
+    return RangedResponse(OpenFile(handle, os.fstat(handle.fileno()).st_size), None,
+                          download.media_type, headers,
+                          background=BackgroundTask(slot.release))
 
 
 async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset_id: str,
@@ -204,15 +221,20 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
     return PlainTextResponse(text, headers={"Cache-Control": "no-cache"})
 
 
-def _raster_response(settings: Settings, dataset_id: str, links: Links) -> FileResponse:
+def _raster_response(request: Request, settings: Settings, dataset_id: str,
+                     links: Links) -> Response:
     dataset = raster(dataset_id)
     if dataset is None:
         raise NotFound(f"no raster dataset {dataset_id!r}; see /opendata for the list")
     path = dataset.path(settings.raster_dir)
-    if not path.is_file():
-        raise NotFound(f"the {dataset.title} raster is not loaded on this server")
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise NotFound(f"the {dataset.title} raster is not loaded on this server") from None
+    status = os.fstat(handle.fileno())
     headers = _headers(links, dataset.id, dataset.license, path.name, None)
-    return FileResponse(path, media_type=GEOTIFF.media_type, headers=headers)
+    return file_response(request, handle, status.st_size, status.st_mtime_ns, path.name,
+                         GEOTIFF.media_type, headers)
 
 
 @router.get("/opendata/{name}", summary="Download a whole dataset",
@@ -228,38 +250,16 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if ext == LICENSE_EXT:
         return await _license_response(pool, registry, dataset_id, links)
     if ext == GEOTIFF.ext:
-        return _raster_response(settings, dataset_id, links)
+        return _raster_response(request, settings, dataset_id, links)
+    if dataset_id not in registry:
+        dataset_id, crs = storage_alias(dataset_id, crs)
     layer = _layer(registry, dataset_id)
     chosen = download_for(ext, layer.has_geometry)
-    output_crs = download_crs(crs)
-    if not layer.has_geometry:  # no coordinates to transform: one file, named without a CRS
-        output_crs = WGS84_LON_LAT
-    async with pool.acquire() as conn:
-        version, updated = await _version_row(conn, layer)
-    etag = _etag(layer, version, ext, output_crs)
+    # a table without geometry has no coordinates to transform: one file, whatever ``crs``
+    output_crs = download_crs(crs) if layer.has_geometry else WGS84_LON_LAT
     filename = download_name(layer.id, ext, output_crs.label)
-    headers = _headers(links, layer.id, layer.license, filename, etag)
-    if not_modified(request, etag):
-        return Response(status_code=304, headers=headers)
-    slot = await _take_slot(request)
-    if chosen in (GEOJSON, CSV, TABLE_CSV):
-        return StreamingResponse(_stream(pool, layer, output_crs, chosen, slot),
-                                 media_type=chosen.media_type, headers=headers,
-                                 background=BackgroundTask(slot.release))
-    text = license_file(layer.title, layer.license, layer.attribution, updated, str(version),
-                        links.url("/opendata"))
-    try:
-        folder, path = await _file_download(pool, layer, output_crs, chosen, text, str(version))
-    except BaseException:
-        slot.release()
-        raise
-    headers["Content-Length"] = str(path.stat().st_size)
-    return StreamingResponse(_send_file(path, folder, slot), media_type=chosen.media_type,
-                             headers=headers,
-                             background=BackgroundTask(_cleanup, folder, slot))
-
-
-def _cleanup(folder: Path, slot: Slot) -> None:
-    files.remove(folder)
-    slot.release()
-
+    headers = _headers(links, layer.id, layer.license, filename, None)
+    cache = services_of(request).get(DownloadCache)
+    if cache.enabled:
+        return await _cached(request, pool, cache, layer, output_crs, chosen, links, headers)
+    return await _streamed(request, pool, layer, output_crs, chosen, links, headers)

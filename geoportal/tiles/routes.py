@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from geoportal.core.caching import not_modified
 from geoportal.core.history import HISTORY_TABLES, IMMUTABLE, parse_at, settled
+from geoportal.core.ranges import MemoryBytes, RangedResponse, requested_spans
 from geoportal.core.urls import public_base
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import InvalidParameter, NotFound
@@ -87,7 +88,8 @@ def tile_moment(at: str | None, layers: tuple[Layer, ...]) -> dt.datetime | None
 
 async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
                         settings: Settings, tile_request: TileRequest) -> Response:
-    """The tile with its validators: 304 when unchanged, 204 when empty, else MVT bytes."""
+    """The tile with its validators: 304 when unchanged, 204 when empty, else MVT bytes
+    (gzipped when accepted; byte ranges of the plain bytes when asked)."""
     etag = await service.etag(pool, tile_request)
     past = tile_request.at is not None and settled(tile_request.at)
     headers = {"ETag": f'"{etag}"', "Vary": "Accept-Encoding",
@@ -98,6 +100,10 @@ async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
     tile = await service.render(pool, tile_request, etag)
     if not tile.body:
         return Response(status_code=204, headers=headers)
+    if "range" in request.headers:  # byte ranges of the plain tile: GDAL's MVT:/vsicurl/
+        spans = requested_spans(request.headers, len(tile.body), headers["ETag"])
+        return RangedResponse(MemoryBytes(tile.body), spans, metadata.MVT, headers)
+    headers["Accept-Ranges"] = "bytes"
     body = tile.body
     if len(body) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
         body = service.gzipped(tile)
@@ -134,6 +140,23 @@ async def collection_tileset(
         layer.title, layer.description, [layer], bounds, url,
         api_url(request, settings, f"/tileMatrixSets/{TMS_ID}"),
         api_url(request, settings, f"/collections/{collection_id}")))
+
+
+# GDAL opens "MVT:/vsicurl/<url>" as a directory of tiles when the URL ends with a number:
+# the same tile as ".../{y}.mvt" (or ".pbf") opens as one tile, georeferenced from z/x/y.
+# Declared before the plain routes, which would take "{y}.mvt" as their {y}.
+TileFileExt = Literal["mvt", "pbf"]
+
+
+@router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}.{ext}",
+            include_in_schema=False, response_class=Response)
+async def collection_tile_file(collection_id: str, tms: str, z: int, x: int, y: int,
+                               ext: TileFileExt, request: Request, registry: RegistryDep,
+                               settings: SettingsDep, service: ServiceDep,
+                               pool: PoolDep, at: AtParam = None) -> Response:
+    """A collection's tile named as a file (``.mvt``, ``.pbf``)."""
+    return await collection_tile(collection_id, tms, z, x, y, request, registry, settings,
+                                 service, pool, at)
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
@@ -178,6 +201,19 @@ async def dataset_tileset(
                                               layers[0].attribution if layers else ""))
     return JSONResponse(metadata.tileset(DATASET_TITLE, description, layers, bounds, url,
                                          api_url(request, settings, f"/tileMatrixSets/{TMS_ID}")))
+
+
+@router.get("/tiles/{tms}/{z}/{x}/{y}.{ext}", include_in_schema=False, response_class=Response)
+async def dataset_tile_file(
+    tms: str, z: int, x: int, y: int, ext: TileFileExt, request: Request,
+    registry: RegistryDep, settings: SettingsDep, service: ServiceDep, pool: PoolDep,
+    collections: Annotated[str | None, Query(max_length=1000,
+                                             description="Comma-separated ids")] = None,
+    at: AtParam = None,
+) -> Response:
+    """The dataset tile named as a file (``.mvt``, ``.pbf``)."""
+    return await dataset_tile(tms, z, x, y, request, registry, settings, service, pool,
+                              collections, at)
 
 
 @router.get("/tiles/{tms}/{z}/{x}/{y}", summary="A vector tile of several collections",
