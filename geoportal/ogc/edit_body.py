@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import orjson
 
+from geoportal.core.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.db.catalog import ColumnInfo, TableInfo
 from geoportal.errors import InvalidBody, InvalidParameter, UnsupportedMediaType
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.registry import Layer, LayerProperty
 
 Mode = Literal["create", "replace", "patch"]

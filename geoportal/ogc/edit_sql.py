@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from geoportal.core.area import AUC_AREA
+from geoportal.core.crs import WGS84_LON_LAT, to_storage_sql
 from geoportal.core.formats import GEOJSON
 from geoportal.db.catalog import ConstraintInfo, TableInfo
 from geoportal.ogc import sql
-from geoportal.ogc.crs import WGS84_LON_LAT, to_storage_sql
 from geoportal.ogc.edit_body import Edit, GeometryInput
 from geoportal.ogc.query import Statement, feature_sql
 from geoportal.ogc.sql import Params

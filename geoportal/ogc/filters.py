@@ -28,8 +28,8 @@ import orjson
 import shapely
 from shapely.geometry import shape
 
+from geoportal.core.crs import WGS84_LON_LAT, Crs, to_storage_sql
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, to_storage_sql
 from geoportal.ogc.sql import Params, column, geometry_column
 from geoportal.registry import Layer, LayerProperty
 

@@ -18,6 +18,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from geoportal.core import formats
+from geoportal.core.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.core.formats import Format
 from geoportal.core.history import HISTORY_TABLES
 from geoportal.core.links import Link, Links, replace_params
@@ -26,7 +27,6 @@ from geoportal.deps import get_pool
 from geoportal.errors import NotFound
 from geoportal.ogc import html, sql
 from geoportal.ogc.caching import cache_headers, make_etag, not_modified
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.params import parse_int, reject_unknown
 from geoportal.ogc.query import Statement, feature_sql
 from geoportal.ogc.sql import Params

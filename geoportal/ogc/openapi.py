@@ -6,8 +6,8 @@ from typing import Any
 
 from geoportal import __version__
 from geoportal.core import formats
+from geoportal.core.crs import CRS84, offered_uris
 from geoportal.core.links import Links
-from geoportal.ogc.crs import CRS84, offered_uris
 from geoportal.ogc.documents import DESCRIPTION, TITLE
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings

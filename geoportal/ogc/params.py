@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from geoportal.core.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.core.history import HISTORY_TABLES, parse_at
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.filters import ParsedFilter, parse_filter
 from geoportal.registry import Layer, LayerProperty
 from geoportal.settings import Settings

@@ -10,11 +10,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.core.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.core.history import as_of
 from geoportal.db.versions import data_version_sql
 from geoportal.ogc import sql
-from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.ogc.filters import FilterTranslator, spatial_literals
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.sql import Params

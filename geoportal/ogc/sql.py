@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from geoportal.ogc.crs import Crs, output_geometry_sql
+from geoportal.core.crs import Crs, output_geometry_sql
 from geoportal.registry import Layer, LayerProperty
 from geoportal.settings import STORAGE_SRID
 

@@ -13,8 +13,8 @@ import asyncpg
 
 from geoportal.core import formats as ogc_formats
 from geoportal.core.area import STORAGE_SRID
+from geoportal.core.crs import WGS84_LON_LAT
 from geoportal.db.versions import data_version
-from geoportal.ogc.crs import WGS84_LON_LAT
 from geoportal.ogc.query import feature_sql
 from geoportal.ogc.sql import ident, literal
 from geoportal.registry import Layer, LayerRegistry

@@ -19,11 +19,11 @@ from starlette.responses import StreamingResponse
 
 from geoportal.core import formats as ogc_formats
 from geoportal.core.caching import not_modified
+from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.core.links import Links
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound
-from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files

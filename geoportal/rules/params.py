@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
+from geoportal.core.crs import crs_name
 from geoportal.core.history import AGENCY_TZ, parse_at
 from geoportal.errors import InvalidParameter
-from geoportal.rules.geometry import crs_name
 from geoportal.rules.models import RulesQuery
 
 MAX_REF_LENGTH = 64

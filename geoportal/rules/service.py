@@ -18,6 +18,7 @@ import asyncpg
 import shapely
 from shapely.geometry import Point
 
+from geoportal.core.crs import CrsName, crs_name, in_crs_worker
 from geoportal.core.i18n import Language
 from geoportal.db.versions import data_version
 from geoportal.errors import (
@@ -29,10 +30,7 @@ from geoportal.errors import (
 from geoportal.rules import sql
 from geoportal.rules.assess import build_answer
 from geoportal.rules.geometry import (
-    CrsName,
-    crs_name,
     geometry_to_storage,
-    in_crs_worker,
     outside_area,
     point_to_storage,
     points_to_storage,
