@@ -18,7 +18,7 @@ from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
 from geoportal.core.links import Link, Links, replace_params
-from geoportal.db.versions import data_version, layer_version
+from geoportal.core.versions import data_version, layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
 from geoportal.ogc.caching import (

@@ -22,7 +22,7 @@ from geoportal.core.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.core.formats import Format
 from geoportal.core.history import HISTORY_TABLES
 from geoportal.core.links import Link, Links, replace_params
-from geoportal.db.versions import layer_version
+from geoportal.core.versions import layer_version
 from geoportal.deps import get_pool
 from geoportal.errors import NotFound
 from geoportal.ogc import html, sql

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.core.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version_sql
+from geoportal.core.versions import data_version_sql, layer_version_sql
 from geoportal.ogc import sql
 from geoportal.ogc.filters import FilterTranslator, spatial_literals
 from geoportal.ogc.params import ItemsQuery
@@ -133,7 +133,7 @@ def version_sql(layer: Layer, at_sql: str | None = None) -> str:
     bound timestamptz), the data version then (the layer counter does not go back)."""
     if at_sql is not None:
         return data_version_sql(f"{at_sql}::timestamptz")
-    return f"(SELECT version FROM layer_versions WHERE table_name = {sql.literal(layer.table)})"
+    return layer_version_sql(sql.literal(layer.table))
 
 
 def moment_sql(at: dt.datetime | None, params: Params) -> str | None:

@@ -22,6 +22,7 @@ from geoportal.core.caching import not_modified
 from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.core.links import Links
 from geoportal.core.services import services_of
+from geoportal.core.versions import layer_version_row
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound
 from geoportal.ogc.query import csv_header, feature_sql
@@ -105,12 +106,6 @@ def _headers(links: Links, dataset_id: str, license_id: str, filename: str,
     return headers
 
 
-async def _version_row(conn: asyncpg.Connection, layer: Layer) -> tuple[int, dt.datetime | None]:
-    row = await conn.fetchrow("SELECT version, updated_at FROM layer_versions "
-                              "WHERE table_name = $1", layer.table)
-    return (int(row["version"]), row["updated_at"]) if row else (0, None)
-
-
 def _geojson_head(layer: Layer, crs: Crs, version: int, updated: dt.datetime | None) -> bytes:
     head: dict[str, Any] = {
         "type": "FeatureCollection", "name": layer.id, "title": layer.title,
@@ -137,7 +132,7 @@ async def _stream(pool: asyncpg.Pool, layer: Layer, crs: Crs, download: Download
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                             readonly=True):
-            version, updated = await _version_row(conn, layer)
+            version, updated = await layer_version_row(conn, layer.table)
             cursor = await conn.cursor(_rows_statement(layer, fmt, crs))
             yield _geojson_head(layer, crs, version, updated) if geojson else \
                 csv_header(layer.properties, layer.has_geometry)
@@ -191,7 +186,7 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
     layer = registry.get(dataset_id)
     if layer is not None:
         async with pool.acquire() as conn:
-            version, updated = await _version_row(conn, layer)
+            version, updated = await layer_version_row(conn, layer.table)
         text = license_file(layer.title, layer.license, layer.attribution, updated,
                             str(version), source)
     else:
@@ -235,7 +230,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if not layer.has_geometry:  # no coordinates to transform: one file, named without a CRS
         output_crs = WGS84_LON_LAT
     async with pool.acquire() as conn:
-        version, updated = await _version_row(conn, layer)
+        version, updated = await layer_version_row(conn, layer.table)
     etag = _etag(layer, version, ext, output_crs)
     filename = download_name(layer.id, ext, output_crs.label)
     headers = _headers(links, layer.id, layer.license, filename, etag)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.rules.compare import Change, compare, summary
 from geoportal.rules.models import Answer, RulesAnswer, RulesQuery

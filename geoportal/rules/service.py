@@ -20,7 +20,7 @@ from shapely.geometry import Point
 
 from geoportal.core.crs import CrsName, crs_name, in_crs_worker
 from geoportal.core.i18n import Language
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.errors import (
     GeoportalError,
     InvalidParameter,

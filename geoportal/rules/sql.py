@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version_sql
+from geoportal.core.versions import data_version_sql
 from geoportal.settings import STORAGE_SRID
 
 LOOKUP_TABLES = ("prefectures", "communes", "plans", "zoning", "zone_rules", "servitudes",
