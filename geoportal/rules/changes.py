@@ -60,7 +60,7 @@ class RulesChanges(Answer):
     changesets_truncated: bool = False
 
 
-_REF = "ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"
+_REF = "ref_norm = geoportal_ref_norm($1::text)"
 _SPATIAL = "t.geom && s.g AND ST_Intersects(t.geom, s.g)"
 _ZONE = ("((SELECT pl.ref FROM plans pl WHERE pl.id = t.plan_id), t.code) IN "
          "(SELECT * FROM unnest($4::text[], $5::text[]))")

@@ -120,7 +120,7 @@ LEFT JOIN LATERAL (
 _BY_REF = """
 SELECT id AS parcel_id, ref, area_m2, geom AS g, ST_PointOnSurface(geom) AS probe,
        true AS is_area
-FROM {parcels} WHERE ref_norm = upper(regexp_replace({ref}, '\\s+', '', 'g'))"""
+FROM {parcels} WHERE ref_norm = geoportal_ref_norm({ref})"""
 
 _BY_GEOMETRY = f"""
 SELECT NULL::bigint AS parcel_id, NULL::text AS ref, NULL::float8 AS area_m2, x.g,

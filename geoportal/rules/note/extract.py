@@ -21,7 +21,7 @@ FILL = 0.6
 
 _BOUNDS = """SELECT ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1,
                    ST_YMax(geom) AS y1
-            FROM {parcels} WHERE ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"""
+            FROM {parcels} WHERE ref_norm = geoportal_ref_norm($1::text)"""
 
 _EXTRACT = f"""
 WITH f AS (SELECT ST_MakeEnvelope($1, $2, $3, $4, {STORAGE_SRID}) AS b)

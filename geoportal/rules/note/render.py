@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import asyncpg
 import jinja2
 
 from geoportal import __version__
+from geoportal.core.refs import ref_norm
 from geoportal.errors import ServiceUnavailable
 from geoportal.registry import LayerRegistry
 from geoportal.rules import french
@@ -98,7 +98,7 @@ def legend_for(answer: RulesAnswer, style: NoteStyle,
 
 def note_reference(parcel_ref: str, data_version: str) -> str:
     """A reference number that depends only on the plot and the data version."""
-    normalised = re.sub(r"\s+", "", parcel_ref).upper()
+    normalised = ref_norm(parcel_ref)
     digest = hashlib.sha256(f"{normalised}|{data_version}".encode()).hexdigest()
     return f"NRU-{digest[:10].upper()}"
 
