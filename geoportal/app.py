@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,6 +23,7 @@ from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
+from geoportal.db.urls import resolve_database_url
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
@@ -50,7 +52,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
     tiles = services.provide(TileService(settings, registry, extents))
-    changes = services.provide(ChangeFeed(settings.resolved_database_url, settings.db_retry_max_s))
+    changes = services.provide(ChangeFeed(partial(resolve_database_url, settings),
+                                           settings.db_retry_max_s))
     changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())

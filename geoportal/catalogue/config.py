@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from geoportal.db.urls import resolve_database_url
 from geoportal.ingest.crs import AUC_LONLAT
 from geoportal.opendata.licenses import license_of
 from geoportal.opendata.rasters import RASTERS
@@ -154,7 +155,7 @@ def variables(settings: Settings, base_url: str | None = None) -> dict[str, str]
     Without ``GEOPORTAL_PUBLIC_URL`` the links follow the URL the service was reached at.
     """
     values = dict(os.environ)
-    values["GEOPORTAL_DATABASE_URL"] = settings.resolved_database_url()
+    values["GEOPORTAL_DATABASE_URL"] = resolve_database_url(settings)
     values["GEOPORTAL_DATA_DIR"] = str(settings.raster_dir)
     values["GEOPORTAL_LAYERS_DIR"] = str(settings.layers_dir)
     values["GEOPORTAL_PYGEOAPI_TEMPLATES"] = str(TEMPLATES)

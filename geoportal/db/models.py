@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from geoportal.settings import STORAGE_SRID
+from geoportal.core.area import STORAGE_SRID
 
 
 def geometry(kind: str) -> Geometry:

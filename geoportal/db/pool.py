@@ -14,12 +14,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
 import orjson
 
-from geoportal.db.urls import libpq_url
+from geoportal.db.urls import libpq_url, resolve_database_url, resolve_write_database_url
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
@@ -131,8 +132,8 @@ async def create_pool(settings: Settings, write: bool = False) -> asyncpg.Pool:
     Connections time out after ``db_connect_timeout_s`` when connecting and after the
     statement timeout plus a margin on each command (the server's own timeout comes first).
     """
-    url = settings.resolved_write_database_url if write else settings.resolved_database_url
-    gate = ConnectGate(url, backoff_max_s=settings.db_retry_max_s)
+    resolve = resolve_write_database_url if write else resolve_database_url
+    gate = ConnectGate(partial(resolve, settings), backoff_max_s=settings.db_retry_max_s)
     pool = await asyncpg.create_pool(
         connect=gate.connect,
         init_size=0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geoportal.core.area import AUC_AREA
+from geoportal.core.area import AUC_AREA, STORAGE_SRID
 from geoportal.core.crs import WGS84_LON_LAT, to_storage_sql
 from geoportal.core.formats import GEOJSON
 from geoportal.db.catalog import ConstraintInfo, TableInfo
@@ -18,7 +18,6 @@ from geoportal.ogc.edit_body import Edit, GeometryInput
 from geoportal.ogc.query import Statement, feature_sql
 from geoportal.ogc.sql import Params
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 
 CASTS = {"string": "text", "integer": "int8", "number": "float8", "boolean": "bool",
          "date": "date", "datetime": "timestamptz"}

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.core.crs import Crs, output_geometry_sql
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 
 
 @dataclass

@@ -25,8 +25,8 @@ from rasterio.windows import Window
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.rules.models import RasterValue
-from geoportal.settings import STORAGE_SRID
 
 log = logging.getLogger("geoportal")
 IN_MEMORY_CELLS = 16_000_000

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.core.history import as_of
 from geoportal.core.versions import data_version_sql
-from geoportal.settings import STORAGE_SRID
 
 LOOKUP_TABLES = ("prefectures", "communes", "plans", "zoning", "zone_rules", "servitudes",
                  "reservations", "parcels", "roads")

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 from shapely import box, unary_union
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.errors import NotFound
 from geoportal.rules.sql import tables
-from geoportal.settings import STORAGE_SRID
 
 SCALES = (200, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 25_000)
 """Printed map scales (1/n); the note uses the largest that shows the plot with a margin."""
