@@ -21,15 +21,12 @@ import asyncpg
 import orjson
 
 from geoportal.db.urls import libpq_url, resolve_database_url, resolve_write_database_url
+from geoportal.errors import DatabaseUnavailable
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
 BACKOFF_MIN_S = 0.25
 CLOSE_TIMEOUT_S = 10.0
-
-
-class DatabaseUnavailable(ConnectionError):
-    """The database did not answer lately; no connection is attempted until the back-off ends."""
 
 
 class ConnectGate:
@@ -77,6 +74,9 @@ class ConnectGate:
             raise DatabaseUnavailable("no database configured") from exc
         try:
             conn: asyncpg.Connection = await asyncpg.connect(url, **kwargs)
+        except (OSError, TimeoutError) as exc:  # refused, unreachable, or no answer in time
+            self._failed()
+            raise DatabaseUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
         except Exception:
             self._failed()
             raise

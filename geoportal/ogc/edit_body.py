@@ -259,9 +259,8 @@ def _datetime(value: Any, field: str) -> dt.datetime:
         text = value.replace("z", "Z").replace("Z", "+00:00")
         if "." in text:  # Python reads at most microseconds
             head, _, tail = text.partition(".")
-            digits = re.match(r"\d+", tail)
-            assert digits is not None
-            text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[len(digits.group()):]}"
+            digits = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+            text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits):]}"
         try:
             moment = dt.datetime.fromisoformat(text)
         except ValueError:

@@ -26,6 +26,7 @@ from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
 from geoportal.core.area import STORAGE_SRID
+from geoportal.errors import expected
 from geoportal.rules.models import RasterValue
 
 log = logging.getLogger("geoportal")
@@ -86,9 +87,9 @@ class Grid:
         """The cells of a window inside the raster."""
         if self.cells is not None:
             return self.cells[row:row + height, col:col + width]
-        assert self.dataset is not None
+        dataset = expected(self.dataset, "the raster's cells or dataset")
         with self._lock:
-            block: np.ndarray = self.dataset.read(1, window=Window(col, row, width, height))
+            block: np.ndarray = dataset.read(1, window=Window(col, row, width, height))
         return block
 
     def close(self) -> None:
