@@ -34,6 +34,7 @@ from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
 from geoportal.rules import routes as rules_routes
+from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
 from geoportal.tiles.ogc import tiles_extension
@@ -59,6 +60,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(StatsCache())
     services.provide(authenticator(settings))
     services.provide(TableCatalog())  # the editable tables' columns and constraints
+    services.provide(RasterSampler(settings.raster_dir, registry.rasters))  # rules, pygeoapi
     return services
 
 

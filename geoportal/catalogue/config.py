@@ -19,7 +19,7 @@ import yaml
 from geoportal.db.urls import resolve_database_url
 from geoportal.ingest.crs import AUC_LONLAT
 from geoportal.opendata.licenses import license_of
-from geoportal.opendata.rasters import RASTERS
+from geoportal.opendata.rasters import raster_datasets
 from geoportal.registry import LayerRegistry
 from geoportal.settings import Settings
 
@@ -112,7 +112,7 @@ def _catalogue(registry: LayerRegistry) -> dict[str, Any]:
     }
 
 
-def _coverages() -> dict[str, Any]:
+def _coverages(registry: LayerRegistry) -> dict[str, Any]:
     return {raster.id: {
         "type": "collection",
         "title": raster.title,
@@ -127,7 +127,7 @@ def _coverages() -> dict[str, Any]:
             "data": f"${{GEOPORTAL_DATA_DIR}}/{raster.layer.file}",
             "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
         }],
-    } for raster in RASTERS}
+    } for raster in raster_datasets(registry)}
 
 
 def _process() -> dict[str, Any]:
@@ -144,7 +144,7 @@ def render_config(registry: LayerRegistry) -> str:
         # pygeoapi logs every 4xx at ERROR with a traceback; the mount logs its 5xx instead
         "logging": {"level": "CRITICAL"},
         "metadata": _metadata(registry),
-        "resources": {CATALOGUE_ID: _catalogue(registry), **_coverages(), **_process()},
+        "resources": {CATALOGUE_ID: _catalogue(registry), **_coverages(registry), **_process()},
     }
     return HEADER + yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
 

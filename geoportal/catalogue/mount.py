@@ -247,7 +247,7 @@ def _routes(adapter: Adapter, callbacks: Callbacks) -> list[Route]:
 def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     """pygeoapi's Records, Processes and Coverages as a Starlette app of its own."""
     apis = Apis(settings)
-    rasters = RasterSampler(settings.raster_dir)
+    rasters: RasterSampler = state.services.get(RasterSampler)  # the app's one sampler
     callbacks = Callbacks(parse_hosts(settings.process_callback_hosts),
                           settings.process_callback_timeout_s)
 

@@ -190,7 +190,7 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
         text = license_file(layer.title, layer.license, layer.attribution, updated,
                             str(version), source)
     else:
-        dataset = raster(dataset_id)
+        dataset = raster(registry, dataset_id)
         if dataset is None:
             raise NotFound(f"no dataset {dataset_id!r}; see /opendata for the list")
         text = license_file(dataset.title, dataset.license,
@@ -199,8 +199,9 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
     return PlainTextResponse(text, headers={"Cache-Control": "no-cache"})
 
 
-def _raster_response(settings: Settings, dataset_id: str, links: Links) -> FileResponse:
-    dataset = raster(dataset_id)
+def _raster_response(settings: Settings, registry: LayerRegistry, dataset_id: str,
+                     links: Links) -> FileResponse:
+    dataset = raster(registry, dataset_id)
     if dataset is None:
         raise NotFound(f"no raster dataset {dataset_id!r}; see /opendata for the list")
     path = dataset.path(settings.raster_dir)
@@ -223,7 +224,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if ext == LICENSE_EXT:
         return await _license_response(pool, registry, dataset_id, links)
     if ext == GEOTIFF.ext:
-        return _raster_response(settings, dataset_id, links)
+        return _raster_response(settings, registry, dataset_id, links)
     layer = _layer(registry, dataset_id)
     chosen = download_for(ext, layer.has_geometry)
     output_crs = download_crs(crs)

@@ -127,7 +127,8 @@ async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,
     if facts.get("prefecture") is None:
         raise outside_area()
     values = await _raster_values(rasters, facts, wkb)
-    return build_answer(query, facts, today=today, rasters=values)
+    return build_answer(query, facts, today=today, rasters=values,
+                        raster_layers=rasters.layers if rasters is not None else ())
 
 
 async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | None = None,
