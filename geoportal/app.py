@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                settings.body_timeout_s))
     app.include_router(health.router)
     app.include_router(accounts_router)
-    app.include_router(ogc_router())
+    app.include_router(ogc_router(settings))
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())
     app.include_router(web_routes.router)

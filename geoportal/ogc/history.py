@@ -208,12 +208,13 @@ def _history_html(links: Links, layer: Layer, fid: int, query: HistoryQuery,
         rows=list(zip(versions, previews, _changed(versions), strict=True)))
 
 
-def history_router() -> APIRouter:
-    """The route of a feature's history (included by the OGC API router)."""
+def history_router(openapi_extra: dict[str, Any]) -> APIRouter:
+    """The route of a feature's history (included by the OGC API router, which gives its
+    parameters' OpenAPI description)."""
     router = APIRouter(tags=["OGC API Features"])
 
     @router.get("/ogc/collections/{collection_id}/items/{feature_id}/history",
-                summary="Versions of one feature")
+                summary="Versions of one feature", openapi_extra=openapi_extra)
     async def feature_history(collection_id: str, feature_id: str,
                               request: Request) -> Response:
         """Every change to the feature, newest first: who, when, in which change-set, and the
