@@ -289,7 +289,7 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
         crs=crs,
         crs_given="crs" in params,
         interval=interval,
-        filter=_filter(params),
+        filter=_filter(params, layer),
         sortby=sortby,
         properties=parse_properties(params["properties"], layer)
         if "properties" in params else list(layer.properties),
@@ -300,7 +300,7 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
     )
 
 
-def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
+def _filter(params: Mapping[str, str], layer: Layer) -> ParsedFilter | None:
     lang = params.get("filter-lang", "cql2-text")
     if lang not in FILTER_LANGS:
         langs = ", ".join(FILTER_LANGS)
@@ -313,7 +313,7 @@ def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
             raise InvalidParameter("filter-lang/filter-crs : donnés sans filter",
                                    en="filter-lang/filter-crs: given without filter")
         return None
-    return parse_filter(params["filter"], lang, crs)
+    return parse_filter(params["filter"], lang, layer, crs)
 
 
 def parse_feature_params(params: Mapping[str, str], layer: Layer) -> tuple[Crs, bool,
