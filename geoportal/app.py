@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,6 +25,7 @@ from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
+from geoportal.db.urls import resolve_database_url
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
@@ -35,6 +37,7 @@ from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
 from geoportal.rules import routes as rules_routes
+from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 from geoportal.styles import router as styles_router
 from geoportal.styles import styles_extension
@@ -56,7 +59,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
     tiles = services.provide(TileService(settings, registry, extents))
-    changes = services.provide(ChangeFeed(settings.resolved_database_url, settings.db_retry_max_s))
+    changes = services.provide(ChangeFeed(partial(resolve_database_url, settings),
+                                           settings.db_retry_max_s))
     changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
@@ -64,6 +68,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
                                    settings.opendata_cache_mb * 1_000_000))
     services.provide(authenticator(settings))
     services.provide(TableCatalog())  # the editable tables' columns and constraints
+    services.provide(RasterSampler(settings.raster_dir, registry.rasters))  # rules, pygeoapi
     return services
 
 
@@ -122,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                settings.body_timeout_s))
     app.include_router(health.router)
     app.include_router(accounts_router)
-    app.include_router(ogc_router())
+    app.include_router(ogc_router(settings))
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())
     app.include_router(styles_router, prefix=STYLES_PREFIX)

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from geoportal.core.i18n import Language
 from geoportal.db.cluster import Cluster, ClusterError
-from geoportal.db.urls import redacted
+from geoportal.db.urls import redacted, resolve_admin_database_url, resolve_database_url
 from geoportal.registry import RegistryError, load_registry
 from geoportal.renseignement.commands import notes_cli, signing_key_cli
 from geoportal.settings import Settings
@@ -45,7 +45,7 @@ def _fail(message: str) -> typer.Exit:
 def _database_url(settings: Settings) -> str:
     """The web service's URL."""
     try:
-        return settings.resolved_database_url()
+        return resolve_database_url(settings)
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
 
@@ -53,7 +53,7 @@ def _database_url(settings: Settings) -> str:
 def _admin_url(settings: Settings) -> str:
     """The schema owner's URL: migrations, imports and the demo change the schema or data."""
     try:
-        return settings.resolved_admin_database_url()
+        return resolve_admin_database_url(settings)
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
 

@@ -7,11 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
-from geoportal.core.resources import CHECKOUT, default_home, resource_path
-
-PROJECT_ROOT = CHECKOUT  # where a checkout keeps its files; installed code uses core.resources
-__all__ = ["PROJECT_ROOT", "STORAGE_CRS", "STORAGE_SRID", "Settings"]  # constants: see core.area
+from geoportal.core.resources import default_home, resource_path
 
 
 class Settings(BaseSettings):
@@ -148,14 +144,6 @@ class Settings(BaseSettings):
         """Folder of the built downloads (GeoJSON, CSV, GeoPackage, zipped Shapefile)."""
         return self.opendata_cache_dir or self.raster_dir / "downloads"
 
-    def resolved_database_url(self) -> str:
-        """The database URL: the configured one, or the private cluster's."""
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
-
-        return Cluster(self).url()
-
     # Accounts and keys (geoportal.core.auth): API keys in the database, optional JWTs.
     auth_cache_s: float = Field(
         default=30.0, ge=0, description="How long a verified API key is trusted without "
@@ -219,25 +207,3 @@ class Settings(BaseSettings):
         if weak:
             raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
         return self
-
-    def resolved_write_database_url(self) -> str:
-        """The URL edits are written with: the configured one, else the service's own when
-        set (an external database), else the private cluster's writer role."""
-        if self.write_database_url:
-            return self.write_database_url
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
-
-        return Cluster(self).writer_url()
-
-    def resolved_admin_database_url(self) -> str:
-        """The URL of the schema's owner: the configured one, else the service's own when
-        set (an external database), else the private cluster's owner role."""
-        if self.admin_database_url:
-            return self.admin_database_url
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
-
-        return Cluster(self).admin_url()

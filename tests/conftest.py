@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, sync_playwright
 from geoportal.app import create_app
 from geoportal.db.cluster import validate_identifier
 from geoportal.db.migrate import upgrade
-from geoportal.db.urls import libpq_url, with_database
+from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
 from geoportal.settings import Settings
 
 PREFIX = os.environ.get("GEOPORTAL_TEST_DB_PREFIX", "geoportal_test")
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """The URL of the server's maintenance database, as the role that owns the schema."""
-    return with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
+    return with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
 
 
 def _recreate(server_url: str, name: str) -> str:

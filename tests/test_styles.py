@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geoportal.core.links import Links
+from geoportal.core.resources import CHECKOUT as PROJECT_ROOT
 from geoportal.registry import Layer, load_registry
-from geoportal.settings import PROJECT_ROOT
 from geoportal.styles.mapbox import collection_style, colour_expression, map_style
 from geoportal.styles.qml import collection_qml
 from geoportal.styles.sld import OGC, SE, SLD, sld_document

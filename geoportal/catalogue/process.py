@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from pygeoapi.process.base import BaseProcessor
 
 from geoportal.catalogue import runtime
+from geoportal.core.resources import resource_path
 from geoportal.errors import GeoportalError, InvalidParameter, ServiceUnavailable
+from geoportal.registry import load_registry
 from geoportal.rules.models import RulesQuery
 from geoportal.rules.params import rules_moment
 from geoportal.rules.rasters import RasterSampler
@@ -167,7 +169,8 @@ class ParcelRulesProcessor(BaseProcessor):
             raise InvalidParameter("entrées inutilisables : vérifiez leurs types et valeurs",
                                    en="unusable inputs: check their types and values") from exc
         service = runtime.current()
-        rasters = service.rasters if service is not None else RasterSampler(self.raster_dir)
+        rasters = service.rasters if service is not None else RasterSampler(
+            self.raster_dir, load_registry(resource_path("layers")).rasters)
         try:
             answer = runtime.run(lambda db: lookup(db, query, rasters=rasters),
                                  self.database_url)

@@ -16,6 +16,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geoportal.core.i18n import preferred_language
+from geoportal.errors import error_body
 
 # Scripts only from the service itself (no inline script); styles may be inline (MapLibre
 # and Leaflet set element styles); images may be data:/blob: (map canvases, icons).
@@ -59,8 +60,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 async def _refuse(scope: Scope, send: Send, status: int, code: str, french: str,
                   english: str) -> None:
     language = preferred_language((_header(scope, b"accept-language") or b"").decode("latin-1"))
-    body = orjson.dumps({"code": code, "description": english if language == "en" else french,
-                         "status": status})
+    body = orjson.dumps(error_body(status, code, english if language == "en" else french))
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),

@@ -10,6 +10,7 @@ import asyncpg
 
 from geoportal.core.area import AUC_LONLAT
 from geoportal.core.sql import ident, literal
+from geoportal.core.versions import layer_version, layer_version_sql
 from geoportal.registry import Layer
 
 
@@ -62,7 +63,7 @@ def extent_sql(layer: Layer) -> str:
     return f"""
         WITH box AS (SELECT {box} AS b, {time_bounds}
                      {source})
-        SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
+        SELECT {layer_version_sql(literal(layer.table))},
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
                ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max
         FROM box, LATERAL (SELECT ST_Transform(ST_SetSRID(b::geometry, 26191), 4326) AS w) t
@@ -88,8 +89,7 @@ class ExtentCache:
         """
         if not fresh and layer.id in self._cache:
             return self._cache[layer.id][1]
-        version = await pool.fetchval(
-            "SELECT version FROM layer_versions WHERE table_name = $1", layer.table)
+        version = await layer_version(pool, layer.table)
         cached = self._cache.get(layer.id)
         if cached is not None and cached[0] == version:
             return cached[1]

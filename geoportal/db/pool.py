@@ -14,21 +14,19 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
 import orjson
 
-from geoportal.db.urls import libpq_url
+from geoportal.db.urls import libpq_url, resolve_database_url, resolve_write_database_url
+from geoportal.errors import DatabaseUnavailable
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
 BACKOFF_MIN_S = 0.25
 CLOSE_TIMEOUT_S = 10.0
-
-
-class DatabaseUnavailable(ConnectionError):
-    """The database did not answer lately; no connection is attempted until the back-off ends."""
 
 
 class ConnectGate:
@@ -76,6 +74,9 @@ class ConnectGate:
             raise DatabaseUnavailable("no database configured") from exc
         try:
             conn: asyncpg.Connection = await asyncpg.connect(url, **kwargs)
+        except (OSError, TimeoutError) as exc:  # refused, unreachable, or no answer in time
+            self._failed()
+            raise DatabaseUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
         except Exception:
             self._failed()
             raise
@@ -131,8 +132,8 @@ async def create_pool(settings: Settings, write: bool = False) -> asyncpg.Pool:
     Connections time out after ``db_connect_timeout_s`` when connecting and after the
     statement timeout plus a margin on each command (the server's own timeout comes first).
     """
-    url = settings.resolved_write_database_url if write else settings.resolved_database_url
-    gate = ConnectGate(url, backoff_max_s=settings.db_retry_max_s)
+    resolve = resolve_write_database_url if write else resolve_database_url
+    gate = ConnectGate(partial(resolve, settings), backoff_max_s=settings.db_retry_max_s)
     pool = await asyncpg.create_pool(
         connect=gate.connect,
         init_size=0,

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
+from geoportal.core.crs import crs_name
 from geoportal.core.history import AGENCY_TZ, parse_at
-from geoportal.errors import InvalidParameter
-from geoportal.rules.geometry import crs_name
+from geoportal.errors import InvalidParameter, expected
 from geoportal.rules.models import RulesQuery
 
 MAX_REF_LENGTH = 64
@@ -129,8 +129,7 @@ def question(*, lon: float | None = None, lat: float | None = None, x: float | N
         crs = crs or DEFAULT_XY_CRS
         crs_name(crs)  # a malformed name is refused here, before any work
         return RulesQuery.at_xy(x, y, crs, **options)
-    assert parcel is not None
-    return RulesQuery.for_parcel(clean_parcel(parcel), **options)
+    return RulesQuery.for_parcel(clean_parcel(expected(parcel, "parcel")), **options)
 
 
 def parse_rules_params(params: QueryParams) -> RulesQuery:

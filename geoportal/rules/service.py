@@ -18,8 +18,9 @@ import asyncpg
 import shapely
 from shapely.geometry import Point
 
+from geoportal.core.crs import CrsName, crs_name, in_crs_worker
 from geoportal.core.i18n import Language
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.errors import (
     GeoportalError,
     InvalidParameter,
@@ -29,10 +30,7 @@ from geoportal.errors import (
 from geoportal.rules import sql
 from geoportal.rules.assess import build_answer
 from geoportal.rules.geometry import (
-    CrsName,
-    crs_name,
     geometry_to_storage,
-    in_crs_worker,
     outside_area,
     point_to_storage,
     points_to_storage,
@@ -129,7 +127,8 @@ async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,
     if facts.get("prefecture") is None:
         raise outside_area()
     values = await _raster_values(rasters, facts, wkb)
-    return build_answer(query, facts, today=today, rasters=values)
+    return build_answer(query, facts, today=today, rasters=values,
+                        raster_layers=rasters.layers if rasters is not None else ())
 
 
 async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | None = None,

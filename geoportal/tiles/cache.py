@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-VERSIONS_SQL = "SELECT table_name, version FROM layer_versions"
+from geoportal.core.versions import LAYER_VERSIONS_SQL
+
 GZIP_MIN_BYTES = 1024
 
 
@@ -91,7 +92,7 @@ class DataVersions:
             return self._versions
         async with self._lock:
             if time.monotonic() - self._read_at >= self.max_age_s:
-                rows = await pool.fetch(VERSIONS_SQL)
+                rows = await pool.fetch(LAYER_VERSIONS_SQL)
                 self._versions = {row["table_name"]: int(row["version"]) for row in rows}
                 self._read_at = time.monotonic()
         return self._versions

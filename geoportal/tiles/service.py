@@ -14,7 +14,7 @@ from fastapi import Request
 from geoportal.core.extent import Bounds, ExtentCache
 from geoportal.core.history import at_text, settled
 from geoportal.core.services import services_of
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache

@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from geoportal.core.refs import ref_norm
 from geoportal.core.sql import ident as quote
 from geoportal.deps import PoolDep, RegistryDep
 from geoportal.errors import InvalidParameter
@@ -46,11 +47,6 @@ class SearchAnswer(BaseModel):
     results: list[SearchResult]
 
 
-def normalised_ref(text: str) -> str:
-    """A reference spelled as ``ref_norm`` is: upper case, no spaces."""
-    return re.sub(r"\s+", "", text).upper()
-
-
 def like_prefix(text: str) -> str:
     """A LIKE pattern matching what starts with ``text`` (its wildcards escaped)."""
     return re.sub(r"([\\%_])", r"\\\1", text) + "%"
@@ -64,7 +60,7 @@ def plain(expression: str) -> str:
 async def find_parcels(pool: asyncpg.Pool, layer: Layer, q: str,
                        limit: int) -> list[SearchResult]:
     """Plots whose reference starts with what was typed (``TF`` assumed before digits)."""
-    typed = normalised_ref(q)
+    typed = ref_norm(q)
     patterns = [like_prefix(typed)]
     if typed[:1].isdigit():
         patterns.append(like_prefix("TF" + typed))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ import asyncpg
 import jinja2
 
 from geoportal import __version__
-from geoportal.errors import ServiceUnavailable
+from geoportal.core.refs import ref_norm
+from geoportal.errors import ServiceUnavailable, expected
 from geoportal.registry import LayerRegistry
 from geoportal.rules import french
 from geoportal.rules.models import RulesAnswer, RulesQuery
@@ -77,9 +77,9 @@ def legend_for(answer: RulesAnswer, style: NoteStyle,
                subject: str | None = None) -> list[tuple[str, str]]:
     """Swatches and labels of what the map shows; ``subject`` names the plot (default: its
     land-title reference)."""
-    assert answer.plot is not None
+    plot = expected(answer.plot, "the note's plot")
     entries = [(legend_key("#f6d1d1", "#d7191c", stroke_width=1.0),
-                subject or f"Parcelle {answer.plot.ref}")]
+                subject or f"Parcelle {plot.ref}")]
     for zone in answer.zones:
         colour = style.zone_colours.get(zone.code, DEFAULT_ZONE_COLOUR)
         entries.append((legend_key(colour, "#555", opacity=0.55),
@@ -98,7 +98,7 @@ def legend_for(answer: RulesAnswer, style: NoteStyle,
 
 def note_reference(parcel_ref: str, data_version: str) -> str:
     """A reference number that depends only on the plot and the data version."""
-    normalised = re.sub(r"\s+", "", parcel_ref).upper()
+    normalised = ref_norm(parcel_ref)
     digest = hashlib.sha256(f"{normalised}|{data_version}".encode()).hexdigest()
     return f"NRU-{digest[:10].upper()}"
 
@@ -112,14 +112,14 @@ async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
     day = date or (answer_day(data_at) if data_at is not None else agency_today())
     answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day, data_at=data_at),
                           rasters=rasters, today=answer_day(data_at))
-    assert answer.plot is not None and answer.plot.ref is not None
+    plot_ref = expected(expected(answer.plot, "the note's plot").ref, "the plot's reference")
     plan_refs = [p.ref for p in answer.plans if p.applies]
-    frame, extract = await fetch_extract(db, answer.plot.ref, plan_refs, MAP_WIDTH_MM,
+    frame, extract = await fetch_extract(db, plot_ref, plan_refs, MAP_WIDTH_MM,
                                          MAP_HEIGHT_MM, data_at)
     style = style or NoteStyle()
-    svg = draw_map(frame, extract, answer.plot.ref, style.zone_colours, MAP_WIDTH_MM,
+    svg = draw_map(frame, extract, plot_ref, style.zone_colours, MAP_WIDTH_MM,
                    MAP_HEIGHT_MM)
-    return Note(reference=note_reference(answer.plot.ref, answer.data_version), date=day,
+    return Note(reference=note_reference(plot_ref, answer.data_version), date=day,
                 answer=answer, frame=frame, map_svg=svg, legend=legend_for(answer, style),
                 style=style)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pyproj import Transformer
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.rules.note.extract import MapFrame
-from geoportal.settings import STORAGE_SRID
 
 Ring = list[list[float]]
 DEFAULT_ZONE_COLOUR = "#dddddd"
