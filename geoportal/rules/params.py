@@ -59,7 +59,8 @@ _EXPECTED: dict[str, tuple[str, str]] = {
 }
 
 
-def _refused(exc: ValidationError) -> InvalidParameter:
+def params_refused(exc: ValidationError) -> InvalidParameter:
+    """What the model refused, said parameter by parameter in both languages."""
     names = list(dict.fromkeys(str(e.get("loc", ("query",))[0]) for e in exc.errors()))
     french = "; ".join(f"{n} : {_EXPECTED.get(n, ('valeur invalide', ''))[0]} attendu"
                        for n in names)
@@ -137,7 +138,7 @@ def parse_rules_params(params: QueryParams) -> RulesQuery:
     try:
         parsed = RulesParams.model_validate(dict(params))
     except ValidationError as exc:
-        raise _refused(exc) from None
+        raise params_refused(exc) from None
     at, data_at = rules_moment(parsed.at)
     return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
                     parcel=parsed.parcel, at=at, data_at=data_at,
