@@ -324,23 +324,64 @@ def keys_revoke(
 def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
-    workers: int = typer.Option(1, min=1, max=64),
+    workers: int = typer.Option(1, min=1, max=64, help="uvicorn workers (per instance)."),
     reload: bool = typer.Option(False),
+    proxy: bool = typer.Option(False, "--proxy", help="nginx on HOST:PORT (cache, retries) "
+                               "in front of --instances uvicorn instances on loopback."),
+    instances: int = typer.Option(2, min=1, max=32, help="Instances behind --proxy."),
 ) -> None:
-    """Serve the geoportal with uvicorn."""
+    """Serve the geoportal with uvicorn (or several instances behind nginx: --proxy)."""
     import uvicorn
 
+    settings = Settings()
     try:
-        load_registry(Settings().layers_dir)
+        load_registry(settings.layers_dir)
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     base = f"http://{host}:{port}"
     console.print(f"[bold]Géoportail[/] {base}/\n  OGC API Features  {base}/ogc\n"
                   f"  Rules            {base}/rules?lon=-7.6189&lat=33.5883\n"
                   f"  API docs         {base}/docs\n  Health           {base}/health")
+    if proxy:
+        from geoportal.ops.proxy import ProxiedService, ProxyError
+
+        service = ProxiedService(settings.home.resolve(), host, port, instances, workers,
+                                 settings.public_url, say=console.print)
+        try:
+            raise typer.Exit(code=service.run())
+        except ProxyError as exc:
+            raise _fail(str(exc)) from exc
+    if workers > 1:  # the scrape lands on one worker: the metrics are summed over files
+        from geoportal.ops.proxy import metrics_dir
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings.home.resolve(),
+                                                                 f"port-{port}"))
     uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
                 workers=workers, reload=reload, log_level="info", access_log=False,
-                server_header=False)
+                server_header=False, forwarded_allow_ips="127.0.0.1")
+
+
+@cli.command("proxy-config")
+def proxy_config(
+    upstream: list[str] = typer.Option(..., "--upstream", help="An instance, host:port "
+                                       "(repeat), e.g. app1:8000."),
+    listen: str = typer.Option("80", help="What nginx listens on."),
+    prefix: Path = typer.Option(Path("/var/cache/nginx"),
+                                help="Folder of nginx's temp files and cache."),
+    server_name: str | None = typer.Option(None, help="The public host name."),
+    out: Path | None = typer.Option(None, help="Write here instead of stdout."),
+) -> None:
+    """Render the nginx configuration for a production topology (e.g. docker-compose)."""
+    from geoportal.ops.proxy import ProxyConfig, render_config
+
+    text = render_config(ProxyConfig(listen=listen, upstreams=upstream, prefix=prefix,
+                                     server_name=server_name, daemon=True,
+                                     access_log="/dev/stdout", error_log="/dev/stderr"))
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text)
+        err.print(f"wrote {out}")
 
 
 def main() -> None:

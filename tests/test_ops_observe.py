@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from ops_world import mint_key, writer_url_for, zone_body
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -185,8 +186,6 @@ def test_an_edit_runs_in_the_database_under_the_request_id_of_its_request(
         ops_database_url: str) -> None:
     """The edit's transaction names itself ``geoportal rid=<id>`` (seen by a trigger here,
     by pg_stat_activity and the server's log lines in production)."""
-    from test_ogc_edit import mint_key, writer_url, zone
-
     with psycopg.connect(ops_database_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE seen_by (application_name text)")
         conn.execute("GRANT INSERT ON seen_by TO geoportal_writer")
@@ -198,9 +197,9 @@ def test_an_edit_runs_in_the_database_under_the_request_id_of_its_request(
                      "FOR EACH ROW EXECUTE FUNCTION note_application()")
     key = mint_key(ops_database_url, "ops-editor", "editor")
     settings = Settings(database_url=ops_database_url,
-                        write_database_url=writer_url.__wrapped__(ops_database_url))
+                        write_database_url=writer_url_for(ops_database_url))
     with TestClient(create_app(settings)) as client:
-        response = client.post("/ogc/collections/zoning/items", json=zone(ops_database_url),
+        response = client.post("/ogc/collections/zoning/items", json=zone_body(ops_database_url),
                                headers={"Authorization": f"Bearer {key}",
                                         "X-Request-Id": "edit-0123456789"})
         assert response.status_code == 201, response.text
