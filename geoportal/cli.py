@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,6 +21,9 @@ from rich.table import Table
 
 from geoportal.core.i18n import Language
 from geoportal.db.cluster import Cluster, ClusterError
+
+if TYPE_CHECKING:
+    from geoportal.db.backup import Backups
 from geoportal.db.urls import redacted
 from geoportal.registry import RegistryError, load_registry
 from geoportal.renseignement.commands import notes_cli, signing_key_cli
@@ -71,6 +75,15 @@ def db_start() -> None:
         url = cluster.start()
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
+    if settings.backup_enabled or settings.backup_repo:
+        from geoportal.db.backup import BackupError, Backups
+
+        try:
+            Backups(settings, cluster).enable(say=console.print)
+        except BackupError as exc:
+            raise _fail(str(exc)) from exc
+        console.print("WAL archived to pgBackRest (point-in-time recovery): "
+                      "`geoportal db backup` takes a backup")
     console.print(f"PostGIS ready at {redacted(url)} (the service's role)\n"
                   f"  schema owner (migrate, import, demo): {redacted(cluster.admin_url())}")
 
@@ -90,6 +103,81 @@ def db_status() -> None:
         console.print(f"external database: {redacted(settings.database_url)}")
         return
     console.print(Cluster(settings).status())
+
+
+def _backups(settings: Settings) -> Backups:
+    from geoportal.db.backup import Backups
+
+    if settings.database_url:
+        raise _fail("GEOPORTAL_DATABASE_URL is set: back that server up with its own "
+                    "pgBackRest (see deploy/pgbackrest.conf), not the private cluster's")
+    return Backups(settings)
+
+
+@db_cli.command("backup")
+def db_backup(
+    kind: str = typer.Option("full", "--type", help="full, incr (since the last backup) or "
+                             "diff (since the last full)."),
+) -> None:
+    """Back the private cluster up with pgBackRest (turning WAL archiving on if needed)."""
+    from geoportal.db.backup import BackupError
+
+    backups = _backups(Settings())
+    started = time.perf_counter()
+    try:
+        done = backups.backup(kind, say=lambda line: console.print(f"  {line}"))
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"backup {done.label} ({done.kind}, {done.size_bytes / 1e6:.1f} MB) in "
+                  f"{time.perf_counter() - started:.1f} s, repository {backups.repo}")
+
+
+@db_cli.command("backups")
+def db_backups(
+    prometheus: bool = typer.Option(False, "--prometheus", help="Print the age metric for "
+                                    "node_exporter's textfile collector instead."),
+) -> None:
+    """List the backups of the private cluster (oldest first)."""
+    from geoportal.db.backup import BackupError
+
+    try:
+        sets = _backups(Settings()).list()
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    if prometheus:
+        print("# HELP geoportal_backup_last_completed_timestamp_seconds End of the last backup."
+              "\n# TYPE geoportal_backup_last_completed_timestamp_seconds gauge")
+        last = max((s.stopped.timestamp() for s in sets), default=0.0)
+        print(f"geoportal_backup_last_completed_timestamp_seconds {last:.0f}")
+        return
+    table = Table("label", "type", "started", "ended", "size")
+    for item in sets:
+        table.add_row(item.label, item.kind, f"{item.started:%Y-%m-%d %H:%M:%S}Z",
+                      f"{item.stopped:%Y-%m-%d %H:%M:%S}Z", f"{item.size_bytes / 1e6:.1f} MB")
+    console.print(table if sets else "no backup yet: geoportal db backup")
+
+
+@db_cli.command("restore")
+def db_restore(
+    to: str = typer.Option(..., "--to", help="The moment to go back to, e.g. "
+                           "'2026-12-07 14:03:00+01' (without an offset: Casablanca time)."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Restore the private cluster as it was at a moment (stop, restore, replay, promote)."""
+    from geoportal.db.backup import BackupError, parse_target
+
+    backups = _backups(Settings())
+    try:
+        target = parse_target(to)
+        if not yes:
+            typer.confirm(f"Every change after {target.isoformat()} will be lost (the "
+                          "database is stopped during the restore). Go on?", abort=True)
+        started = time.perf_counter()
+        chosen = backups.restore(target, say=lambda line: console.print(f"  {line}"))
+    except BackupError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"restored from {chosen.label} to {target.isoformat()} in "
+                  f"{time.perf_counter() - started:.1f} s")
 
 
 @db_cli.command("url")
