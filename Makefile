@@ -12,9 +12,10 @@ DEMO_PARCELS ?= 20000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the tests and the note need: GDAL's CLI (interoperability tests), Chromium
-# (browser tests), poppler (PDF to PNG), wrk (benchmarks), Pango + fonts (WeasyPrint), PostgreSQL + PostGIS.
+# (browser tests), poppler (PDF to PNG), wrk (benchmarks), Pango + fonts (WeasyPrint), PostgreSQL + PostGIS,
+# nginx (the cache in front of several instances) and pgBackRest (backups, point-in-time recovery).
 SYSTEM_PACKAGES := gdal-bin chromium poppler-utils zbar-tools wrk libpango-1.0-0 libpangoft2-1.0-0 \
-                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
+                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core nginx pgbackrest
 
 .PHONY: run test setup venv sysdeps db lint typecheck pytest bench clean
 

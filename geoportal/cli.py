@@ -446,7 +446,7 @@ def serve(
                                                                  f"port-{port}"))
     uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
                 workers=workers, reload=reload, log_level="info", access_log=False,
-                server_header=False, forwarded_allow_ips="127.0.0.1")
+                server_header=False, forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 @cli.command("proxy-config")

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token /metrics asks for; unset: loopback clients "
         "only (behind the proxy, the forwarded client address counts).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="Proxies whose X-Forwarded-For/Proto are believed "
+        "(uvicorn's --forwarded-allow-ips): the nginx in front, nobody else.")
     metrics_sample_s: float = Field(
         default=5.0, gt=0, description="How often each worker samples its pool and queue "
         "gauges in multiprocess mode (several workers).")
@@ -134,6 +137,14 @@ class Settings(BaseSettings):
         default=False, description="`geoportal db start` archives WAL to the pgBackRest "
         "repository (point-in-time recovery); `geoportal db backup` turns it on too.")
     backup_retention_full: int = Field(default=4, ge=1, description="Full backups kept.")
+
+    @model_validator(mode="after")
+    def _empty_token_is_no_token(self) -> Settings:
+        # GEOPORTAL_METRICS_TOKEN= (empty, e.g. compose's ${VAR:-}) must not open /metrics
+        # to any "Bearer " header: it means no token, loopback only.
+        if self.metrics_token is not None and not self.metrics_token.get_secret_value().strip():
+            self.metrics_token = None
+        return self
 
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:

@@ -86,7 +86,7 @@ def test_the_rendered_configuration_is_accepted_by_nginx(tmp_path: Path) -> None
 def test_the_committed_production_configuration_is_the_rendered_one() -> None:
     checkout = Path(__file__).resolve().parent.parent
     rendered = subprocess.run(
-        [sys.executable, "-m", "geoportal.cli", "proxy-config", "--upstream", "app1:8000",
+        [sys.executable, "-m", "geoportal.cli", "proxy-config", "--upstream", "app:8000",
          "--upstream", "app2:8000", "--listen", "80"], capture_output=True, text=True,
         check=True).stdout
     assert (checkout / "deploy" / "nginx.conf").read_text() == rendered

@@ -24,7 +24,7 @@ import httpx
 import jinja2
 
 TEMPLATE = "nginx.conf.j2"
-MIME_TYPES = Path("/etc/nginx/mime.types")
+MIME_TYPES = "/etc/nginx/mime.types"  # Debian's nginx and the official image alike
 START_TIMEOUT_S = 60.0
 RESTART_BACKOFF_MAX_S = 30.0
 
@@ -63,7 +63,7 @@ def render_config(config: ProxyConfig) -> str:
         user=config.user, worker_processes=config.worker_processes, daemon=config.daemon,
         pid_file=prefix / "nginx.pid", error_log=config.error_log or prefix / "logs/error.log",
         access_log=config.access_log or prefix / "logs/access.log",
-        mime_types=MIME_TYPES if MIME_TYPES.exists() else "mime.types",
+        mime_types=MIME_TYPES,
         client_max_body=config.client_max_body, temp=prefix / "temp",
         upstreams=list(config.upstreams), fail_timeout_s=config.fail_timeout_s,
         cache_dir=prefix / "cache", cache_max=config.cache_max, listen=config.listen,
@@ -113,7 +113,7 @@ class Instance:
 
 
 def instance_command(port: int, workers: int) -> list[str]:
-    """uvicorn on loopback, trusting X-Forwarded-* from the proxy (loopback) only."""
+    """uvicorn on loopback, trusting X-Forwarded-* from the proxy (on loopback) only."""
     return [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--forwarded-allow-ips", "127.0.0.1", "--no-server-header", "--no-access-log",
