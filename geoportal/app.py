@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = None
     app.state.write_pool = None
     services = app.state.services = _services(settings, registry)
-    metrics = app.state.metrics = Metrics() if settings.metrics_enabled else None
+    metrics = app.state.metrics = Metrics(settings) if settings.metrics_enabled else None
     configure_logging(settings.log_format)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -215,3 +215,17 @@ def test_an_edit_runs_in_the_database_under_the_request_id_of_its_request(
                 break
             time.sleep(0.1)
     assert seen == [("geoportal rid=edit-0123456789",)]
+
+
+def test_the_signing_certificate_expiry_is_a_metric_to_alert_on(ops_database_url: str,
+                                                               tmp_path: Path) -> None:
+    from geoportal.renseignement.signing_keys import create_signing_key
+
+    settings = Settings(database_url=ops_database_url, home=tmp_path)
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        assert ("geoportal_signing_certificate_expiry_timestamp_seconds"
+                not in client.get("/metrics").text)  # no key yet: no metric, no error
+        create_signing_key(settings, "Agence urbaine de Casablanca (test)", days=30)
+        found = families(client.get("/metrics").text)
+    expiry = found["geoportal_signing_certificate_expiry_timestamp_seconds"].samples[0].value
+    assert abs(expiry - (time.time() + 30 * 86400)) < 3600

@@ -32,6 +32,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from geoportal.core.admission import Admission
+from geoportal.renseignement.signing_keys import key_info
+from geoportal.settings import Settings
 from geoportal.tiles.cache import TileCache
 
 log = logging.getLogger("geoportal")
@@ -98,6 +100,38 @@ class DatabaseCollector(Collector):
             yield jobs
 
 
+class CertificateCollector(Collector):
+    """When the agency's signing certificate expires (read again when its file changes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._seen: tuple[float, float | None] | None = None  # (file mtime, expiry)
+
+    def _expiry(self) -> float | None:
+        path = self.settings.resolved_signing_key_path
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        if self._seen is None or self._seen[0] != mtime:
+            try:
+                expiry: float | None = key_info(self.settings).not_after.timestamp()
+            except Exception as exc:  # a wrong passphrase says so in the logs, not here
+                log.debug("metrics: signing certificate not read (%s)", type(exc).__name__)
+                expiry = None
+            self._seen = (mtime, expiry)
+        return self._seen[1]
+
+    def collect(self) -> Iterator[Metric]:
+        expiry = self._expiry()
+        if expiry is not None:
+            family = GaugeMetricFamily(
+                "geoportal_signing_certificate_expiry_timestamp_seconds",
+                "When the certificate signing the official notes expires (Unix time).")
+            family.add_metric([], expiry)
+            yield family
+
+
 @dataclass
 class Sources:
     """The live objects whose state the gauges show."""
@@ -117,7 +151,7 @@ def _pool_waiting(pool: asyncpg.Pool) -> int:
 class Metrics:
     """The metrics of the app: the request recorder and the ``/metrics`` text."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.multiprocess = multiprocess_dir() is not None
         # Multiprocess values live in files; the per-process registry is only for definitions.
         self.registry = CollectorRegistry(auto_describe=True)
@@ -149,6 +183,7 @@ class Metrics:
                                 registry=own, **mode)
         self.database = DatabaseCollector()
         self.registry.register(self.database)
+        self.registry.register(CertificateCollector(settings))
         if self.multiprocess:
             multiprocess.MultiProcessCollector(self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
