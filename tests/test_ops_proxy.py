@@ -180,3 +180,40 @@ def test_one_instance_killed_under_load_costs_no_more_than_its_requests_in_fligh
             break
         time.sleep(0.25)
     assert again["restarts"] == 1
+
+
+def test_with_several_workers_a_scrape_counts_the_requests_of_all_of_them(
+        proxy_database_url: str, tmp_path: Path) -> None:
+    """`geoportal serve --workers 2`: prometheus-client's multiprocess mode, whichever
+    worker answers the scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    env = {**os.environ, "GEOPORTAL_HOME": str(tmp_path),
+           "GEOPORTAL_DATABASE_URL": proxy_database_url}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen([sys.executable, "-m", "geoportal.cli", "serve", "--workers",
+                                "2", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        for n in range(30):  # new connections: the kernel spreads them over the workers
+            assert httpx.get(f"{base}/ogc/collections/parcels/items/{n + 1}").status_code == 200
+        route = "/ogc/collections/{collection_id}/items/{feature_id}"
+        for _ in range(4):
+            text = httpx.get(f"{base}/metrics").text
+            counted = sum(sample.value for family in text_string_to_metric_families(text)
+                          if family.name == "geoportal_http_requests"
+                          for sample in family.samples
+                          if sample.name.endswith("_total") and sample.labels["route"] == route)
+            assert counted == 30
+        assert len(list((tmp_path / "metrics" / f"port-{port}").glob("*.db"))) >= 2
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

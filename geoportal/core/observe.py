@@ -87,17 +87,21 @@ class Observe:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = route_template(scope, root_path)
-            method = scope["method"]
-            if self.recorder is not None:
-                self.recorder.record(method, route, status, elapsed)
-            if self.access:
-                client = scope.get("client")
-                access_log.info(
-                    "%s %s %d %.1f ms", method, route, status, elapsed * 1000,
-                    extra={"http": {"method": method, "route": route,
-                                    "path": scope.get("path", ""), "status": status,
-                                    "duration_ms": round(elapsed * 1000, 3), "bytes": sent,
-                                    "client": client[0] if client else None}})
-            current_request_id.reset(token)
+            try:
+                self._finished(scope, root_path, status, sent, time.perf_counter() - started)
+            finally:
+                current_request_id.reset(token)
+
+    def _finished(self, scope: Scope, root_path: str, status: int, sent: int,
+                  elapsed: float) -> None:
+        route = route_template(scope, root_path)
+        method = scope["method"]
+        if self.recorder is not None:
+            self.recorder.record(method, route, status, elapsed)
+        if self.access:
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %d %.1f ms", method, route, status, elapsed * 1000,
+                extra={"http": {"method": method, "route": route, "path": scope.get("path", ""),
+                                "status": status, "duration_ms": round(elapsed * 1000, 3),
+                                "bytes": sent, "client": client[0] if client else None}})
