@@ -60,13 +60,25 @@ class PlainFormatter(logging.Formatter):
         return f"{text} rid={request_id}" if request_id else text
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     """One handler on the ``geoportal`` logger (stderr), replaced if called again."""
     logger = logging.getLogger("geoportal")
     for handler in list(logger.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else PlainFormatter())
