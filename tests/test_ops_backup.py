@@ -39,12 +39,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield cluster
 
 
-def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(cluster: Cluster, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """The real ``geoportal`` command, on the throwaway cluster's home and port."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("GEOPORTAL_")}
     env.update({"GEOPORTAL_HOME": str(cluster.home), "GEOPORTAL_DB_PORT": str(cluster.port),
-                "COLUMNS": "200"})
+                "COLUMNS": "200", **settings})
     return subprocess.run([sys.executable, "-m", "geoportal.cli", *args], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
@@ -121,3 +121,19 @@ def test_backup_edits_a_bad_import_then_restore_to_the_moment_before_it(
                      "WHERE id = (SELECT min(id) FROM zoning)")
     settings = Settings(home=cluster.home, db_port=cluster.port)
     assert Backups(settings, cluster).archiving_configured()
+
+
+def test_after_a_restore_backups_go_on_incrementally_and_db_start_keeps_archiving(
+        cluster: Cluster) -> None:
+    before = Backups(Settings(home=cluster.home, db_port=cluster.port), cluster).list()
+    assert before, "runs after the round trip above"
+    incremental = cli(cluster, "db", "backup", "--type", "incr")
+    assert incremental.returncode == 0, incremental.stderr + incremental.stdout
+    sets = Backups(Settings(home=cluster.home, db_port=cluster.port), cluster).list()
+    assert [s.kind for s in sets][-1] == "incr" and len(sets) == len(before) + 1
+    started = cli(cluster, "db", "start", GEOPORTAL_BACKUP_ENABLED="true")
+    assert started.returncode == 0, started.stderr + started.stdout
+    assert "WAL archived" in started.stdout
+    assert "restarting" not in started.stdout  # already archiving: no restart
+    wrong = cli(cluster, "db", "backup", "--type", "weekly")
+    assert wrong.returncode == 1 and "full, incr or diff" in wrong.stderr
