@@ -106,6 +106,25 @@ def test_a_tile_is_served_from_the_cache_the_second_time(proxied: tuple[str, Pat
     assert second.headers["x-request-id"] != first.headers["x-request-id"]
 
 
+def test_gzip_passes_through_the_cache_and_each_encoding_is_its_own_variant(
+        proxied: tuple[str, Path]) -> None:
+    base, _ = proxied
+    z, x, y = tile_of(-7.6189, 33.5883, 12)  # the zones of central Casablanca: some kB,
+    url = f"{base}/ogc/collections/zoning/tiles/WebMercatorQuad/{z}/{x}/{y}"  # gzipped
+    with httpx.Client(headers={"Accept-Encoding": "gzip"}) as gzipped:
+        first = gzipped.get(url)
+        again = gzipped.get(url)
+    with httpx.Client(headers={"Accept-Encoding": "identity"}) as plain:
+        identity = plain.get(url)
+        identity_again = plain.get(url)
+    assert first.headers["content-encoding"] == "gzip"  # compressed by the service
+    assert again.headers["x-cache-status"] == "HIT"
+    assert again.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in identity.headers  # never a gzip body to this client
+    assert identity_again.headers["x-cache-status"] == "HIT"
+    assert identity.content == first.content  # httpx decoded the gzip one
+
+
 def test_requests_with_credentials_never_touch_the_cache(proxied: tuple[str, Path]) -> None:
     base, _ = proxied
     z, x, y = tile_of(-7.6189, 33.5883, 15)
