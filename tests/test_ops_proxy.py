@@ -125,6 +125,16 @@ def test_gzip_passes_through_the_cache_and_each_encoding_is_its_own_variant(
     assert identity.content == first.content  # httpx decoded the gzip one
 
 
+def test_links_name_the_proxy_never_an_instance_behind_it(proxied: tuple[str, Path]) -> None:
+    base, home = proxied
+    landing = httpx.get(f"{base}/ogc", params={"f": "json"}, headers={"Host": "evil.example"})
+    assert landing.status_code == 200
+    hrefs = [link["href"] for link in landing.json()["links"]]
+    assert hrefs and all(href.startswith(base) for href in hrefs), hrefs
+    ports = {str(i["address"]).rsplit(":", 1)[1] for i in instances(home)}
+    assert not any(f":{port}" in href for href in hrefs for port in ports)
+
+
 def test_requests_with_credentials_never_touch_the_cache(proxied: tuple[str, Path]) -> None:
     base, _ = proxied
     z, x, y = tile_of(-7.6189, 33.5883, 15)
@@ -189,6 +199,7 @@ def test_one_instance_killed_under_load_costs_no_more_than_its_requests_in_fligh
     for thread in threads:
         thread.join(timeout=30)
     failed = [s for s in statuses if s != 200]
+    print(f"{len(statuses)} requests, {len(failed)} not 200: {failed}")  # pytest -s
     assert not errors
     assert len(statuses) > 50
     assert len(failed) <= len(threads), failed  # at most the requests it was answering
