@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +20,10 @@ from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
+from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
 from geoportal.core.methods import HttpMethods
+from geoportal.core.observe import Observe
 from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
@@ -34,6 +37,8 @@ from geoportal.opendata import router as opendata_router
 from geoportal.opendata.cache import DownloadCache
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
+from geoportal.ops import routes as ops_routes
+from geoportal.ops.metrics import Metrics, Sources
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
 from geoportal.rules import routes as rules_routes
@@ -72,6 +77,19 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     return services
 
 
+def _start_metrics(app: FastAPI, services: Services, settings: Settings
+                   ) -> asyncio.Task[None] | None:
+    """Point the metrics at the live objects; in multiprocess mode, sample them regularly."""
+    metrics: Metrics | None = app.state.metrics
+    if metrics is None:
+        return None
+    metrics.sources = Sources(services.admission, services.get(TileService).cache,
+                              {"read": app.state.pool, "write": app.state.write_pool})
+    if not metrics.multiprocess:
+        return None
+    return asyncio.create_task(metrics.sample_forever(settings.metrics_sample_s))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured geoportal application; the pool opens in the lifespan."""
     settings = settings or Settings()
@@ -86,9 +104,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         changes = services.get(ChangeFeed)
         changes.start()
         await warm_up(app.state.pool, settings.pool_min_size)
+        sampler = _start_metrics(app, services, settings)
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
+            if metrics is not None:
+                metrics.close()
             await changes.stop()
             await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
@@ -107,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = None
     app.state.write_pool = None
     services = app.state.services = _services(settings, registry)
+    metrics = app.state.metrics = Metrics(settings) if settings.metrics_enabled else None
+    configure_logging(settings.log_format)
     install_error_handlers(app)
     app.add_middleware(BulkLane, limits=LaneLimits(settings.bulk_slots, settings.bulk_queue,
                                                    settings.bulk_wait_s))
@@ -125,7 +150,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            max_age=3600)
     app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
                                                settings.body_timeout_s))
+    # Outermost: the request id and the access line cover what the edge refuses too.
+    app.add_middleware(Observe, recorder=metrics, access=settings.access_log)
     app.include_router(health.router)
+    if metrics is not None:
+        app.include_router(ops_routes.router)
     app.include_router(accounts_router)
     app.include_router(ogc_router(settings))
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)

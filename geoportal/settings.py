@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,36 @@ class Settings(BaseSettings):
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."
     )
+
+    # Operations (geoportal.ops, geoportal.core.observe): logs, metrics, proxy, backups
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="Log lines as text, or one JSON object per line.")
+    access_log: bool = Field(default=True, description="One log line per request.")
+    metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token /metrics asks for; unset: loopback clients "
+        "only (behind the proxy, the forwarded client address counts).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="Proxies whose X-Forwarded-For/Proto are believed "
+        "(uvicorn's --forwarded-allow-ips): the nginx in front, nobody else.")
+    metrics_sample_s: float = Field(
+        default=5.0, gt=0, description="How often each worker samples its pool and queue "
+        "gauges in multiprocess mode (several workers).")
+    backup_repo: Path | None = Field(
+        default=None, description="pgBackRest repository of the private cluster; default "
+        "home/backup/repo. Setting it (or backup_enabled) turns WAL archiving on.")
+    backup_enabled: bool = Field(
+        default=False, description="`geoportal db start` archives WAL to the pgBackRest "
+        "repository (point-in-time recovery); `geoportal db backup` turns it on too.")
+    backup_retention_full: int = Field(default=4, ge=1, description="Full backups kept.")
+
+    @model_validator(mode="after")
+    def _empty_token_is_no_token(self) -> Settings:
+        # GEOPORTAL_METRICS_TOKEN= (empty, e.g. compose's ${VAR:-}) must not open /metrics
+        # to any "Bearer " header: it means no token, loopback only.
+        if self.metrics_token is not None and not self.metrics_token.get_secret_value().strip():
+            self.metrics_token = None
+        return self
 
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:

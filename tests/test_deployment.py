@@ -39,3 +39,28 @@ def test_compose_wires_the_app_to_a_healthy_postgis() -> None:
     assert "@db:5432/" in app["environment"]["GEOPORTAL_DATABASE_URL"]
     assert app["build"] == "."
     assert any(port.endswith(":8000") for port in app["ports"])
+
+
+def test_compose_puts_nginx_before_every_app_instance_and_trusts_only_it() -> None:
+    compose = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    proxy = services["proxy"]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    nginx = (CHECKOUT / "deploy" / "nginx.conf").read_text()
+    upstreams = set(re.findall(r"^\s*server (\S+) max_fails", nginx, flags=re.MULTILINE))
+    apps = {name for name, service in services.items() if service.get("build") == "."}
+    assert upstreams == {f"{name}:8000" for name in apps} and len(apps) >= 2
+    proxy_ip = proxy["networks"]["front"]["ipv4_address"]
+    for name in apps:
+        assert services[name]["environment"]["GEOPORTAL_FORWARDED_ALLOW_IPS"] == proxy_ip
+
+
+def test_compose_archives_the_database_wal_with_the_mounted_pgbackrest_config() -> None:
+    compose = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text())
+    db = compose["services"]["db"]
+    assert "./deploy/pgbackrest.conf:/etc/pgbackrest/pgbackrest.conf:ro" in db["volumes"]
+    config = (CHECKOUT / "deploy" / "pgbackrest.conf").read_text()
+    stanza = re.findall(r"^\[(\w+)\]$", config, flags=re.MULTILINE)[-1]
+    assert "archive_mode=on" in db["command"]
+    assert f"pgbackrest --stanza={stanza} archive-push %p" in db["command"]
+    assert (CHECKOUT / db["build"]["context"] / db["build"]["dockerfile"]).exists()

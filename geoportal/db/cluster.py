@@ -319,6 +319,40 @@ class Cluster:
         if pg is not None and self.is_running():
             self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
 
+    # -- for geoportal.db.backup (pgBackRest runs as the server's system user) ------------
+    @property
+    def server_dir(self) -> Path:
+        """The folder holding pgdata, the socket and the log (see ``_server_dir``)."""
+        return self.pgdata.parent
+
+    def run_as_server(self, args: list[str], env: dict[str, str] | None = None,
+                      check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a command as the system user the server runs as (``postgres`` under root)."""
+        owner = self._owner()
+        cmd = ["runuser", "-u", owner, "--", *args] if owner else args
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, cwd="/",
+                              env=env)
+
+    def give_to_server(self, path: Path) -> None:
+        """Make a file or folder the server's system user's."""
+        self._chown(path)
+
+    def server_port(self) -> int:
+        """The port the server listens on (the remembered one)."""
+        return int(self._state()["port"])
+
+    def superuser_password(self) -> str:
+        """The bootstrap superuser's password (backups connect as it)."""
+        return str(self._state()["password"])
+
+    def start_server(self) -> None:
+        """Start the server process only (no role or database set-up)."""
+        pg = find_postgres_with_postgis()
+        if pg is None:
+            raise ClusterError("PostgreSQL with PostGIS is not installed")
+        if not self.is_running():
+            self._start(pg)
+
 
 # Cluster-wide roles; every statement is idempotent, so `db start` upgrades an earlier
 # cluster in place. The service's role commits synchronously whatever the cluster's default.

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from geoportal.core.requestid import application_name
 from geoportal.db.catalog import ConstraintInfo, TableInfo
 from geoportal.errors import (
     Conflict,
@@ -72,8 +73,12 @@ class EditContext:
 async def _transaction(pool: asyncpg.Pool, context: EditContext
                        ) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn, conn.transaction():
+        # The request id rides in the same statement (no extra round trip): the edit's
+        # transaction shows as "geoportal rid=…" in pg_stat_activity and the server's log.
         await conn.execute("SELECT set_config('geoportal.actor', $1, true), "
-                           "set_config('geoportal.source', $2, true)", context.actor, SOURCE)
+                           "set_config('geoportal.source', $2, true), "
+                           "set_config('application_name', $3, true)", context.actor, SOURCE,
+                           application_name())
         with _refusals(context):
             yield conn
 

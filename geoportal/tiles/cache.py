@@ -42,6 +42,8 @@ class TileCache:
         self.max_bytes = max_bytes
         self._tiles: OrderedDict[str, CachedTile] = OrderedDict()
         self._bytes = 0
+        self.hits = 0  # look-ups answered and not, for the metrics (plain ints: no lock)
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._tiles)
@@ -51,7 +53,15 @@ class TileCache:
         tile = self._tiles.get(key)
         if tile is not None:
             self._tiles.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
         return tile
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
 
     def put(self, key: str, tile: CachedTile) -> None:
         """Keep a tile, evicting the least recently used ones beyond the size bound."""
