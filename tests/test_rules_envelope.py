@@ -250,3 +250,17 @@ def test_the_envelope_at_a_moment_uses_the_setbacks_in_force_then(
     finally:
         with psycopg.connect(envelope_url) as conn:
             conn.execute("UPDATE zone_rules SET setback_front_m = 5 WHERE code = 'R'")
+
+
+def test_the_parcel_rules_process_gives_the_envelope_of_rules(client: TestClient) -> None:
+    response = client.post("/pygeoapi/processes/parcel-rules/execution", json={
+        "inputs": {"parcel": "TF 2003/E", "envelope": True}})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    value = body["value"]
+    single = client.get("/rules", params={"parcel": "TF 2003/E", "envelope": "true"}).json()
+    assert value["envelope"] == single["envelope"]
+    refused = client.post("/pygeoapi/processes/parcel-rules/execution", json={
+        "inputs": {"parcel": "TF 2003/E", "envelope": "yes"}})
+    assert refused.status_code == 400
+    assert "envelope" in refused.text

@@ -65,6 +65,10 @@ PROCESS_METADATA: dict[str, Any] = {
         "with_geometry": {"title": "Return the plot's geometry (CRS84)",
                           "schema": {"type": "boolean", "default": False},
                           "minOccurs": 0, "maxOccurs": 1},
+        "envelope": {"title": "Compute the plot's buildable envelope (CRS84), as "
+                              "/rules?envelope=true",
+                     "schema": {"type": "boolean", "default": False},
+                     "minOccurs": 0, "maxOccurs": 1},
     },
     "outputs": {
         "rules": {"title": "The rules that apply",
@@ -111,7 +115,12 @@ def _options(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(with_geometry, bool):
         raise InvalidParameter("with_geometry : true ou false est attendu",
                                en="with_geometry: true or false is expected")
-    return {"at": day, "data_at": data_at, "with_geometry": with_geometry}
+    envelope = data.get("envelope", False)
+    if not isinstance(envelope, bool):
+        raise InvalidParameter("envelope : true ou false est attendu",
+                               en="envelope: true or false is expected")
+    return {"at": day, "data_at": data_at, "with_geometry": with_geometry,
+            "envelope": envelope}
 
 
 def rules_query(data: dict[str, Any]) -> RulesQuery:
