@@ -4,7 +4,10 @@ computed by hand, and whose geometry is compared with shapely's of the same cons
 from __future__ import annotations
 
 import datetime as dt
+import re
+import subprocess
 from collections.abc import Callable, Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
+from rules_fixture import write_flood_raster
 from shapely import union_all
 from shapely.geometry import LineString, MultiLineString, box, shape
 from shapely.geometry.base import BaseGeometry
@@ -36,8 +40,9 @@ def envelope_url(sql_database: Callable[[str, Path], str]) -> str:
 
 @pytest.fixture(scope="module")
 def client(envelope_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(database_url=envelope_url,
-                        data_dir=tmp_path_factory.mktemp("envelope-rasters"))
+    rasters = tmp_path_factory.mktemp("envelope-rasters")
+    write_flood_raster(rasters)
+    settings = Settings(database_url=envelope_url, data_dir=rasters)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -264,3 +269,69 @@ def test_the_parcel_rules_process_gives_the_envelope_of_rules(client: TestClient
         "inputs": {"parcel": "TF 2003/E", "envelope": "yes"}})
     assert refused.status_code == 400
     assert "envelope" in refused.text
+
+
+NOTE_DATE = "2026-06-15"
+
+
+def note(client: TestClient, ref: str, f: str = "html") -> bytes:
+    response = client.get("/rules/note", params={"parcel": ref, "date": NOTE_DATE, "f": f})
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def plain(html: bytes) -> str:
+    """The page's text with entities read and non-breaking spaces as plain spaces."""
+    return re.sub(r"[\u00a0\u202f]", " ", unescape(html.decode()))
+
+
+def test_the_note_hatches_the_envelope_on_its_map_and_gives_its_figures(
+        client: TestClient) -> None:
+    html = plain(note(client, "TF 2005/E"))
+    assert 'fill="url(#hatch-envelope)"' in html and 'class="envelope"' in html
+    assert "Emprise constructible (enveloppe)" in html  # the legend
+    section = html[html.index("Enveloppe constructible</h3>"):html.index("8. Observations")]
+    for figure in ("714,00 m²", "600,00 m²", "15 m (R+4)", "2 400,00 m²", "7 785 m³",
+                   "Hauteur limitée à 10 m sous « Servitude aéronautique de l'aérodrome"):
+        assert figure in section, figure
+
+
+def test_a_plot_that_cannot_be_built_on_has_no_hatched_envelope_and_says_why(
+        client: TestClient) -> None:
+    html = plain(note(client, "TF 2006/E"))
+    assert 'class="envelope"' not in html
+    assert "Aucune construction n'est possible sur cette parcelle" in html
+
+
+def test_the_note_with_its_envelope_is_the_same_bytes_for_the_same_data_and_date(
+        client: TestClient) -> None:
+    assert note(client, "TF 2003/E") == note(client, "TF 2003/E")
+    assert note(client, "TF 2003/E", "pdf") == note(client, "TF 2003/E", "pdf")
+
+
+def test_the_pdf_note_is_tagged_and_the_html_note_fits_a_phone(
+        client: TestClient, tmp_path: Path) -> None:
+    pdf = tmp_path / "note.pdf"
+    pdf.write_bytes(note(client, "TF 2001/E", "pdf"))
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    assert re.search(r"Tagged:\s+yes", info.stdout)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in plain(
+        note(client, "TF 2001/E"))
+
+
+def test_a_height_limit_is_said_once_and_a_servitude_named_after_its_kind_is_not_repeated(
+        client: TestClient) -> None:
+    html = plain(note(client, "TF 2005/E"))
+    section = html[html.index("6. Servitudes"):html.index("7. Possibilités")]
+    assert section.count("limitée à 10 m") == 1
+    assert '<td colspan="2">Servitude aéronautique de l\'aérodrome (test)' in section
+    assert "<td>Servitude aéronautique</td>" not in section
+
+
+def test_the_flood_class_is_listed_with_the_servitudes_after_none_is_said(
+        client: TestClient) -> None:
+    html = plain(note(client, "TF 2007/E"))
+    section = html[html.index("6. Servitudes"):html.index("7. Possibilités")]
+    table = section[section.index("<table>"):section.index("</table>")]
+    assert table.index("Aucune servitude") < table.index("Aléa")
+    assert "Classe 3" in table
