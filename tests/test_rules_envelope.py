@@ -178,6 +178,14 @@ def test_a_plot_wholly_in_the_coastal_band_has_an_empty_envelope_said_in_words(
     assert "« Bande littorale de 100 m »" in envelope["summary"]
 
 
+def test_a_landlocked_plot_has_no_front_and_every_limit_is_a_side_said_in_words(
+        client: TestClient) -> None:
+    envelope = envelope_of(client, "TF 2008/E")
+    assert envelope["boundary"] == {"front_m": 0.0, "side_m": 100.0, "rear_m": 0.0}
+    assert envelope["area_m2"] == pytest.approx((30 - 6) * (20 - 6), abs=0.01)  # 336
+    assert "Aucune limite de la parcelle ne donne sur une voie" in envelope["summary"]
+
+
 def test_the_envelope_comes_in_crs84_unless_asked_in_epsg_26191(client: TestClient) -> None:
     response = client.get("/rules", params={"parcel": "TF 2001/E", "envelope": "true"})
     envelope = response.json()["envelope"]

@@ -54,6 +54,15 @@ METHOD = (
     "l'emprise placée d'abord sous les parties les plus hautes, × leur hauteur."
 )
 
+METHOD_SHORT = (
+    f"Méthode : façade = limites sans parcelle voisine à moins de "
+    f"{french.number(NEIGHBOUR_TOLERANCE_M, 0)} m, fond = limites opposées, le reste latéral ; "
+    "dans chaque zone, la parcelle moins les reculs de la zone, les servitudes non aedificandi "
+    "et les réservations ; emprise = min(enveloppe, COS × surface dans la zone) ; plancher = "
+    "min(CUS × surface, emprise × (niveaux + 1))."
+)
+"""The method in one sentence, for the note (the answer carries ``METHOD``)."""
+
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
@@ -108,7 +117,17 @@ def _pieces(zones: list[ZoneShare], rows: list[dict[str, Any]]) -> list[Envelope
     return pieces
 
 
-def _summary(area: float, footprint: float, cuts: list[EnvelopeCut], plot_area: float) -> str:
+NO_FRONT = (" Aucune limite de la parcelle ne donne sur une voie ou un espace public : toutes "
+            "sont traitées comme des limites latérales.")
+
+
+def _summary(area: float, footprint: float, cuts: list[EnvelopeCut], plot_area: float,
+             front_m: float) -> str:
+    return _what_is_left(area, footprint, cuts, plot_area) + (NO_FRONT if front_m == 0 else "")
+
+
+def _what_is_left(area: float, footprint: float, cuts: list[EnvelopeCut],
+                  plot_area: float) -> str:
     if area >= SLIVER_M2:
         text = (f"Enveloppe constructible de {french.area(area)} ; emprise maximale "
                 f"{french.area(footprint)}.")
@@ -153,7 +172,8 @@ def build_envelope(answer: RulesAnswer, facts: dict[str, Any], crs84: bool) -> E
     buildable = area >= SLIVER_M2
     plot_area = answer.plot.area_m2 if answer.plot is not None else 0.0
     return Envelope(
-        method=METHOD, summary=_summary(area, footprint, cuts, plot_area), buildable=buildable,
+        method=METHOD, summary=_summary(area, footprint, cuts, plot_area, facts["front_m"]),
+        buildable=buildable,
         crs=CRS84 if crs84 else STORAGE,
         geometry=facts.get("geometry") if buildable else None,
         area_m2=round(area, 2), max_footprint_m2=round(footprint, 2),

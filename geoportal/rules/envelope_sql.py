@@ -28,8 +28,9 @@ from __future__ import annotations
 from geoportal.core.history import as_of
 from geoportal.settings import STORAGE_SRID
 
-NEIGHBOUR_TOLERANCE_M = 1.0
-"""A boundary segment within this of another plot is shared with it (not a front)."""
+NEIGHBOUR_TOLERANCE_M = 2.0
+"""A boundary segment within this of another plot is shared with it (not a front): above
+the gaps left between neighbours by digitising (1 m in the demo), well below a street."""
 REAR_COS = 0.866
 """cos 30°: how close to the opposite of the front a segment's outward direction must be."""
 CUTTING_KINDS = ("littoral", "ligne_electrique", "voie_ferree", "non_aedificandi")

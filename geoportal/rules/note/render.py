@@ -26,6 +26,7 @@ from geoportal import __version__
 from geoportal.errors import ServiceUnavailable
 from geoportal.registry import LayerRegistry
 from geoportal.rules import french
+from geoportal.rules.envelope import METHOD_SHORT
 from geoportal.rules.models import RulesAnswer, RulesQuery
 from geoportal.rules.note.extract import MapFrame, fetch_extract
 from geoportal.rules.note.svgmap import (
@@ -158,6 +159,7 @@ def environment() -> jinja2.Environment:
         coef=french.coefficient, fdate=lambda d: "–" if d is None else french.date(d),
         levels=_levels, metres=_metres,
     )
+    env.globals["envelope_method"] = METHOD_SHORT
     env.tests["startingwith"] = lambda value, prefix: str(value).startswith(str(prefix))
     return env
 
