@@ -38,6 +38,9 @@ CUTTING_KINDS = ("littoral", "ligne_electrique", "voie_ferree", "non_aedificandi
 « non aedificandi »)."""
 
 _KINDS = ", ".join(f"'{kind}'" for kind in CUTTING_KINDS)
+_CLIPPED = ("CASE WHEN ST_CoveredBy(s.g, {t}.geom) THEN ST_Expand(ST_Envelope(s.g), 1) "
+            "ELSE ST_Intersection({t}.geom, ST_Expand(ST_Envelope(s.g), 1)) END AS geom")
+"""A layer's geometry around the plot only: its box (1 m wider) when it covers the plot."""
 _EMPTY = f"ST_GeomFromText('POLYGON EMPTY', {STORAGE_SRID})"
 
 _ENVELOPE = f"""
@@ -50,7 +53,7 @@ asked AS (
                        $8::float8[], $9::float8[])
     AS z(ord, part, plan_ref, code, front_m, side_m, rear_m)
 ),
-near AS (
+near AS MATERIALIZED (  -- once per plot, not per segment
   SELECT s.ord,
          (SELECT ST_Buffer(ST_Collect(n.geom), {NEIGHBOUR_TOLERANCE_M}, 'quad_segs=2')
           FROM {{parcels}} n
@@ -95,13 +98,15 @@ limits AS (
 ),
 zone_part AS (
   SELECT a.ord, a.part,
-         ST_CollectionExtract(ST_Intersection(s.g, z.g), 3) AS in_zone,
+         ST_CollectionExtract(z.g, 3) AS in_zone,
          ST_Union(ARRAY[ST_Buffer(l.front, coalesce(a.front_m, 0)),
                         ST_Buffer(l.side, coalesce(a.side_m, 0)),
                         ST_Buffer(l.rear, coalesce(a.rear_m, 0))]) AS setbacks
   FROM asked a JOIN subject s USING (ord) JOIN limits l USING (ord)
-  CROSS JOIN LATERAL (
-    SELECT ST_Union(zn.geom) AS g FROM {{zoning}} zn JOIN {{plans}} pl ON pl.id = zn.plan_id
+  CROSS JOIN LATERAL (  -- most plots lie wholly in one zone: no overlay then
+    SELECT ST_Union(CASE WHEN ST_CoveredBy(s.g, zn.geom) THEN s.g
+                         ELSE ST_Intersection(zn.geom, s.g) END) AS g
+    FROM {{zoning}} zn JOIN {{plans}} pl ON pl.id = zn.plan_id
     WHERE pl.ref = a.plan_ref AND zn.code = a.code AND ST_Intersects(zn.geom, s.g)) z
 ),
 set_back AS (
@@ -109,13 +114,14 @@ set_back AS (
          ST_CollectionExtract(ST_Difference(in_zone, coalesce(setbacks, {_EMPTY})), 3) AS env
   FROM zone_part WHERE in_zone IS NOT NULL
 ),
-cut AS (  -- what forbids building: non aedificandi servitudes, reservations of the plans
-  SELECT s.ord, 'servitude' AS source, sv.kind, sv.name, sv.id, sv.geom
+cut AS (  -- what forbids building: non aedificandi servitudes, reservations of the plans;
+          -- each clipped once to the plot's box (servitudes are large, detailed polygons)
+  SELECT s.ord, 'servitude' AS source, sv.kind, sv.name, sv.id, {_CLIPPED.format(t="sv")}
   FROM subject s JOIN {{servitudes}} sv ON ST_Intersects(sv.geom, s.g)
   WHERE sv.kind IN ({_KINDS})
      OR sv.effect ILIKE '%aedificandi%'
   UNION ALL
-  SELECT s.ord, 'reservation', rv.kind, rv.label, rv.id, rv.geom
+  SELECT s.ord, 'reservation', rv.kind, rv.label, rv.id, {_CLIPPED.format(t="rv")}
   FROM subject s JOIN {{reservations}} rv ON ST_Intersects(rv.geom, s.g)
   JOIN {{plans}} pl ON pl.id = rv.plan_id
   WHERE pl.ref IN (SELECT a.plan_ref FROM asked a WHERE a.ord = s.ord)
@@ -130,7 +136,7 @@ buildable AS (
   FROM set_back b LEFT JOIN cut_union cu USING (ord)
 ),
 height_limit AS (
-  SELECT s.ord, sv.id, sv.name, sv.max_height_m, sv.geom
+  SELECT s.ord, sv.id, sv.name, sv.max_height_m, {_CLIPPED.format(t="sv")}
   FROM subject s JOIN {{servitudes}} sv ON ST_Intersects(sv.geom, s.g)
   WHERE sv.max_height_m IS NOT NULL
 ),
