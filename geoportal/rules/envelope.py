@@ -86,10 +86,9 @@ def _part(zone: ZoneShare, facts: dict[str, Any], pieces: list[EnvelopePiece]) -
     rules = zone.rules
     area, in_zone = float(facts["area_m2"]), float(facts["in_zone_m2"])
     footprint = area if rules.cos is None else min(area, rules.cos * in_zone)
-    by_levels = footprint * (rules.max_levels + 1) if rules.max_levels is not None else None
-    by_cus = rules.cus * in_zone if rules.cus is not None else None
-    floor = min(v for v in (by_levels, by_cus) if v is not None) \
-        if by_levels is not None or by_cus is not None else None
+    bounds = [footprint * (rules.max_levels + 1) if rules.max_levels is not None else None,
+              rules.cus * in_zone if rules.cus is not None else None]
+    floor = min((b for b in bounds if b is not None), default=None)
     heights = [p.max_height_m for p in pieces if p.max_height_m is not None]
     return EnvelopePart(
         plan_ref=zone.plan_ref, zone=zone.code, plot_area_m2=round(in_zone, 2),
