@@ -43,10 +43,23 @@ def server_url() -> str:
     return with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
 
 
+def _drop(conn: psycopg.Connection, database: str) -> None:
+    """Drop a test database; retried while an autovacuum worker (which the owner may not
+    terminate) is analysing it after the test's writes."""
+    for attempt in range(20):
+        try:
+            conn.execute(f"DROP DATABASE IF EXISTS {validate_identifier(database)} WITH (FORCE)")
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+
+
 def _recreate(server_url: str, name: str) -> str:
     database = validate_identifier(name)
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        _drop(conn, database)
         conn.execute(f"CREATE DATABASE {database}")
     return with_database(server_url, database)
 
@@ -67,7 +80,7 @@ def fresh_database(server_url: str) -> Iterator[Callable[[str], str]]:
     yield make
     with psycopg.connect(server_url, autocommit=True) as conn:
         for database in created:
-            conn.execute(f"DROP DATABASE IF EXISTS {validate_identifier(database)} WITH (FORCE)")
+            _drop(conn, database)
 
 
 @pytest.fixture(scope="session")

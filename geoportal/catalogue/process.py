@@ -17,6 +17,7 @@ from geoportal.registry import load_registry
 from geoportal.rules.models import RulesQuery
 from geoportal.rules.params import (
     RulesParams,
+    envelope_in_crs84,
     openapi_parameters,
     params_refused,
     question,
@@ -103,12 +104,15 @@ def rules_query(data: dict[str, Any]) -> RulesQuery:
     if geometry is None:
         return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
                         parcel=parsed.parcel, at=at, data_at=data_at,
-                        with_geometry=parsed.geometry)
+                        with_geometry=parsed.geometry, envelope=parsed.envelope,
+                        envelope_crs84=envelope_in_crs84(parsed.envelope_crs))
     if not isinstance(geometry, dict):
         raise InvalidParameter("geometry : une géométrie GeoJSON (objet) est attendue",
                                en="geometry: a GeoJSON geometry (object) is expected")
     return RulesQuery.for_geometry(geometry, parsed.crs or "OGC:CRS84", at=at,
-                                   data_at=data_at, with_geometry=parsed.geometry)
+                                   data_at=data_at, with_geometry=parsed.geometry,
+                                   envelope=parsed.envelope,
+                                   envelope_crs84=envelope_in_crs84(parsed.envelope_crs))
 
 
 class ParcelRulesProcessor(BaseProcessor):

@@ -25,6 +25,7 @@ from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, Rules
 from geoportal.rules.params import (
     AT_DESCRIPTION,
     MAX_AT_LENGTH,
+    envelope_in_crs84,
     openapi_parameters,
     parse_rules_params,
     rules_moment,
@@ -98,11 +99,16 @@ async def rules_for_geometry(
         openapi_examples={"surveyed plot": {"value": GEOJSON_EXAMPLE}})],
     crs: Annotated[str, Query(description="CRS of the coordinates.")] = "OGC:CRS84",
     at: At = None, with_geometry: WithGeometry = False,
+    envelope: Annotated[bool, Query(description="Include the buildable envelope.")] = False,
+    envelope_crs: Annotated[str | None, Query(
+        alias="envelope-crs", max_length=200,
+        description="CRS of the envelope's geometries: CRS84 (default) or EPSG:26191.")] = None,
 ) -> Response:
     """The rules that apply to a submitted geometry, e.g. a surveyed plot not registered."""
     day, data_at = rules_moment(at)
     query = RulesQuery.for_geometry(geometry, crs, at=day, data_at=data_at,
-                                    with_geometry=with_geometry)
+                                    with_geometry=with_geometry, envelope=envelope,
+                                    envelope_crs84=envelope_in_crs84(envelope_crs))
     return _json(await lookup(pool, query, rasters=rasters_of(request)), request)
 
 
@@ -121,7 +127,7 @@ async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
         answer = await lookup_batch(pool, batch.items, at=day, data_at=data_at,
                                     rasters=rasters_of(request),
                                     language=preferred_language(request.headers.get(
-                                        "accept-language")))
+                                        "accept-language")), envelope=batch.envelope)
     finally:
         if slot is not None:
             slot.release()
