@@ -22,6 +22,7 @@ from geoportal.core.services import Services
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.errors import install_error_handlers
+from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
@@ -29,6 +30,8 @@ from geoportal.opendata import router as opendata_router
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
 from geoportal.registry import LayerRegistry, load_registry
+from geoportal.renseignement import routes as renseignement_routes
+from geoportal.renseignement.tasks import JOBS
 from geoportal.rules import routes as rules_routes
 from geoportal.settings import Settings
 from geoportal.tiles import routes as tiles_routes
@@ -69,10 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.write_pool = await create_pool(settings, write=True)
         changes = services.get(ChangeFeed)
         changes.start()
+        worker = job_worker(settings, JOBS, app.state.write_pool) \
+            if settings.worker_in_service else None
+        if worker is not None:  # mail and periodic jobs; `geoportal worker` runs them apart
+            worker.start()
         await warm_up(app.state.pool, settings.pool_min_size)
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await changes.stop()
             await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
@@ -113,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_routes.router)
     rules_routes.install(app)
     app.include_router(opendata_router)
+    renseignement_routes.install(app)
     register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
     return app
