@@ -36,7 +36,7 @@ from nru_world import (
 )
 from pyproj import Transformer
 from shapely import affinity
-from shapely.geometry import Polygon, mapping, shape
+from shapely.geometry import Polygon, mapping
 
 from geoportal.app import create_app
 from geoportal.renseignement.pages import HERE
