@@ -170,3 +170,14 @@ def job_worker(settings: Settings, specs: Sequence[JobSpec], pool: asyncpg.Pool,
                           poll_s=settings.worker_poll_s, retry_max_s=max(settings.db_retry_max_s,
                                                                           5.0), name=name)
     return JobWorker(config, specs, Resources(settings, pool))
+
+
+async def run_worker_process(settings: Settings, specs: Sequence[JobSpec]) -> None:
+    """``geoportal worker``: a writer's pool for the tasks, and the worker until cancelled."""
+    from geoportal.db.pool import close_pool, create_pool
+
+    pool = await create_pool(settings, write=True)
+    try:
+        await job_worker(settings, specs, pool, name="geoportal-worker").run_forever()
+    finally:
+        await close_pool(pool)

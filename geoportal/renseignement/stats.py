@@ -36,7 +36,7 @@ FROM nru_requests"""
 DURATIONS = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY days) AS p90, count(*) AS closed
-FROM (SELECT extract(epoch FROM max(e.at) - r.submitted_at) / 86400 AS days
+FROM (SELECT (extract(epoch FROM max(e.at) - r.submitted_at) / 86400)::float8 AS days
       FROM nru_requests r JOIN nru_events e ON e.request_id = r.id
        AND e.status_after IN ('issued', 'refused') AND e.status_after = r.status
       WHERE r.status IN ('issued', 'refused')

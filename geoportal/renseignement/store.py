@@ -190,7 +190,7 @@ async def queue(conn: asyncpg.Connection | asyncpg.Pool,
         """SELECT r.id, r.number, r.status, r.parcel_ref, r.outline IS NOT NULL AS by_outline,
                   r.commune_code, c.name_fr AS commune_fr, r.capacity, r.plan_approved,
                   r.submitted_at, r.due_at, r.assigned_to, now() > r.due_at AS overdue,
-                  extract(epoch FROM now() - r.submitted_at) / 86400 AS age_days
+                  (extract(epoch FROM now() - r.submitted_at) / 86400)::float8 AS age_days
            FROM nru_requests r LEFT JOIN communes c ON c.code = r.commune_code
            WHERE r.status = ANY($1::text[]) AND ($2::text IS NULL OR r.commune_code = $2)
              AND ($3::int IS NULL OR r.submitted_at <= now() - make_interval(days => $3))
@@ -211,7 +211,7 @@ async def overdue(conn: asyncpg.Connection | asyncpg.Pool,
     return list(await conn.fetch(
         """SELECT r.id, r.number, r.status, r.parcel_ref, c.name_fr AS commune_fr,
                   r.submitted_at, r.due_at, r.assigned_to,
-                  extract(epoch FROM now() - r.due_at) / 86400 AS late_days
+                  (extract(epoch FROM now() - r.due_at) / 86400)::float8 AS late_days
            FROM nru_requests r LEFT JOIN communes c ON c.code = r.commune_code
            WHERE r.status = ANY($1::text[]) AND r.due_at < now()
            ORDER BY r.due_at, r.id""", list(statuses)))

@@ -50,11 +50,12 @@ async def daily_digest(context: procrastinate.JobContext, timestamp: int) -> Non
     """Queue the digest of overdue requests for the staff address (if one is set)."""
     resources = resources_of(context)
     async with resources.pool.acquire() as conn, conn.transaction():
-        mail = await digest_mail(conn, resources.settings)
-        if mail is None:
+        digest = await digest_mail(conn, resources.settings)
+        if digest is None:
             mail_log.warning("digest", "no GEOPORTAL_NRU_STAFF_EMAIL: no overdue digest sent")
             return
-        await enqueue(conn, NRU_MAIL, mail=mail.as_args(), request_id=None, kind="digest")
+        await enqueue(conn, NRU_MAIL, mail=digest[0].as_args(), request_id=None,
+                      kind="digest")
 
 
 NRU_DIGEST = JobSpec(name="nru.digest", func=daily_digest, queue="renseignement",
