@@ -247,7 +247,7 @@ def test_approval_leads_to_signature_and_the_signataire_sees_the_sign_button(
         "ready_to_sign"
     signataire = client.get(f"/renseignement/admin/requests/{request['id']}",
                             headers={**bearer(keys["signataire"]), **BROWSER})
-    assert 'action="/renseignement/admin/requests/%d/sign"' % request["id"] in signataire.text
+    assert f'action="/renseignement/admin/requests/{request["id"]}/sign"' in signataire.text
     instructeur = client.get(f"/renseignement/admin/requests/{request['id']}",
                              headers={**bearer(keys["instructeur"]), **BROWSER})
     assert "/sign\"" not in instructeur.text and "Prête à signer" in instructeur.text
