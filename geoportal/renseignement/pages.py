@@ -35,6 +35,27 @@ def _local(moment: dt.datetime | None, with_time: bool = False) -> str:
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
 
 
+DETAIL_NAMES = {"message": "message", "reason": "motif", "text": "observation",
+                "pieces": "pièces", "kind": "courriel"}
+MAIL_KINDS = {"acknowledgement": "accusé de réception", "piece_requested": "pièce demandée",
+              "refused": "refus", "digest": "synthèse des retards"}
+
+
+def detail_text(detail: dict[str, Any]) -> str:
+    """An event's detail in words (pieces by name or kind, mails by kind)."""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, list):
+            shown = ", ".join(str(v.get("filename") or v.get("kind")) if isinstance(v, dict)
+                              else labels.PIECES.get(str(v), (str(v),))[0] for v in value)
+        elif key == "kind":
+            shown = MAIL_KINDS.get(str(value), str(value))
+        else:
+            shown = str(value)
+        parts.append(f"{DETAIL_NAMES.get(key, key)} : {shown}")
+    return " · ".join(parts)
+
+
 def age_days(moment: dt.datetime, now: dt.datetime | None = None) -> int:
     """Whole days since ``moment``."""
     return int(((now or dt.datetime.now(dt.UTC)) - moment).total_seconds() // 86400)
@@ -45,6 +66,7 @@ def environment() -> jinja2.Environment:
     """The templates, loaded once, HTML-escaped by default."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["detail"] = detail_text
     env.filters["date"] = _local
     env.filters["datetime"] = lambda moment: _local(moment, with_time=True)
     env.globals.update(labels=labels, static=STATIC_PATH, age_days=age_days,

@@ -74,8 +74,10 @@ def _form_page(settings: Settings, status_code: int = 200, error: str | None = N
 
 @router.get("", include_in_schema=False)
 async def request_form(request: Request) -> Response:
-    """The form to ask for a note (French, with Arabic labels)."""
-    return _form_page(get_settings(request))
+    """The form to ask for a note (French, with Arabic labels); ``?parcel=`` fills it in
+    (the web map's panel links here with the plot it shows)."""
+    parcel = request.query_params.get("parcel", "")[:64]
+    return _form_page(get_settings(request), values={"parcel": parcel})
 
 
 async def _submission(request: Request, settings: Settings) -> Submission:
