@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -170,3 +174,22 @@ def test_outages_and_4xx_are_transient_5xx_are_not() -> None:
     assert not is_transient(smtplib.SMTPDataError(554, b"refused"))
     assert not is_transient(smtplib.SMTPRecipientsRefused({"a@b": (550, b"no such user")}))
     assert is_transient(smtplib.SMTPRecipientsRefused({"a@b": (450, b"mailbox busy")}))
+
+
+async def test_geoportal_worker_runs_the_queue_in_its_own_process_until_interrupted(
+        queue_url: str, pool: asyncpg.Pool) -> None:
+    with smtp_server() as (port, inbox):
+        env = {**os.environ, "GEOPORTAL_DATABASE_URL": queue_url,
+               "GEOPORTAL_SMTP_HOST": "127.0.0.1", "GEOPORTAL_SMTP_PORT": str(port),
+               "GEOPORTAL_SMTP_TLS": "none", "GEOPORTAL_WORKER_POLL_S": "0.2"}
+        process = subprocess.Popen([sys.executable, "-m", "geoportal.cli", "worker"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            await queue_mail(pool, Mail.new("worker@example.ma", "Par le worker", "Bonjour"))
+            received = await asyncio.to_thread(inbox.wait_for, "worker@example.ma", 1, 30)
+            assert received[0]["Subject"] == "Par le worker"
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+        assert process.returncode == 0, stderr
+        assert "job worker running" in stderr and "job worker stopped" in stderr

@@ -390,3 +390,30 @@ def test_the_eleventh_request_of_the_hour_from_one_address_is_a_429(
         assert "Au plus 10 demandes par heure" in refused.json()["description"]
     with TestClient(app, client=("198.51.100.24", 4000)) as neighbour:
         assert ask(neighbour, parcel=anfa_plot).status_code == 201
+
+
+def test_a_request_whose_transaction_fails_keeps_no_file_no_row_and_no_mail(
+        client: TestClient, world: tuple[str, Path], anfa_plot: str) -> None:
+    unique = PDF + b"% a piece only this test sends\n"
+    sha = hashlib.sha256(unique).hexdigest()
+    before = count_requests(world[0])
+    with psycopg.connect(world[0], autocommit=True) as conn:
+        jobs_before = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
+        # The next number cannot be drawn: the insert fails after the files were written.
+        conn.execute("SELECT setval('nru_number_seq', nextval('nru_number_seq'))")
+        last = conn.execute("SELECT last_value FROM nru_number_seq").fetchone()
+        assert last is not None
+        conn.execute(f"ALTER SEQUENCE nru_number_seq MAXVALUE {int(last[0])}")
+    try:
+        response = client.post("/renseignement/requests", headers=JSON_ONLY,
+                               files={"ownership": ("titre.pdf", unique, "application/pdf")},
+                               data=form_fields("lost@example.ma", parcel=anfa_plot))
+    finally:
+        with psycopg.connect(world[0], autocommit=True) as conn:
+            conn.execute("ALTER SEQUENCE nru_number_seq NO MAXVALUE")
+    assert 400 <= response.status_code < 600 and response.status_code != 500
+    assert "Traceback" not in response.text and "nru_number_seq" not in response.text
+    assert count_requests(world[0]) == before
+    assert not (world[1] / "files" / "attachments" / sha[:2] / sha).exists()
+    with psycopg.connect(world[0]) as conn:
+        assert conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone() == jobs_before

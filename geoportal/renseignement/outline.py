@@ -16,12 +16,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import orjson
+import pyogrio.errors
 import shapely
-from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read as ogr_read
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError, ProjError
 from pyproj.transformer import AreaOfInterest
+from shapely.errors import ShapelyError
 from shapely.geometry import LinearRing, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -37,6 +38,9 @@ AUC_LONLAT = AreaOfInterest(west_lon_degree=-7.95, south_lat_degree=33.2,
                             east_lon_degree=-7.1, north_lat_degree=33.8)
 _DXF_START = re.compile(rb"^\s*0\s*\r?\n\s*(SECTION|\$ACADVER)", re.ASCII)
 _STORAGE = CRS.from_epsg(STORAGE_SRID)
+GDAL_ERRORS = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+               pyogrio.errors.CRSError, pyogrio.errors.FeatureError,
+               pyogrio.errors.FieldError, pyogrio.errors.GeometryError)
 
 
 def refused(french: str, english: str) -> InvalidBody:
@@ -151,6 +155,14 @@ def _to_storage(geometry: BaseGeometry, crs: CRS) -> BaseGeometry:
 
 def read_outline(data: bytes, crs: str | None = None) -> MultiPolygon:
     """The outline in EPSG:26191 (blocking: call it in a thread); 422 when unusable."""
+    try:
+        return _read(data, crs)
+    except (ShapelyError, ProjError):  # degenerate coordinates GEOS or PROJ cannot use
+        raise refused("les coordonnées du fichier sont inutilisables.",
+                      "the file's coordinates are unusable.") from None
+
+
+def _read(data: bytes, crs: str | None) -> MultiPolygon:
     kind = sniff(data)
     with tempfile.TemporaryDirectory(prefix="geoportal-outline-") as tmp:
         folder = Path(tmp)
@@ -162,7 +174,7 @@ def read_outline(data: bytes, crs: str | None = None) -> MultiPolygon:
         try:
             meta, _fids, wkbs, _fields = ogr_read(path, max_features=MAX_FEATURES + 1,
                                                   columns=[])
-        except (DataSourceError, DataLayerError, RuntimeError, ValueError):
+        except (*GDAL_ERRORS, RuntimeError, ValueError, OSError):
             raise refused("GDAL ne peut pas lire ce fichier.",
                           "GDAL cannot read this file.") from None
     if len(wkbs) > MAX_FEATURES:
