@@ -4,6 +4,7 @@ queue, deadlines and the overdue digest, the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -32,6 +34,7 @@ from nru_world import (
 
 from geoportal.app import create_app
 from geoportal.core.auth import SESSION_COOKIE, csrf_token
+from geoportal.renseignement import store
 from geoportal.settings import Settings
 
 JSON_ONLY = {"Accept": "application/json"}
@@ -253,7 +256,17 @@ def test_approval_leads_to_signature_and_the_signataire_sees_the_sign_button(
     assert "/sign\"" not in instructeur.text and "Prête à signer" in instructeur.text
     tracking = client.get(path_of(request["tracking_url"]), headers=JSON_ONLY).json()
     assert "Alignement" not in str(tracking)  # staff observations stay inside
+    assert asyncio.run(observations_of(client, request["id"])) == [
+        "Alignement à respecter sur la voie projetée."]  # for the note the signataire signs
     assert tracking["status_ar"] == "جاهزة للتوقيع"
+
+
+async def observations_of(client: TestClient, request_id: int) -> list[str]:
+    conn = await asyncpg.connect(client.app.state.settings.database_url)  # type: ignore[attr-defined]
+    try:
+        return await store.observations(conn, request_id)
+    finally:
+        await conn.close()
 
 
 def test_forbidden_transitions_are_409_in_french_and_change_nothing(

@@ -136,9 +136,12 @@ class JobWorker:
             "install_signal_handlers": False}
         if self.config.queues is not None:
             options["queues"] = list(self.config.queues)
-        async with app.open_async():
-            self.running.set()
-            await app.run_worker_async(**options)
+        try:
+            async with app.open_async():
+                self.running.set()
+                await app.run_worker_async(**options)
+        finally:  # also when opening failed: no pool left reconnecting in the background
+            await app.connector.close_async()
 
 
 @dataclass(frozen=True)

@@ -215,3 +215,10 @@ async def overdue(conn: asyncpg.Connection | asyncpg.Pool,
            FROM nru_requests r LEFT JOIN communes c ON c.code = r.commune_code
            WHERE r.status = ANY($1::text[]) AND r.due_at < now()
            ORDER BY r.due_at, r.id""", list(statuses)))
+
+
+async def observations(conn: asyncpg.Connection | asyncpg.Pool, request_id: int) -> list[str]:
+    """The staff's observations on a request, oldest first: the text the note carries."""
+    return [str(text) for text in await conn.fetchval(
+        "SELECT coalesce(array_agg(detail->>'text' ORDER BY at, id), '{}') FROM nru_events "
+        "WHERE request_id = $1 AND action = 'observation'", request_id)]
