@@ -417,3 +417,17 @@ def test_a_request_whose_transaction_fails_keeps_no_file_no_row_and_no_mail(
     assert not (world[1] / "files" / "attachments" / sha[:2] / sha).exists()
     with psycopg.connect(world[0]) as conn:
         assert conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone() == jobs_before
+
+
+def test_the_openapi_documents_the_request_api_in_json_and_multipart(client: TestClient
+                                                                      ) -> None:
+    spec = client.get("/openapi.json").json()
+    body_types = spec["paths"]["/renseignement/requests"]["post"]["requestBody"]["content"]
+    assert set(body_types) == {"application/json", "multipart/form-data"}
+    schema = body_types["application/json"]["schema"]
+    assert set(schema["required"]) >= {"requester", "capacity", "purpose"}
+    assert "$ref" not in json.dumps(schema)  # inlined: valid where it is placed
+    assert schema["properties"]["capacity"]["enum"] == ["owner", "mandated", "notary",
+                                                        "architect", "other"]
+    assert "/renseignement/admin/requests/{request_id}/approve" in spec["paths"]
+    assert "/renseignement/admin/requests/{request_id}/sign" not in spec["paths"]
