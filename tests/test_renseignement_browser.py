@@ -172,5 +172,9 @@ def test_a_citizen_asks_for_the_note_and_a_reviewer_takes_asks_a_piece_and_appro
     assert "Prête à signer" in desk.inner_text("#status")
     assert "plan.pdf" in desk.inner_text("#attachments")
     desk.screenshot(path=artifacts / "renseignement-review.png", full_page=True)
+    desk.click("text=Tableau de bord")
+    desk.wait_for_selector("#kpis")
+    assert desk.inner_text("#kpi-total") == "1" and desk.locator("svg").count() == 3
+    desk.screenshot(path=artifacts / "renseignement-stats.png", full_page=True)
     reviewer.assert_clean(service)
     citizen.assert_clean(service)

@@ -152,6 +152,21 @@ async def _put_all(blobs: BlobStore, pieces: list[Piece], created: list[str]) ->
     return shas
 
 
+def _new_request(submission: Submission, answer: RulesAnswer, outline: MultiPolygon | None,
+                 hashed: str, target_days: int, client: str) -> store.NewRequest:
+    fields, person = submission.fields, submission.fields.requester
+    return store.NewRequest(
+        token_hash=hashed,
+        parcel_ref=answer.plot.ref if answer.plot is not None and fields.parcel else None,
+        outline_wkb=shapely.to_wkb(outline) if outline is not None else None,
+        commune_code=answer.admin.commune.code if answer.admin.commune else None,
+        plan_refs=[p.ref for p in answer.plans], plan_approved=plans_approved(answer.plans),
+        requester_name=person.name, requester_id_number=person.id_number,
+        requester_email=person.email, requester_phone=person.phone, capacity=fields.capacity,
+        purpose=fields.purpose, language=fields.language, target_days=target_days,
+        client=client)
+
+
 async def submit(read_pool: asyncpg.Pool, write_pool: asyncpg.Pool, room: Room,
                  submission: Submission, client: str, base_url: str) -> Receipt:
     """Check, store and acknowledge a request; committed before this returns."""
@@ -179,16 +194,8 @@ async def submit(read_pool: asyncpg.Pool, write_pool: asyncpg.Pool, room: Room,
             count, oldest = await store.recent_requests(conn, client, QUOTA_WINDOW_S)
             if count >= limit:
                 raise _too_many(limit, oldest)
-            row = await store.insert_request(conn, store.NewRequest(
-                token_hash=hashed, parcel_ref=answer.plot.ref if answer.plot and
-                fields.parcel else None,
-                outline_wkb=shapely.to_wkb(outline) if outline is not None else None,
-                commune_code=answer.admin.commune.code if answer.admin.commune else None,
-                plan_refs=[p.ref for p in answer.plans], plan_approved=approved,
-                requester_name=person.name, requester_id_number=person.id_number,
-                requester_email=person.email, requester_phone=person.phone,
-                capacity=fields.capacity, purpose=fields.purpose, language=fields.language,
-                target_days=settings.nru_target_days, client=client))
+            row = await store.insert_request(conn, _new_request(
+                submission, answer, outline, hashed, settings.nru_target_days, client))
             for piece, sha in zip(pieces, shas, strict=True):
                 await store.insert_attachment(conn, row["id"], piece, sha, "requester")
             await store.insert_event(conn, row["id"], "requester", "submitted", None,
