@@ -99,7 +99,7 @@ async def _request_page(request: Request, identity: Identity, request_id: int,
                         error: str | None = None, status_code: int = 200) -> Response:
     read_pool, write_pool = pools(request)
     row = await _request_or_404(write_pool, request_id)
-    draft = await service.draft(read_pool, row, room_of(request).rasters)
+    draft = await service.draft(read_pool, row)
     events = await store.events(write_pool, request_id)
     pieces = await store.attachments(write_pool, request_id)
     if not wants_html(request):

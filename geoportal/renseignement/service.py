@@ -34,7 +34,7 @@ from geoportal.renseignement.mails import acknowledgement, piece_requested, refu
 from geoportal.renseignement.outline import read_outline, sniff
 from geoportal.renseignement.tasks import NRU_MAIL
 from geoportal.renseignement.workflow import transition
-from geoportal.rules import RasterSampler, RulesAnswer, RulesQuery, lookup
+from geoportal.rules import RulesAnswer, RulesQuery, lookup
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal.renseignement")
@@ -46,17 +46,15 @@ TRACKING_PATH = "/renseignement/suivi/"
 
 @dataclass
 class Room:
-    """The room's long-lived objects (one per app): settings, file store, rasters."""
+    """The room's long-lived objects (one per app): settings and the file store."""
 
     settings: Settings
     blobs: BlobStore
-    rasters: RasterSampler
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Room:
         """The room of an app."""
-        return cls(settings, BlobStore(Path(settings.nru_storage_dir) / "attachments"),
-                   RasterSampler(settings.raster_dir))
+        return cls(settings, BlobStore(Path(settings.nru_storage_dir) / "attachments"))
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def _as_request_error(exc: NotFound) -> InvalidBody:
 
 
 async def situate(read_pool: asyncpg.Pool, parcel: str | None, outline: MultiPolygon | None,
-                  at: dt.date, rasters: RasterSampler | None = None) -> RulesAnswer:
+                  at: dt.date) -> RulesAnswer:
     """The rules answer for the plot or the outline (422 for an unknown plot or a place
     outside the agency's area)."""
     if parcel is not None:
@@ -118,7 +116,7 @@ async def situate(read_pool: asyncpg.Pool, parcel: str | None, outline: MultiPol
         assert outline is not None
         query = RulesQuery.for_geometry(mapping(outline), crs="EPSG:26191", at=at)
     try:
-        return await lookup(read_pool, query, rasters=rasters)
+        return await lookup(read_pool, query)
     except NotFound as exc:
         raise _as_request_error(exc) from None
 
@@ -313,16 +311,17 @@ async def act(write_pool: asyncpg.Pool, request_id: int, action: Action,
     return after
 
 
-async def draft(read_pool: asyncpg.Pool, request: asyncpg.Record, rasters: RasterSampler
+async def draft(read_pool: asyncpg.Pool, request: asyncpg.Record
                 ) -> RulesAnswer | GeoportalError:
     """The rules answer for the request's plot or outline, on the request's date (or why
     there is none now, e.g. the plot was since removed)."""
-    # TODO(at=): read the data as it stood at request["as_of"] once /rules offers at=.
+    # TODO(at=): also give RulesQuery data_at=request["as_of"] (the data as it stood then)
+    # once the rules read the past (RulesQuery.data_at, being added to /rules on main).
     at = request["as_of"].astimezone(AGENCY_TZ).date()
     outline = None
     if request["outline_json"] is not None:
         outline = shape(request["outline_json"])
     try:
-        return await situate(read_pool, request["parcel_ref"], outline, at, rasters)
+        return await situate(read_pool, request["parcel_ref"], outline, at)
     except GeoportalError as exc:
         return exc
