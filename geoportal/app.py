@@ -30,6 +30,7 @@ from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.db.urls import resolve_database_url
 from geoportal.errors import install_error_handlers
+from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
@@ -41,6 +42,8 @@ from geoportal.ops import routes as ops_routes
 from geoportal.ops.metrics import Metrics, Sources
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
+from geoportal.renseignement import routes as renseignement_routes
+from geoportal.renseignement.tasks import JOBS
 from geoportal.rules import routes as rules_routes
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
@@ -103,11 +106,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.write_pool = await create_pool(settings, write=True)
         changes = services.get(ChangeFeed)
         changes.start()
+        worker = job_worker(settings, JOBS, app.state.write_pool) \
+            if settings.worker_in_service else None
+        if worker is not None:  # mail and periodic jobs; `geoportal worker` runs them apart
+            worker.start()
         await warm_up(app.state.pool, settings.pool_min_size)
         sampler = _start_metrics(app, services, settings)
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             if sampler is not None:
                 sampler.cancel()
             if metrics is not None:
@@ -165,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rules_routes.install(app)
     app.include_router(opendata_router)
     app.include_router(notes_api.router)
+    renseignement_routes.install(app)
     register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
     return app

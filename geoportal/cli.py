@@ -37,6 +37,9 @@ keys_cli = typer.Typer(help="API keys for writing (editor, instructeur, signatai
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(signing_key_cli, name="signing-key")
 cli.add_typer(notes_cli, name="notes")
+renseignement_cli = typer.Typer(help="e-renseignement: requests for the official note.",
+                                no_args_is_help=True)
+cli.add_typer(renseignement_cli, name="renseignement")
 console = Console()
 err = Console(stderr=True)
 
@@ -406,6 +409,44 @@ def keys_revoke(
                     ) from exc
     console.print(f"key {revoked.name} ({revoked.prefix}…) revoked; refused within "
                   f"{settings.auth_cache_s:g} s")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the job queue's worker (mail, daily digest) until interrupted: beside services
+    started with GEOPORTAL_WORKER_IN_SERVICE=false, or as well as theirs."""
+    import asyncio
+
+    from geoportal.jobs.queue import run_worker_process
+    from geoportal.renseignement.tasks import JOBS
+
+    settings = Settings()
+    _database_url(settings)  # a clear error when no database is reachable or configured
+    err.print("job worker running (mail, digest); Ctrl+C to stop")
+    try:
+        asyncio.run(run_worker_process(settings, JOBS))
+    except KeyboardInterrupt:
+        err.print("job worker stopped")
+
+
+@renseignement_cli.command("digest")
+def renseignement_digest() -> None:
+    """Send the digest of overdue requests to GEOPORTAL_NRU_STAFF_EMAIL now."""
+    import asyncio
+
+    from geoportal.renseignement.digest import send_digest_now
+
+    settings = Settings()
+    if not settings.nru_staff_email:
+        raise _fail("GEOPORTAL_NRU_STAFF_EMAIL is not set: no one to send the digest to")
+    if not settings.smtp_host:
+        raise _fail("GEOPORTAL_SMTP_HOST is not set: no server to send the digest through")
+    try:
+        count = asyncio.run(send_digest_now(settings))
+    except OSError as exc:
+        raise _fail(f"mail not sent: {type(exc).__name__} from "
+                    f"{settings.smtp_host}:{settings.smtp_port}") from exc
+    console.print(f"digest sent to {settings.nru_staff_email}: {count} overdue request(s)")
 
 
 @cli.command()

@@ -238,3 +238,58 @@ class Settings(BaseSettings):
         if weak:
             raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
         return self
+
+    # e-renseignement (geoportal/renseignement): requests, review, deadlines
+    nru_target_days: int = Field(
+        default=10, ge=1, le=365, description="Days the agency aims to answer a request in "
+        "(its due date is the submission plus these days)."
+    )
+    nru_staff_email: str | None = Field(
+        default=None, description="Where the daily digest of overdue requests is sent; unset: "
+        "no digest."
+    )
+    nru_requests_per_hour: int = Field(
+        default=10, ge=1, description="Requests one client address may submit per hour (429)."
+    )
+    nru_attachment_max_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest attachment (PDF, JPEG, PNG)."
+    )
+    nru_outline_max_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest outline file (GeoJSON, zip, DXF)."
+    )
+    nru_files_dir: Path | None = Field(
+        default=None, description="Attachments, by SHA-256, outside the web root; default "
+        "home/renseignement."
+    )
+
+    # Outgoing mail (geoportal/jobs): through the job queue; nothing is sent when unset
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: mail waits.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = Field(default=None)
+    smtp_password: SecretStr | None = Field(default=None)
+    smtp_sender: str = Field(
+        default="Agence urbaine de Casablanca <e-renseignement@auc.invalid>",
+        description="From: of every mail."
+    )
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (465) or none (a local relay)."
+    )
+    smtp_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    mail_retry_min_s: float = Field(
+        default=30.0, gt=0, description="First wait before sending again after a failure; "
+        "doubled at each attempt up to mail_retry_max_s."
+    )
+    mail_retry_max_s: float = Field(default=3600.0, gt=0)
+    worker_in_service: bool = Field(
+        default=True, description="Run the job worker inside each service process (else run "
+        "`geoportal worker` apart)."
+    )
+    worker_poll_s: float = Field(
+        default=5.0, gt=0, description="Longest time a queued job waits to be noticed "
+        "(LISTEN/NOTIFY wakes the worker at once)."
+    )
+
+    @property
+    def nru_storage_dir(self) -> Path:
+        """Folder of the e-renseignement attachments (outside the web root)."""
+        return self.nru_files_dir or self.home / "renseignement"

@@ -16,7 +16,7 @@ plain column; ``geoportal_history_enable('parcels')`` then rebuilds the trigger 
 as-of function for the new column order.
 
 Revision ID: 0008_ref_norm
-Revises: 0005_renseignement
+Revises: 0007_nru_links
 Create Date: 2026-12-07
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008_ref_norm"
-down_revision: str | None = "0005_renseignement"
+down_revision: str | None = "0007_nru_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

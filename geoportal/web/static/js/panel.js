@@ -86,6 +86,7 @@ export class RulesPanel {
     return `<div class="actions">
       <a class="button button-primary" id="note-html" href="${esc(html)}" target="_blank" rel="noopener">Note de renseignement</a>
       <a class="button" id="note-pdf" href="${esc(pdf)}" target="_blank" rel="noopener">PDF</a>
+      <a class="button" id="note-official" href="renseignement?parcel=${encodeURIComponent(ref)}">Note officielle</a>
       <button class="button" type="button" id="copy-link">Copier le lien</button>
     </div>`;
   }
