@@ -20,6 +20,7 @@ from geoportal.core.i18n import preferred_language
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
 from geoportal.errors import InvalidParameter
 from geoportal.rules import changes as rules_changes
+from geoportal.rules import printmap
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import (
     AT_DESCRIPTION,
@@ -208,3 +209,4 @@ def install(app: FastAPI) -> None:
     app.router.routes.insert(0, Route("/rules", rules_at, methods=["GET"],
                                       include_in_schema=False))
     app.include_router(router)
+    app.include_router(printmap.router)
