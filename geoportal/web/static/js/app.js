@@ -87,6 +87,7 @@ class Geoportal {
     this.base = 'ours';
     setProjection(config.crs);
     const planning = config.layers.find((layer) => layer.id === 'zoning');
+    const placed = Boolean(location.hash) || new URLSearchParams(location.search).has('parcel');
     this.map = new maplibregl.Map({
       container: 'map',
       style: config.basemap_url || buildStyle(config, this.tilesUrl()),
@@ -104,8 +105,12 @@ class Geoportal {
       attributionControl: {compact: true},
     });
     // The first view shows the planning layers: never below the zoning's minimum zoom.
-    if (planning && !location.hash && this.map.getZoom() < planning.min_zoom) {
-      this.map.jumpTo({zoom: planning.min_zoom});
+    const legible = () => {
+      if (planning && this.map.getZoom() < planning.min_zoom) this.map.jumpTo({zoom: planning.min_zoom});
+    };
+    if (!placed) {
+      legible();
+      this.map.once('load', legible);
     }
     this.map.touchZoomRotate.disableRotation();
     this.map.keyboard.disableRotation();
