@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -328,7 +329,9 @@ def test_the_3d_view_extrudes_the_envelope_the_rules_answer_gives(
         asked.append(route.request.url)
         response = route.fetch()
         body = response.json()
-        ring = body["plot"]["geometry"]["coordinates"][0]
+        geometry = body["plot"]["geometry"]
+        coordinates = geometry["coordinates"]
+        ring = coordinates[0][0] if geometry["type"] == "MultiPolygon" else coordinates[0]
         cx = sum(p[0] for p in ring) / len(ring)
         cy = sum(p[1] for p in ring) / len(ring)
         inner = [[cx + (p[0] - cx) * 0.6, cy + (p[1] - cy) * 0.6] for p in ring]
@@ -423,7 +426,7 @@ def test_the_measure_tool_gives_lengths_in_nord_maroc_metres(
     points = draw(page, [(-100, 0), (100, 0)])
     (x1, y1), (x2, y2) = (TO_LOCAL.transform(*p) for p in points)
     shown = float(page.locator("#tool-measure [data-length]").get_attribute("data-length") or 0)
-    assert shown == pytest.approx(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, rel=1e-6)
+    assert shown == pytest.approx(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, abs=0.01)
     assert page.locator("#info-panel").is_hidden()  # measuring does not ask rules
     page.keyboard.press("Escape")
     assert page.locator("#tool-card").is_hidden()
@@ -513,7 +516,8 @@ def test_the_print_dialog_gives_a_pdf_of_the_view_at_the_chosen_scale(
     (tmp_path / "print.pdf").write_bytes(pdf.content)
     text = subprocess.run(["pdftotext", str(tmp_path / "print.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
-    assert "Légende" in text and "Version des données" in text and "2\xa0000" in text
+    assert "Légende" in text and "Version des données" in text
+    assert re.search(r"Échelle 1/2\s000", text)
     watched.assert_clean(live_server)
 
 
@@ -617,8 +621,7 @@ def test_keyboard_search_focuses_the_note_escape_returns_to_the_map_enter_shows_
 def test_api_errors_are_shown_in_french_even_to_an_english_browser(
     browser: Browser, live_server: str
 ) -> None:
-    context = browser.new_context(locale="en-US", extra_http_headers={
-        "Accept-Language": "en-US,en;q=0.9"})
+    context = browser.new_context(locale="en-US")  # Chromium asks for English pages
     page = context.new_page()
     page.goto(f"{live_server}/?parcel={quote('TF 999/X')}")
     notice = page.locator("#info-panel .notice-error")
