@@ -153,9 +153,10 @@ async def rules_note(
         note = await render.build_note(pool, parcel, date, rasters_of(request, settings),
                                        render.NoteStyle.from_registry(registry), data_at)
     except GeoportalError as error:
-        if f != "html" or error.status_code >= 500:
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if f != "html" or error.status_code >= 500 or not wants_page:
             raise
-        return note_error_page(request, error)  # a page, since a person followed a link
+        return note_error_page(request, error)  # a browser: a person followed a link
     if f == "pdf":
         pdf = await render.to_pdf(note)
         filename = f"{note.reference}.pdf"
