@@ -42,7 +42,7 @@ router = APIRouter(tags=["rules"])
 
 Paper = Literal["A4", "A3"]
 PAPER_MM: dict[str, tuple[float, float]] = {"A4": (297.0, 210.0), "A3": (420.0, 297.0)}
-MARGIN_MM, LEGEND_MM, HEAD_MM = 10.0, 64.0, 20.0
+MARGIN_MM, LEGEND_MM, HEAD_MM = 10.0, 64.0, 28.0  # HEAD_MM: the header and its spacing
 MIN_SCALE, MAX_SCALE = 200, 50_000
 SIMPLIFY_MM = 0.2
 OGC_PIXEL_M = 0.00028
@@ -151,14 +151,22 @@ def draw_layer(canvas: Canvas, layer: Layer, features: list[dict[str, Any]]) -> 
                        'fill-rule="evenodd"/>')
         elif style.kind == "line":
             dash = ' stroke-dasharray="2,1"' if layer.id == "plans" else ""
+            width = max(style.width * 0.3, 0.3)
+            if _is_light(colour):  # a white road: a grey casing under it, as on the map
+                out.append(f'<path d="{path}" fill="none" stroke="#9a8d78" '
+                           f'stroke-width="{width + 0.4:.2f}" stroke-linecap="round"/>')
             out.append(f'<path d="{path}" fill="none" stroke="{colour}" '
-                       f'stroke-width="{max(style.width * 0.3, 0.3):.2f}"{dash} '
-                       'stroke-linecap="round"/>')
+                       f'stroke-width="{width:.2f}"{dash} stroke-linecap="round"/>')
         else:
             for x, y, *_ in _points(feature["g"]):
                 px, py = canvas.xy(x, y)
                 out.append(f'<circle cx="{px:.2f}" cy="{py:.2f}" r="0.8" fill="{colour}"/>')
     return "".join(out)
+
+
+def _is_light(colour: str) -> bool:
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return min(red, green, blue) > 0xE0
 
 
 def _points(geometry: dict[str, Any]) -> list[list[float]]:
@@ -213,7 +221,7 @@ PAGE_CSS = """
 @page {{ size: {paper} landscape; margin: {margin}mm; }}
 body {{ font-family: "Noto Sans", "DejaVu Sans", sans-serif; font-size: 8.5pt; color: #1f2430;
        margin: 0; }}
-header {{ height: {head}mm; display: flex; justify-content: space-between; align-items: start;
+header {{ height: {head}mm; box-sizing: border-box; display: flex; justify-content: space-between; align-items: start;
          border-bottom: 0.4mm solid #0b5c8a; margin-bottom: 2mm; }}
 h1 {{ font-size: 14pt; margin: 0 0 1mm; color: #08466a; }}
 header p {{ margin: 0; }}
@@ -224,7 +232,7 @@ aside h3 {{ font-size: 8.5pt; margin: 2mm 0 1mm; display: flex; align-items: cen
 aside ul {{ list-style: none; margin: 0; padding: 0 0 0 1mm; }}
 aside li {{ display: flex; align-items: center; gap: 1.5mm; margin: 0.6mm 0; font-size: 7.5pt; }}
 .key {{ display: inline-block; width: 5mm; height: 3mm; border: 0.3mm solid; opacity: 0.8; }}
-.key.line {{ height: 0.8mm; border: 0; }}
+.key.line {{ height: 1.2mm; border: 0.2mm solid #6b7280; }}
 .facts {{ margin-top: 4mm; font-size: 7.5pt; color: #5d6472; }}
 .facts p {{ margin: 0 0 1mm; }}
 """
@@ -232,7 +240,7 @@ aside li {{ display: flex; align-items: center; gap: 1.5mm; margin: 0.6mm 0; fon
 
 def page_html(job: PrintRequest, svg: str, legend: str, day: dt.date, version: str) -> str:
     """The printed page (French)."""
-    css = PAGE_CSS.format(paper=job.paper, margin=MARGIN_MM, head=HEAD_MM - 2,
+    css = PAGE_CSS.format(paper=job.paper, margin=MARGIN_MM, head=HEAD_MM - 10,
                           legend=LEGEND_MM - 4)
     scale = f"1/{job.scale:,}".replace(",", "\u00a0")
     moment = (f"Données telles qu'au {french.date(day)}" if job.at is not None
