@@ -311,7 +311,9 @@ class Geoportal {
   padding() {
     if (NARROW.matches) return {top: 40, bottom: window.innerHeight * SHEET_SHARE, left: 30, right: 30};
     const panel = this.panel.panel.hidden ? 0 : this.panel.panel.offsetWidth;
-    return {top: 60, bottom: 60, left: 60, right: panel + 60};
+    // The panel is on the right, or on the left in the right-to-left (Arabic) layout.
+    return language() === 'ar' ? {top: 60, bottom: 60, left: panel + 60, right: 60}
+      : {top: 60, bottom: 60, left: 60, right: panel + 60};
   }
 
   /** On a phone, bring a point above the bottom sheet (it would be hidden under it). */
