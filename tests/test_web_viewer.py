@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -730,3 +732,43 @@ def test_a_layer_can_be_made_transparent(
     before = page.evaluate("window.geoportal.layers.original['zoning-fill']")
     assert opacity[0] == "interpolate" and opacity[4] == pytest.approx(before[4] * 0.4)
     watched.assert_clean(live_server)
+
+
+LIGHTHOUSE_VERSION = "13.5.0"
+
+
+@pytest.fixture(scope="module")
+def lighthouse() -> Path:
+    """Lighthouse from npm, in the private folder (it brings no browser: Debian's Chromium)."""
+    from geoportal.core.resources import default_home
+
+    folder = Path(os.environ.get("GEOPORTAL_LIGHTHOUSE_DIR") or default_home() / "lighthouse")
+    binary = folder / "node_modules" / ".bin" / "lighthouse"
+    if not binary.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is missing: Lighthouse cannot be installed")
+        folder.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+             f"lighthouse@{LIGHTHOUSE_VERSION}"], capture_output=True, text=True, timeout=600,
+            check=False, env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"})
+        if installed.returncode != 0 or not binary.exists():
+            pytest.skip(f"Lighthouse could not be installed: {installed.stderr[-300:]}")
+    return binary
+
+
+@pytest.mark.parametrize("path", ["/", "/?parcel=PLOT", "/rules/note?parcel=PLOT&f=html"])
+def test_lighthouse_scores_accessibility_and_best_practices_100_with_no_layout_shift(
+    lighthouse: Path, live_server: str, plot: dict[str, object], tmp_path: Path, path: str
+) -> None:
+    url = live_server + path.replace("PLOT", quote(str(plot["ref"])))
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [str(lighthouse), url, "--only-categories=accessibility,best-practices,performance",
+         "--chrome-flags=--headless --no-sandbox", "--output=json",
+         f"--output-path={report}", "--quiet"],
+        env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"}, check=True, timeout=300)
+    result = json.loads(report.read_text())
+    scores = {key: category["score"] for key, category in result["categories"].items()}
+    assert scores["accessibility"] == 1 and scores["best-practices"] == 1, scores
+    assert result["audits"]["cumulative-layout-shift"]["numericValue"] < 0.1

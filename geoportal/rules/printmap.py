@@ -221,7 +221,8 @@ PAGE_CSS = """
 @page {{ size: {paper} landscape; margin: {margin}mm; }}
 body {{ font-family: "Noto Sans", "DejaVu Sans", sans-serif; font-size: 8.5pt; color: #1f2430;
        margin: 0; }}
-header {{ height: {head}mm; box-sizing: border-box; display: flex; justify-content: space-between; align-items: start;
+header {{ height: {head}mm; box-sizing: border-box; display: flex;
+         justify-content: space-between; align-items: start;
          border-bottom: 0.4mm solid #0b5c8a; margin-bottom: 2mm; }}
 h1 {{ font-size: 14pt; margin: 0 0 1mm; color: #08466a; }}
 header p {{ margin: 0; }}

@@ -39,7 +39,7 @@ const LOCALE = {
   'CooperativeGesturesHandler.MobileHelpText': 'Utilisez deux doigts pour déplacer la carte',
 };
 const NARROW = matchMedia('(max-width: 760px)');
-const SHEET_SHARE = 0.58; // the bottom sheet's max height on phones (see app.css)
+const SHEET_SHARE = 0.5; // the bottom sheet's height on phones (see app.css)
 
 function absolute(path) {
   // Not new URL(path): it would percent-encode the {z}/{x}/{y} of a tile template.
