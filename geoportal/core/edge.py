@@ -18,10 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from geoportal.core.i18n import preferred_language
 from geoportal.errors import error_body
 
-# Scripts only from the service itself (no inline script); styles may be inline (MapLibre
+# Scripts only from the service itself (no inline script, no eval; WebAssembly compiled,
+# for the vendored RTL text plugin that shapes Arabic labels); styles may be inline (MapLibre
 # and Leaflet set element styles); images may be data:/blob: (map canvases, icons).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'"

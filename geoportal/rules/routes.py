@@ -7,6 +7,7 @@ settled, is cached for a year: it will never change."""
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
@@ -19,8 +20,9 @@ from geoportal.core.i18n import preferred_language
 from geoportal.core.routing import DirectRoute
 from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool
-from geoportal.errors import InvalidParameter
+from geoportal.errors import GeoportalError, InvalidParameter
 from geoportal.rules import changes as rules_changes
+from geoportal.rules import printmap
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import (
     AT_DESCRIPTION,
@@ -152,9 +154,15 @@ async def rules_note(
     """A printable A4 note about one registered plot, in French."""
     from geoportal.rules.note import render
 
-    data_at = parse_at(at) if at is not None else None
-    note = await render.build_note(pool, parcel, date, rasters_of(request),
-                                   render.NoteStyle.from_registry(registry), data_at)
+    try:
+        data_at = parse_at(at) if at is not None else None
+        note = await render.build_note(pool, parcel, date, rasters_of(request),
+                                       render.NoteStyle.from_registry(registry), data_at)
+    except GeoportalError as error:
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if f != "html" or error.status_code >= 500 or not wants_page:
+            raise
+        return note_error_page(request, error)  # a browser: a person followed a link
     if f == "pdf":
         pdf = await render.to_pdf(note)
         filename = f"{note.reference}.pdf"
@@ -166,6 +174,21 @@ async def rules_note(
     if data_at is not None:
         return past_response(request, page.encode(), "text/html; charset=utf-8", data_at)
     return HTMLResponse(page)
+
+
+def note_error_page(request: Request, error: GeoportalError) -> HTMLResponse:
+    """Why the note cannot be given, as a small page in French (English if preferred)."""
+    language = preferred_language(request.headers.get("accept-language"))
+    english = language == "en"
+    title = "The note cannot be given" if english else "La note ne peut pas être délivrée"
+    back = "Back to the map" if english else "Revenir à la carte"
+    page = (f'<!doctype html><html lang="{"en" if english else "fr"}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title}</title></head><body><main><h1>{title}</h1>"
+            f'<p role="alert">{escape(error.text(language))}</p>'
+            f'<p><a href="../">{back}</a></p></main></body></html>')
+    return HTMLResponse(page, status_code=error.status_code,
+                        headers={**error.headers(), "Cache-Control": "no-cache"})
 
 
 @router.get("/changes", response_model=rules_changes.RulesChanges,
@@ -206,3 +229,4 @@ def _moment_param(value: str, name: str) -> dt.datetime:
 def install(app: FastAPI) -> None:
     """Mount ``/rules`` (GET /rules is a ``DirectRoute``: one declaration, the fast path)."""
     app.include_router(router)
+    app.include_router(printmap.router)
