@@ -27,7 +27,7 @@ from geoportal.core.admission import admission_of, client_of
 from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
 from geoportal.core.history import as_of, parse_at
 from geoportal.core.sql import ident as quote
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.deps import PoolDep, RegistryDep
 from geoportal.errors import InvalidParameter, ServiceUnavailable
 from geoportal.registry import Layer, LayerRegistry
