@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -114,6 +115,15 @@ class Settings(BaseSettings):
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."
     )
+    # Replicas (db.routing): reads on streaming replicas, writes and fresh reads on the primary
+    replica_urls: str = Field(
+        default="", description="Read replicas, comma-separated URLs (the service's read "
+        "role); each may be a multi-host URL with target_session_attrs=prefer-standby. Empty: "
+        "every read on database_url, as before (no routing at all); unset with the private "
+        "cluster: its replicas (`geoportal db start --replicas N`).")
+    read_your_writes_wait_s: float = Field(
+        default=2.0, ge=0, description="After an edit, how long that client's reads wait for "
+        "a replica to replay it before they are served by the primary.")
 
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:
@@ -210,6 +220,20 @@ class Settings(BaseSettings):
         from geoportal.db.cluster import Cluster
 
         return Cluster(self).writer_url()
+
+    def resolved_replica_urls(self) -> list[str]:
+        """The read replicas' URLs: the configured ones, else the private cluster's replicas
+        when no database URL is set; none means every read goes to the primary."""
+        if "replica_urls" in self.model_fields_set or self.database_url:
+            # a comma also separates the hosts of one multi-host URL: split before a scheme
+            urls = re.split(r",\s*(?=postgres(?:ql)?(?:\+\w+)?://)", self.replica_urls)
+            return [url.strip() for url in urls if url.strip()]
+        from geoportal.db.cluster import Cluster, ClusterError
+
+        try:
+            return Cluster(self).replica_urls()
+        except ClusterError:
+            return []
 
     def resolved_admin_database_url(self) -> str:
         """The URL of the schema's owner: the configured one, else the service's own when

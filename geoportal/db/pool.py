@@ -124,15 +124,19 @@ def server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-async def create_pool(settings: Settings, write: bool = False) -> asyncpg.Pool:
+async def create_pool(settings: Settings, write: bool = False,
+                      gate: ConnectGate | None = None) -> asyncpg.Pool:
     """A bounded pool that opens no connection yet: it cannot fail when the database is down.
 
     ``write``: the pool of edits, with the writer's role (``settings.write_database_url``).
+    ``gate``: the connect gate of another server for the read role (a replica), kept by the
+    caller to know whether that server is failing.
     Connections time out after ``db_connect_timeout_s`` when connecting and after the
     statement timeout plus a margin on each command (the server's own timeout comes first).
     """
-    url = settings.resolved_write_database_url if write else settings.resolved_database_url
-    gate = ConnectGate(url, backoff_max_s=settings.db_retry_max_s)
+    if gate is None:
+        url = settings.resolved_write_database_url if write else settings.resolved_database_url
+        gate = ConnectGate(url, backoff_max_s=settings.db_retry_max_s)
     pool = await asyncpg.create_pool(
         connect=gate.connect,
         init_size=0,
