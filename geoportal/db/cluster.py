@@ -284,19 +284,8 @@ class Cluster:
     def _psql(self, pg: PgInstall, database: str, script: str) -> None:
         """Run a script as the bootstrap superuser; role names and passwords as variables."""
         state = self._state()
-        env = {**os.environ, "PGPASSWORD": str(state["password"])}
-        variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "writer": WRITER_ROLE, "db": DB_NAME,
-                     "owner_password": str(state["owner_password"]),
-                     "app_password": str(state["app_password"]),
-                     "writer_password": str(state["writer_password"])}
-        cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER,
-               "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
-        for name, value in variables.items():
-            cmd[1:1] = ["-v", f"{name}={value}"]
-        result = subprocess.run(cmd, input=script, capture_output=True, text=True, env=env,
-                                check=False)
-        if result.returncode != 0:
-            raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
+        run_setup_script(pg, self.port, DB_USER, str(state["password"]), database, script,
+                         state)
 
     def _init(self, pg: PgInstall) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -404,6 +393,26 @@ class Cluster:
                 self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(pgdata), "-m", "fast"])
         if self.is_running():
             self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
+
+
+def run_setup_script(pg: PgInstall, port: int, superuser: str, password: str | None,
+                     database: str, script: str, passwords: dict[str, str | int]) -> None:
+    """Run one of the set-up scripts below as a superuser on loopback; the role names and
+    their passwords (``owner_password``, ``app_password``, ``writer_password``) as psql
+    variables, never in the SQL text."""
+    env = {**os.environ, **({"PGPASSWORD": password} if password else {})}
+    variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "writer": WRITER_ROLE, "db": DB_NAME,
+                 "owner_password": str(passwords["owner_password"]),
+                 "app_password": str(passwords["app_password"]),
+                 "writer_password": str(passwords["writer_password"])}
+    cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", superuser,
+           "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
+    for name, value in variables.items():
+        cmd[1:1] = ["-v", f"{name}={value}"]
+    result = subprocess.run(cmd, input=script, capture_output=True, text=True, env=env,
+                            check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
 
 
 # Cluster-wide roles; every statement is idempotent, so `db start` upgrades an earlier

@@ -22,6 +22,7 @@ Data versions and ETags are computed from replicated tables (``changesets``,
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import re
@@ -128,7 +129,7 @@ async def open_router(settings: Settings, primary: asyncpg.Pool,
     """A read pool per replica URL (no connection opened yet), and the router over them."""
     nodes = []
     for index, url in enumerate(urls, start=1):
-        gate = ConnectGate(lambda url=url: url, backoff_max_s=settings.db_retry_max_s)
+        gate = ConnectGate(functools.partial(str, url), backoff_max_s=settings.db_retry_max_s)
         nodes.append(ReadNode(f"replica-{index}", await create_pool(settings, gate=gate), gate))
     return ReadRouter(primary, nodes, settings.read_your_writes_wait_s)
 
