@@ -194,8 +194,8 @@ def test_the_same_data_has_the_same_etag_on_the_replica_and_on_the_primary(
     finally:
         topology.replay(paused=False)
     for path, want, got in zip(paths, expected, answers, strict=True):
-        assert got.status_code == want.status_code == 200, (path, got.text[:300], want.text[:300])
-        assert got.headers.get("etag") == want.headers.get("etag"), (path, got.headers, want.headers)
+        assert got.status_code == want.status_code == 200, (path, got.text[:300])
+        assert got.headers.get("etag") == want.headers.get("etag"), path
         assert got.json() == want.json(), path
 
 
