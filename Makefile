@@ -14,7 +14,8 @@ PORT ?= 8000
 # Debian packages the tests and the note need: GDAL's CLI (interoperability tests), Chromium
 # (browser tests), poppler (PDF to PNG), wrk (benchmarks), Pango + fonts (WeasyPrint), PostgreSQL + PostGIS.
 SYSTEM_PACKAGES := gdal-bin chromium poppler-utils zbar-tools wrk libpango-1.0-0 libpangoft2-1.0-0 \
-                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core
+                   libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core \
+                   postgresql-15-auto-failover pg-auto-failover-cli
 
 .PHONY: run test setup venv sysdeps db lint typecheck pytest bench clean
 

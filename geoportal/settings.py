@@ -227,7 +227,7 @@ class Settings(BaseSettings):
         if "replica_urls" in self.model_fields_set or self.database_url:
             # a comma also separates the hosts of one multi-host URL: split before a scheme
             urls = re.split(r",\s*(?=postgres(?:ql)?(?:\+\w+)?://)", self.replica_urls)
-            return [url.strip() for url in urls if url.strip()]
+            return [url.strip(" ,") for url in urls if url.strip(" ,")]
         from geoportal.db.cluster import Cluster, ClusterError
 
         try:
