@@ -199,7 +199,7 @@ def test_the_same_data_has_the_same_etag_on_the_replica_and_on_the_primary(
         assert got.json() == want.json(), path
 
 
-def test_a_replica_that_stops_answering_sends_reads_to_the_primary(
+def test_a_replica_that_stops_answering_sends_reads_to_the_primary_until_it_is_back(
         topology: Topology, client: TestClient) -> None:
     replica_pgdata = topology.cluster._replica_pgdata(int(
         topology.replica_url.rsplit(":", 1)[1].split("/")[0]))
@@ -214,3 +214,17 @@ def test_a_replica_that_stops_answering_sends_reads_to_the_primary(
         topology.cluster.start_replicas(1)
     assert set(statuses) <= {200, 503}
     assert statuses[-5:] == [200] * 5, statuses
+    # back in turn once it answers: a value only the replica still has shows it answered
+    _wait_for_replay(topology)
+    on_replica = _ref(client, topology.parcel)
+    topology.replay(paused=True)
+    try:
+        with psycopg.connect(topology.cluster.admin_url(), autocommit=True) as conn:
+            conn.execute("UPDATE parcels SET ref = 'ONLY ON PRIMARY' WHERE id = %s",
+                         (topology.parcel,))
+        deadline = time.monotonic() + 15
+        while _ref(client, topology.parcel) != on_replica:
+            assert time.monotonic() < deadline, "reads never went back to the replica"
+            time.sleep(0.2)
+    finally:
+        topology.replay(paused=False)

@@ -53,6 +53,12 @@ class ConnectGate:
         """Whether the last connection attempt failed."""
         return self._failing
 
+    @property
+    def may_probe(self) -> bool:
+        """Whether a connection may be tried now (answering, or the back-off is over)."""
+        return not self._failing or (time.monotonic() >= self._retry_at
+                                     and not self._probe.locked())
+
     def _failed(self) -> None:
         if not self._failing:
             log.warning("database unreachable: connections paused, retried every %.2g s at most",

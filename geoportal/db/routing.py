@@ -80,6 +80,7 @@ class ReadNode:
     pool: asyncpg.Pool
     gate: ConnectGate
     replayed: int = 0
+    probe: asyncio.Task[int] | None = None
 
     async def refresh(self) -> int:
         """Ask the replica how far it has replayed (0 when it does not answer)."""
@@ -100,8 +101,15 @@ class ReadRouter:
         self._turn = itertools.count()
 
     def _healthy(self) -> list[ReadNode]:
+        """The answering replicas, starting with the next in turn. A failing one is probed
+        in the background when its back-off is over (no client waits on it), and comes back
+        in turn once it answers."""
         start = next(self._turn) % len(self.replicas)
         ordered = self.replicas[start:] + self.replicas[:start]
+        for node in ordered:
+            if node.gate.failing and node.gate.may_probe and (
+                    node.probe is None or node.probe.done()):
+                node.probe = asyncio.create_task(node.refresh())
         return [node for node in ordered if not node.gate.failing]
 
     async def pool_for(self, min_lsn: int | None) -> asyncpg.Pool:
@@ -184,8 +192,10 @@ class ReadRouting:
         if router is None:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["read_pool"] = await router.pool_for(requested_lsn(scope))
-        if scope["method"] not in UNSAFE_METHODS:
+        unsafe = scope["method"] in UNSAFE_METHODS  # a write reads nothing it must wait for
+        wanted = None if unsafe else requested_lsn(scope)
+        scope.setdefault("state", {})["read_pool"] = await router.pool_for(wanted)
+        if not unsafe:
             await self.app(scope, receive, send)
             return
         write_pool: asyncpg.Pool | None = getattr(state, "write_pool", None)
