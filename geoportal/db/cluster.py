@@ -172,9 +172,9 @@ class Cluster:
         lines = [f"primary {state}: {self.pgdata} on 127.0.0.1:{self._state()['port']}"]
         for replica in self._replicas():
             pgdata = self._replica_pgdata(replica)
-            running = "running" if self._pg_ctl_running(pgdata) else "stopped"
-            lines.append(f"replica {running}: {pgdata} on 127.0.0.1:{replica}, streaming "
-                         "from the primary")
+            running = ("running (streaming from the primary)"
+                       if self._pg_ctl_running(pgdata) else "stopped")
+            lines.append(f"replica {running}: {pgdata} on 127.0.0.1:{replica}")
         return "\n".join(lines)
 
     # -- streaming replicas (`db start --replicas N`) --------------------------------------
