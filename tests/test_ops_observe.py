@@ -28,15 +28,15 @@ TILE = "/ogc/collections/parcels/tiles/WebMercatorQuad/15/15690/13134"
 
 @pytest.fixture(scope="module")
 def ops_database_url(fresh_database: Callable[[str], str]) -> str:
-    """The demo data (1,000 plots) and a stand-in for the job queue's table."""
+    """The demo data (1,000 plots) and jobs in the queue's own table (migration 0006)."""
     from geoportal.demo.load import load_demo
 
     url = fresh_database("ops_observe")
     load_demo(url, parcels=1000, seed=42)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE procrastinate_jobs (id serial PRIMARY KEY, status text)")
-        conn.execute("INSERT INTO procrastinate_jobs (status) "
-                     "VALUES ('todo'), ('todo'), ('doing'), ('succeeded')")
+        conn.execute("INSERT INTO procrastinate_jobs (queue_name, task_name, status) VALUES "
+                     "('mail', 'send', 'todo'), ('mail', 'send', 'todo'), "
+                     "('mail', 'send', 'doing'), ('mail', 'send', 'succeeded')")
     return url
 
 

@@ -63,6 +63,14 @@ GEOMETRY_INPUT = {"title": "A GeoJSON geometry (CRS84 unless crs says)",
                   "minOccurs": 0, "maxOccurs": 1}
 
 
+TITLES = {"parcel": "Référence foncière", "lon": "Longitude (WGS 84)",
+          "lat": "Latitude (WGS 84)", "x": "Abscisse (dans crs)", "y": "Ordonnée (dans crs)",
+          "crs": "Système de coordonnées", "at": "Date (règles et données à cette date)",
+          "with_geometry": "Renvoyer la géométrie de la parcelle",
+          "envelope": "Calculer l'enveloppe constructible",
+          "envelope-crs": "Système de coordonnées de l'enveloppe"}
+
+
 def _inputs() -> dict[str, Any]:
     """The process inputs, declared once: the query parameters of GET /rules (their model,
     ``rules.params.RulesParams``) — its ``geometry`` flag named ``with_geometry`` here, since
@@ -70,7 +78,8 @@ def _inputs() -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for parameter in openapi_parameters():
         name = "with_geometry" if parameter["name"] == "geometry" else parameter["name"]
-        inputs[name] = {"title": parameter.get("description", name),
+        inputs[name] = {"title": TITLES.get(name, name),
+                        "description": parameter.get("description", ""),
                         "schema": parameter["schema"], "minOccurs": 0, "maxOccurs": 1}
     inputs["geometry"] = GEOMETRY_INPUT
     return inputs
@@ -89,6 +98,10 @@ def rules_query(data: dict[str, Any]) -> RulesQuery:
     if unknown:
         names = ", ".join(str(name)[:32] for name in unknown[:5])
         raise InvalidParameter(f"entrées inconnues : {names}", en=f"unknown inputs: {names}")
+    for flag in ("with_geometry", "envelope"):  # JSON has booleans: no "yes" for true here
+        if flag in data and data[flag] is not None and not isinstance(data[flag], bool):
+            raise InvalidParameter(f"{flag} : true ou false est attendu",
+                                   en=f"{flag}: true or false is expected")
     fields = {("geometry" if k == "with_geometry" else k): v for k, v in data.items()
               if k != "geometry" and v is not None}
     try:

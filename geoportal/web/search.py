@@ -116,7 +116,7 @@ def plain(expression: str) -> str:
 async def find_parcels(pool: asyncpg.Pool, layer: Layer, q: str,
                        limit: int) -> list[SearchResult]:
     """Plots whose reference starts with what was typed (``TF`` assumed before digits)."""
-    typed = ref_norm(q)
+    typed = normalised_ref(q)
     patterns = [like_prefix(typed)]
     if typed[:1].isdigit():
         patterns.append(like_prefix("TF" + typed))
