@@ -26,6 +26,7 @@ from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
 from geoportal.errors import install_error_handlers
 from geoportal.ogc import ogc_router, register_extension
+from geoportal.ogc.counts import MatchCounts
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
@@ -55,6 +56,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
         heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
+    services.provide(MatchCounts())
     tiles = services.provide(TileService(settings, registry, extents))
     changes = services.provide(ChangeFeed(settings.resolved_database_url, settings.db_retry_max_s))
     changes.subscribe(tiles.versions.invalidate)
