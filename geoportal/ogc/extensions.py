@@ -24,6 +24,7 @@ FEATURES_1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
 FEATURES_2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf"
 FEATURES_3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
 FEATURES_4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf"
+FEATURES_5 = "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 
 CONFORMANCE: tuple[str, ...] = (
@@ -40,6 +41,8 @@ CONFORMANCE: tuple[str, ...] = (
     f"{FEATURES_4}/update",
     f"{FEATURES_4}/features",
     f"{FEATURES_4}/optimistic-locking-etags",
+    f"{FEATURES_5}/schemas",
+    f"{FEATURES_5}/core-roles-features",
     f"{CQL2}/cql2-text",
     f"{CQL2}/cql2-json",
     f"{CQL2}/basic-cql2",

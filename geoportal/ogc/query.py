@@ -94,10 +94,10 @@ def feature_sql(layer: Layer, fmt: Format, crs: Crs, props: list[LayerProperty])
     fid = sql.id_column(layer)
     properties = sql.properties_json(layer, props)
     if fmt is CSV:
-        cells = [fid, *(sql.csv_value(layer, p) for p in props)]
+        cells = [sql.csv_bare(fid), *(sql.csv_cell(layer, p) for p in props)]
         if layer.has_geometry:
-            cells.append(sql.wkt_sql(layer, crs))
-        return " || ',' || ".join(sql.csv_field(c) for c in cells) + " || E'\\n'"
+            cells.append(sql.csv_field(sql.wkt_sql(layer, crs)))
+        return " || ',' || ".join(cells) + " || E'\\n'"
     if fmt is JSONFG:
         place = "'null'" if crs.srid == 4326 else sql.geojson_sql(layer, crs)
         return (f"""'{{"type":"Feature","id":' || {fid} || ',"featureType":'"""
@@ -265,3 +265,16 @@ def csv_header(props: list[LayerProperty], geometry: bool = True) -> bytes:
             + "\n").encode()
 
 
+
+
+CSVT_TYPES = {"integer": "Integer64", "number": "Real", "boolean": "Integer(Boolean)",
+              "date": "Date", "datetime": "DateTime"}
+
+
+def csvt_line(props: list[LayerProperty], geometry: bool = True) -> bytes:
+    """The column types of the CSV encoding in GDAL's ``.csvt`` sidecar form, which GDAL
+    fetches beside a ``.csv`` it opens (also over ``/vsicurl/``): typed columns without
+    ``AUTODETECT_TYPE``."""
+    types = ["Integer64", *(CSVT_TYPES.get(p.type, "String") for p in props),
+             *(["WKT"] if geometry else [])]
+    return (",".join(f'"{t}"' for t in types) + "\n").encode()

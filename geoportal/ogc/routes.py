@@ -141,6 +141,21 @@ def ogc_router() -> APIRouter:
         settings, registry = _state(request)
         return _schema(request, settings, _layer(registry, collection_id), "schema")
 
+    @router.get("/ogc/collections/{collection_id}/schema/geojson",
+                summary="Schema of a GeoJSON feature")
+    async def feature_schema(collection_id: str, request: Request) -> Response:
+        """One GeoJSON feature of the collection, as JSON Schema (what GDAL types fields by)."""
+        settings, registry = _state(request)
+        layer = _layer(registry, collection_id)
+        reject_unknown(request.query_params, ONLY_F)
+        fmt = formats.negotiate(request, (formats.SCHEMA,))
+        doc = documents.feature_schema(layer, Links.for_request(request, settings))
+        body = orjson.dumps(doc)
+        etag = content_etag(body)
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=cache_headers(etag))
+        return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
+
     @router.get("/ogc/collections/{collection_id}/items", summary="Features")
     async def items(collection_id: str, request: Request) -> Response:
         """A page of features (GeoJSON, JSON-FG, HTML) or the whole set streamed (jsonseq, CSV)."""
