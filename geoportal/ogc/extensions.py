@@ -17,6 +17,7 @@ from geoportal.core.extensions import (
     register_extension,
 )
 from geoportal.core.links import Link, Links
+from geoportal.core.openapi import OpenApiPart
 from geoportal.core.services import services_of
 from geoportal.registry import Layer
 
@@ -72,6 +73,11 @@ def extra_collection_links(request: Request, layer: Layer, links: Links) -> list
             for link in ext.collection_links(layer, links)]
 
 
+def extra_openapi(request: Request) -> list[OpenApiPart]:
+    """The OpenAPI paths that extensions add to ``/ogc/api`` (e.g. tiles)."""
+    return [ext.openapi() for ext in _extensions(request) if ext.openapi]
+
+
 def extra_landing_links(request: Request, links: Links) -> list[Link]:
     """Links that extensions add to the landing page."""
     return [link for ext in _extensions(request) if ext.landing_links
@@ -79,4 +85,5 @@ def extra_landing_links(request: Request, links: Links) -> list[Link]:
 
 
 __all__ = ["CollectionLinks", "OgcExtension", "OgcExtensions", "conformance_classes",
-           "extra_collection_links", "extra_landing_links", "register_extension"]
+           "extra_collection_links", "extra_landing_links", "extra_openapi",
+           "register_extension"]

@@ -18,7 +18,7 @@ from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
 from geoportal.ogc.edit_routes import add_edit_routes
-from geoportal.ogc.extensions import conformance_classes
+from geoportal.ogc.extensions import conformance_classes, extra_openapi
 from geoportal.ogc.history import history_router
 from geoportal.ogc.openapi import openapi_document
 from geoportal.ogc.params import (
@@ -99,7 +99,8 @@ def ogc_router() -> APIRouter:
         fmt = formats.negotiate(request, (formats.OPENAPI, formats.HTML))
         if fmt is formats.HTML:
             return swagger_page(request, "/ogc/api?f=json", documents.TITLE)
-        doc = openapi_document(registry, settings, Links.for_request(request, settings))
+        doc = openapi_document(registry, settings, Links.for_request(request, settings),
+                               extra_openapi(request))
         return Response(orjson.dumps(doc), media_type=formats.OPENAPI.media_type)
 
     @router.get("/ogc/collections", summary="The collections")
