@@ -140,7 +140,8 @@ def json_schema(layer: Layer, links: Links, props: list[LayerProperty], kind: st
                                   "title": "Géométrie"}
     if kind == "schema":
         properties["id"] = {"x-ogc-role": "id", "type": "integer", "title": "Identifiant"}
-    properties.update(_roles(layer, {p.name: _schema_type(p) for p in props}))
+    described = {p.name: _schema_type(p) for p in props}
+    properties.update(_roles(layer, described) if kind == "schema" else described)
     schema: dict[str, Any] = {
         "$schema": JSON_SCHEMA,
         "$id": links.url(f"/ogc/collections/{layer.id}/{kind}"),
