@@ -22,14 +22,15 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.db.migrate import upgrade
-from geoportal.db.urls import libpq_url, with_database
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
+from geoportal.settings import Settings
 
 BENCH_DB = os.environ.get("GEOPORTAL_BENCH_DB", "geoportal_bench")
 BENCH_PARCELS = int(os.environ.get("GEOPORTAL_BENCH_PARCELS", "1000000"))
 BENCH_SEED = 42
-RESULTS = PROJECT_ROOT / "bench" / "results"
+RESULTS = CHECKOUT / "bench" / "results"
 
 WRK_REPORT = r"""
 done = function(summary, latency, requests)
@@ -65,7 +66,7 @@ def bench_database_name(parcels: int = BENCH_PARCELS) -> str:
 
 def bench_database_url(database: str = BENCH_DB) -> str:
     """The bench database (same server as the service), created and migrated if needed."""
-    server = with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
+    server = with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
     with psycopg.connect(server, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if exists.fetchone() is None:

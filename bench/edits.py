@@ -45,8 +45,9 @@ from bench.common import (
 )
 from bench.features import BBOX_A
 from bench.rules import sample_points
-from geoportal.db.urls import libpq_url, with_database
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.core.resources import CHECKOUT
+from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
+from geoportal.settings import Settings
 
 BASELINE = "5142b49"  # main before migration 0004 (history) and the write path
 PARCELS = BENCH_PARCELS
@@ -184,11 +185,12 @@ def run_edits(label: str, base: str, key: str, kind: str, connections: int, seco
 
 # -- the code before history ----------------------------------------------------------------
 def baseline_source() -> Path:
-    """The source tree of ``BASELINE``, extracted once under bench/results."""
-    folder = RESULTS / f"baseline-{BASELINE}"
+    """The source tree of ``BASELINE``, extracted once into the private home (outside the
+    checkout's sources, so that no linter or test run reads it)."""
+    folder = Settings().home / f"bench-baseline-{BASELINE}"
     if not (folder / "geoportal").is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", BASELINE],
+        archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", BASELINE],
                                  capture_output=True, check=True).stdout
         archive_file = folder / "src.tar"
         archive_file.write_bytes(archive)
@@ -206,7 +208,7 @@ def _in_baseline(source: Path, code: str) -> None:
 def baseline_database(source: Path, parcels: int) -> str:
     """A database migrated and loaded by the baseline's own code (once)."""
     name = f"geoportal_bench_before_{parcels}"
-    admin = with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
+    admin = with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                         (name,)).fetchone() is None:
@@ -274,7 +276,7 @@ def editor_key(database_url: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "geoportal.cli", "keys", "create", f"bench-{time.time_ns()}",
          "--role", "editor"], env={"PATH": "/usr/bin:/bin", "GEOPORTAL_DATABASE_URL":
-                                   database_url, "PYTHONPATH": str(PROJECT_ROOT)},
+                                   database_url, "PYTHONPATH": str(CHECKOUT)},
         capture_output=True, text=True, check=True)
     return result.stdout.strip().splitlines()[-1]
 
@@ -300,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
 
     edits: list[LoadResult] = []
     reads: dict[tuple[str, str], list[LoadResult]] = {}
-    with service(PROJECT_ROOT, database_url, writer) as after, \
+    with service(CHECKOUT, database_url, writer) as after, \
             service(source, before_url, None) as before:
         for connections in (1, 8):
             for kind in ("PATCH", "POST"):

@@ -35,10 +35,10 @@ from bench.common import (
     ratio,
     tree_rss_mb,
 )
+from geoportal.core.resources import CHECKOUT
 from geoportal.db.urls import libpq_url
 from geoportal.ingest import ImportOptions, import_file
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
 
 ROUNDS = int(os.environ.get("GEOPORTAL_BENCH_INGEST_ROUNDS", "1"))
 OGR_TABLE = "bench_ogr2ogr_parcels"
@@ -67,7 +67,7 @@ def _checksum(url: str) -> tuple[object, ...]:
 
 def run_geoportal_import(url: str, gpkg: Path) -> float:
     """Seconds for `geoportal import parcels` (replace) of the GeoPackage."""
-    registry = load_registry(PROJECT_ROOT / "layers")
+    registry = load_registry(CHECKOUT / "layers")
     started = time.perf_counter()
     summary = import_file(url, registry, "parcels", gpkg,
                           ImportOptions(user="bench",

@@ -164,7 +164,8 @@ async def run(settings: Settings, url: str, notes: int, batch_size: int,
     """Both measurements, then the tables."""
     issuer = Issuer(key=KeySource.from_settings(settings), public_base="http://127.0.0.1:8000",
                     style=NoteStyle.from_registry(load_registry(settings.layers_dir)),
-                    rasters=RasterSampler(RESULTS / "rasters"))
+                    rasters=RasterSampler(RESULTS / "rasters",
+                                          load_registry(settings.layers_dir).rasters))
     refs = sample_refs(url, WARM_UP + notes + batch_size + processes * 2)
     single_ids = insert_requests(url, refs[:WARM_UP + notes])
     pool = await create_pool(settings, write=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,13 +20,18 @@ from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
 from geoportal.core.edge import Edge, EdgeLimits
 from geoportal.core.extent import ExtentCache
+from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
 from geoportal.core.methods import HttpMethods
+from geoportal.core.observe import Observe
 from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
+from geoportal.db.routing import ReadRouting, close_router, open_router
+from geoportal.db.urls import resolve_database_url, resolve_replica_urls
 from geoportal.errors import install_error_handlers
+from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.counts import MatchCounts
 from geoportal.ogc.extensions import OgcExtensions
@@ -33,9 +40,14 @@ from geoportal.opendata import router as opendata_router
 from geoportal.opendata.cache import DownloadCache
 from geoportal.opendata.datasets import StatsCache
 from geoportal.opendata.slots import DownloadSlots
+from geoportal.ops import routes as ops_routes
+from geoportal.ops.metrics import Metrics, Sources
 from geoportal.registry import LayerRegistry, load_registry
 from geoportal.renseignement import notes_api
+from geoportal.renseignement import routes as renseignement_routes
+from geoportal.renseignement.tasks import JOBS
 from geoportal.rules import routes as rules_routes
+from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 from geoportal.styles import router as styles_router
 from geoportal.styles import styles_extension
@@ -58,7 +70,8 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     extents = services.provide(ExtentCache())
     services.provide(MatchCounts())
     tiles = services.provide(TileService(settings, registry, extents))
-    changes = services.provide(ChangeFeed(settings.resolved_database_url, settings.db_retry_max_s))
+    changes = services.provide(ChangeFeed(partial(resolve_database_url, settings),
+                                           settings.db_retry_max_s))
     changes.subscribe(tiles.versions.invalidate)
     services.provide(DownloadSlots(settings.opendata_max_downloads))
     services.provide(StatsCache())
@@ -66,13 +79,28 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
                                    settings.opendata_cache_mb * 1_000_000))
     services.provide(authenticator(settings))
     services.provide(TableCatalog())  # the editable tables' columns and constraints
+    services.provide(RasterSampler(settings.raster_dir, registry.rasters))  # rules, pygeoapi
     return services
+
+
+def _start_metrics(app: FastAPI, services: Services, settings: Settings
+                   ) -> asyncio.Task[None] | None:
+    """Point the metrics at the live objects; in multiprocess mode, sample them regularly."""
+    metrics: Metrics | None = app.state.metrics
+    if metrics is None:
+        return None
+    metrics.sources = Sources(services.admission, services.get(TileService).cache,
+                              {"read": app.state.pool, "write": app.state.write_pool})
+    if not metrics.multiprocess:
+        return None
+    return asyncio.create_task(metrics.sample_forever(settings.metrics_sample_s))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured geoportal application; the pool opens in the lifespan."""
     settings = settings or Settings()
     registry = load_registry(settings.layers_dir)
+    replicas = resolve_replica_urls(settings)  # none: no routing step at all
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,13 +108,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # database is down, and recovers by itself when it comes back.
         app.state.pool = await create_pool(settings)
         app.state.write_pool = await create_pool(settings, write=True)
+        if replicas:
+            app.state.read_router = await open_router(settings, app.state.pool, replicas)
         changes = services.get(ChangeFeed)
         changes.start()
+        worker = job_worker(settings, JOBS, app.state.write_pool) \
+            if settings.worker_in_service else None
+        if worker is not None:  # mail and periodic jobs; `geoportal worker` runs them apart
+            worker.start()
         await warm_up(app.state.pool, settings.pool_min_size)
+        sampler = _start_metrics(app, services, settings)
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
+            if sampler is not None:
+                sampler.cancel()
+            if metrics is not None:
+                metrics.close()
             await changes.stop()
+            if replicas:
+                await close_router(app.state.read_router)
             await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
 
@@ -103,7 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.pool = None
     app.state.write_pool = None
+    app.state.read_router = None
     services = app.state.services = _services(settings, registry)
+    metrics = app.state.metrics = Metrics(settings) if settings.metrics_enabled else None
+    configure_logging(settings.log_format)
     install_error_handlers(app)
     app.add_middleware(BulkLane, limits=LaneLimits(settings.bulk_slots, settings.bulk_queue,
                                                    settings.bulk_wait_s))
@@ -116,15 +162,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH",
                                           "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "If-Match",
-                                          "If-None-Match", "Accept-Language", "Content-Crs"],
+                                          "If-None-Match", "Accept-Language", "Content-Crs",
+                                          "Geoportal-LSN"],
                            expose_headers=["ETag", "Location", "Link", "Content-Crs",
-                                           "Retry-After", "OGC-NumberMatched"],
+                                           "Retry-After", "OGC-NumberMatched", "Geoportal-LSN"],
                            max_age=3600)
+    if replicas:  # inside Edge: a refused request never waits for a replica
+        app.add_middleware(ReadRouting)
     app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
                                                settings.body_timeout_s))
+    # Outermost: the request id and the access line cover what the edge refuses too.
+    app.add_middleware(Observe, recorder=metrics, access=settings.access_log)
     app.include_router(health.router)
+    if metrics is not None:
+        app.include_router(ops_routes.router)
     app.include_router(accounts_router)
-    app.include_router(ogc_router())
+    app.include_router(ogc_router(settings))
     app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
     register_extension(services, tiles_extension())
     app.include_router(styles_router, prefix=STYLES_PREFIX)
@@ -133,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rules_routes.install(app)
     app.include_router(opendata_router)
     app.include_router(notes_api.router)
+    renseignement_routes.install(app)
     register_extension(services, opendata_extension())
     mount_pygeoapi(app, settings)
     return app

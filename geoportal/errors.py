@@ -9,6 +9,7 @@ database outages are logged once in a while, not once per request.
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -22,6 +23,27 @@ from geoportal.core.logs import RateLimitedLog
 log = logging.getLogger("geoportal")
 outage_log = RateLimitedLog(log, interval_s=10.0)
 RETRY_AFTER_S = 5
+
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached: a connection failed, or the pool is backing off after
+    failures (db/pool.py). Only this and asyncpg's own errors mean "the database"."""
+
+
+class BrokenInvariant(RuntimeError):
+    """A state the code rules out happened (a bug): logged with its traceback, answered 500.
+    Unlike ``assert``, the check is not removed by ``python -O``."""
+
+
+def expected(value: T | None, what: str) -> T:
+    """``value``, which the code guarantees is present; ``BrokenInvariant`` naming ``what``
+    otherwise."""
+    if value is None:
+        raise BrokenInvariant(f"{what} is missing")
+    return value
 
 
 class GeoportalError(Exception):
@@ -288,10 +310,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def is_connection_failure(exc: BaseException) -> bool:
-    """Whether the exception means the database went away (not a bad query)."""
+    """Whether the exception means the database went away (not a bad query).
+
+    Any other ``OSError`` (a client gone, a file unreadable, a remote key server down) is
+    not the database's: it is logged as an unexpected error. ``TimeoutError`` stays here:
+    on the request path it comes from asyncpg (command timeout, pool acquire).
+    """
     return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError
                       | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
-                      | asyncpg.AdminShutdownError | ConnectionError | TimeoutError)
+                      | asyncpg.AdminShutdownError | DatabaseUnavailable | TimeoutError)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -309,8 +336,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             400, "InvalidParameterValue", "A value of the request is not acceptable."
             if english else "Une valeur de la requête n'est pas acceptable.")
     if is_connection_failure(exc):
-        outage_log.warning("database", "database unreachable on %s %s: %s", request.method,
-                           request.url.path, type(exc).__name__)
+        outage_log.warning("database", "database unreachable on %s %s: %s: %s",
+                           request.method, request.url.path, type(exc).__name__, exc)
     else:
         outage_log.exception("database", "database error on %s %s", request.method,
                              request.url.path, exc=exc)
@@ -337,6 +364,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.PostgresError, _database_error)
     app.add_exception_handler(asyncpg.InterfaceError, _database_error)
     app.add_exception_handler(asyncpg.InternalClientError, _database_error)
-    app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_error)
     app.add_exception_handler(TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

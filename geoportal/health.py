@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from geoportal import __version__
+from geoportal.core.versions import data_version
 from geoportal.db.migrate import head_revision
-from geoportal.db.versions import data_version
 from geoportal.deps import PoolDep
 from geoportal.errors import RETRY_AFTER_S, is_connection_failure
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geoportal.core.area import STORAGE_CRS, STORAGE_SRID
-from geoportal.core.resources import CHECKOUT, default_home, resource_path
-
-PROJECT_ROOT = CHECKOUT  # where a checkout keeps its files; installed code uses core.resources
-__all__ = ["PROJECT_ROOT", "STORAGE_CRS", "STORAGE_SRID", "Settings"]  # constants: see core.area
+from geoportal.core.resources import default_home, resource_path
 
 
 class Settings(BaseSettings):
@@ -132,6 +129,45 @@ class Settings(BaseSettings):
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."
     )
+    # Replicas (db.routing): reads on streaming replicas, writes and fresh reads on the primary
+    replica_urls: str = Field(
+        default="", description="Read replicas, comma-separated URLs (the service's read "
+        "role); each may be a multi-host URL with target_session_attrs=prefer-standby. Empty: "
+        "every read on database_url, as before (no routing at all); unset with the private "
+        "cluster: its replicas (`geoportal db start --replicas N`).")
+    read_your_writes_wait_s: float = Field(
+        default=2.0, ge=0, description="After an edit, how long that client's reads wait for "
+        "a replica to replay it before they are served by the primary.")
+
+    # Operations (geoportal.ops, geoportal.core.observe): logs, metrics, proxy, backups
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="Log lines as text, or one JSON object per line.")
+    access_log: bool = Field(default=True, description="One log line per request.")
+    metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token /metrics asks for; unset: loopback clients "
+        "only (behind the proxy, the forwarded client address counts).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="Proxies whose X-Forwarded-For/Proto are believed "
+        "(uvicorn's --forwarded-allow-ips): the nginx in front, nobody else.")
+    metrics_sample_s: float = Field(
+        default=5.0, gt=0, description="How often each worker samples its pool and queue "
+        "gauges in multiprocess mode (several workers).")
+    backup_repo: Path | None = Field(
+        default=None, description="pgBackRest repository of the private cluster; default "
+        "home/backup/repo. Setting it (or backup_enabled) turns WAL archiving on.")
+    backup_enabled: bool = Field(
+        default=False, description="`geoportal db start` archives WAL to the pgBackRest "
+        "repository (point-in-time recovery); `geoportal db backup` turns it on too.")
+    backup_retention_full: int = Field(default=4, ge=1, description="Full backups kept.")
+
+    @model_validator(mode="after")
+    def _empty_token_is_no_token(self) -> Settings:
+        # GEOPORTAL_METRICS_TOKEN= (empty, e.g. compose's ${VAR:-}) must not open /metrics
+        # to any "Bearer " header: it means no token, loopback only.
+        if self.metrics_token is not None and not self.metrics_token.get_secret_value().strip():
+            self.metrics_token = None
+        return self
 
     @model_validator(mode="after")
     def _limits_are_coherent(self) -> Settings:
@@ -150,14 +186,6 @@ class Settings(BaseSettings):
     def download_cache_dir(self) -> Path:
         """Folder of the built downloads (GeoJSON, CSV, GeoPackage, zipped Shapefile)."""
         return self.opendata_cache_dir or self.raster_dir / "downloads"
-
-    def resolved_database_url(self) -> str:
-        """The database URL: the configured one, or the private cluster's."""
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
-
-        return Cluster(self).url()
 
     # Accounts and keys (geoportal.core.auth): API keys in the database, optional JWTs.
     auth_cache_s: float = Field(
@@ -223,24 +251,57 @@ class Settings(BaseSettings):
             raise ValueError(f"GEOPORTAL_JWT_ALGORITHMS: only public-key algorithms, not {weak}")
         return self
 
-    def resolved_write_database_url(self) -> str:
-        """The URL edits are written with: the configured one, else the service's own when
-        set (an external database), else the private cluster's writer role."""
-        if self.write_database_url:
-            return self.write_database_url
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
+    # e-renseignement (geoportal/renseignement): requests, review, deadlines
+    nru_target_days: int = Field(
+        default=10, ge=1, le=365, description="Days the agency aims to answer a request in "
+        "(its due date is the submission plus these days)."
+    )
+    nru_staff_email: str | None = Field(
+        default=None, description="Where the daily digest of overdue requests is sent; unset: "
+        "no digest."
+    )
+    nru_requests_per_hour: int = Field(
+        default=10, ge=1, description="Requests one client address may submit per hour (429)."
+    )
+    nru_attachment_max_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest attachment (PDF, JPEG, PNG)."
+    )
+    nru_outline_max_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest outline file (GeoJSON, zip, DXF)."
+    )
+    nru_files_dir: Path | None = Field(
+        default=None, description="Attachments, by SHA-256, outside the web root; default "
+        "home/renseignement."
+    )
 
-        return Cluster(self).writer_url()
+    # Outgoing mail (geoportal/jobs): through the job queue; nothing is sent when unset
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: mail waits.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = Field(default=None)
+    smtp_password: SecretStr | None = Field(default=None)
+    smtp_sender: str = Field(
+        default="Agence urbaine de Casablanca <e-renseignement@auc.invalid>",
+        description="From: of every mail."
+    )
+    smtp_tls: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (465) or none (a local relay)."
+    )
+    smtp_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    mail_retry_min_s: float = Field(
+        default=30.0, gt=0, description="First wait before sending again after a failure; "
+        "doubled at each attempt up to mail_retry_max_s."
+    )
+    mail_retry_max_s: float = Field(default=3600.0, gt=0)
+    worker_in_service: bool = Field(
+        default=True, description="Run the job worker inside each service process (else run "
+        "`geoportal worker` apart)."
+    )
+    worker_poll_s: float = Field(
+        default=5.0, gt=0, description="Longest time a queued job waits to be noticed "
+        "(LISTEN/NOTIFY wakes the worker at once)."
+    )
 
-    def resolved_admin_database_url(self) -> str:
-        """The URL of the schema's owner: the configured one, else the service's own when
-        set (an external database), else the private cluster's owner role."""
-        if self.admin_database_url:
-            return self.admin_database_url
-        if self.database_url:
-            return self.database_url
-        from geoportal.db.cluster import Cluster
-
-        return Cluster(self).admin_url()
+    @property
+    def nru_storage_dir(self) -> Path:
+        """Folder of the e-renseignement attachments (outside the web root)."""
+        return self.nru_files_dir or self.home / "renseignement"

@@ -4,13 +4,13 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from geoportal.db.models import Base
-from geoportal.db.urls import sqlalchemy_url
+from geoportal.db.urls import resolve_admin_database_url, sqlalchemy_url
 from geoportal.settings import Settings
 
 config = context.config
 # Migrations run as the schema's owner (GEOPORTAL_ADMIN_DATABASE_URL, or the private
 # cluster's owner role; the service's own URL when only that one is given).
-url = config.attributes.get("database_url") or Settings().resolved_admin_database_url()
+url = config.attributes.get("database_url") or resolve_admin_database_url(Settings())
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, sync_playwright
 from geoportal.app import create_app
 from geoportal.db.cluster import validate_identifier
 from geoportal.db.migrate import upgrade
-from geoportal.db.urls import libpq_url, with_database
+from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
 from geoportal.settings import Settings
 
 PREFIX = os.environ.get("GEOPORTAL_TEST_DB_PREFIX", "geoportal_test")
@@ -40,13 +40,26 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """The URL of the server's maintenance database, as the role that owns the schema."""
-    return with_database(libpq_url(Settings().resolved_admin_database_url()), "postgres")
+    return with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
+
+
+def _drop(conn: psycopg.Connection, database: str) -> None:
+    """Drop a test database; retried while an autovacuum worker (which the owner may not
+    terminate) is analysing it after the test's writes."""
+    for attempt in range(20):
+        try:
+            conn.execute(f"DROP DATABASE IF EXISTS {validate_identifier(database)} WITH (FORCE)")
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def _recreate(server_url: str, name: str) -> str:
     database = validate_identifier(name)
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        _drop(conn, database)
         conn.execute(f"CREATE DATABASE {database}")
     return with_database(server_url, database)
 
@@ -67,7 +80,7 @@ def fresh_database(server_url: str) -> Iterator[Callable[[str], str]]:
     yield make
     with psycopg.connect(server_url, autocommit=True) as conn:
         for database in created:
-            conn.execute(f"DROP DATABASE IF EXISTS {validate_identifier(database)} WITH (FORCE)")
+            _drop(conn, database)
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.ingest import ImportOptions
 from geoportal.registry import LayerRegistry, load_registry
-from geoportal.settings import PROJECT_ROOT
 
 SEED = """
 SELECT geoportal_reset_layers();
@@ -89,7 +89,7 @@ def write(path: Path, geometries: Sequence[BaseGeometry | None], fields: dict[st
 def registry_with(tmp: Path, layer_id: str, import_section: str | None) -> LayerRegistry:
     """The project's registry with another ``import:`` section (or none) for one layer."""
     folder = tmp / "layers"
-    shutil.copytree(PROJECT_ROOT / "layers", folder, dirs_exist_ok=True)
+    shutil.copytree(CHECKOUT / "layers", folder, dirs_exist_ok=True)
     path = folder / f"{layer_id}.yml"
     lines = [line for line in path.read_text(encoding="utf-8").splitlines()
              if not line.startswith("import:")]

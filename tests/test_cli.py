@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from geoportal.cli import cli
+from geoportal.db.urls import resolve_database_url
 from geoportal.settings import Settings
 
 runner = CliRunner()
@@ -15,7 +16,7 @@ runner = CliRunner()
 def test_db_url_prints_the_configured_database() -> None:
     result = runner.invoke(cli, ["db", "url"])
     assert result.exit_code == 0
-    assert result.stdout.strip() == Settings().resolved_database_url()
+    assert result.stdout.strip() == resolve_database_url(Settings())
 
 
 def test_db_status_says_running() -> None:

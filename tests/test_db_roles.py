@@ -24,7 +24,7 @@ from geoportal.db.cluster import (
     find_postgres_with_postgis,
 )
 from geoportal.db.migrate import downgrade, head_revision, upgrade
-from geoportal.db.urls import with_database
+from geoportal.db.urls import resolve_admin_database_url, resolve_database_url, with_database
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 
@@ -252,11 +252,11 @@ def test_only_the_service_url_given_serves_migrations_too(
 ) -> None:
     monkeypatch.delenv("GEOPORTAL_ADMIN_DATABASE_URL", raising=False)
     url = "postgresql://someone:secret@db.example:5432/geoportal"
-    assert Settings(database_url=url).resolved_admin_database_url() == url
+    assert resolve_admin_database_url(Settings(database_url=url)) == url
     admin = "postgresql://owner:secret@db.example:5432/geoportal"
     settings = Settings(database_url=url, admin_database_url=admin)
-    assert settings.resolved_admin_database_url() == admin
-    assert settings.resolved_database_url() == url
+    assert resolve_admin_database_url(settings) == admin
+    assert resolve_database_url(settings) == url
 
 
 def test_a_second_checkout_whose_port_is_taken_moves_to_a_free_one_and_says_so() -> None:

@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from ingest_world import OLD_REFS, options, plot, rows, seed, write
 
 from geoportal.app import create_app
+from geoportal.core.resources import CHECKOUT
 from geoportal.ingest import IngestError, import_file
 from geoportal.ingest.importer import APPLYING, CHECKING, READING
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.settings import Settings
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 # Everything an import may write: the layers' rows, their history, change-sets, counters.
 FOOTPRINT_SQL = """
 SELECT (SELECT json_agg(p ORDER BY id) FROM plans p)::text,

@@ -15,13 +15,13 @@ import shapely
 from ingest_world import BOWTIE, OLD_REFS, options, plot, registry_with, rows, seed, write
 from pyproj import CRS, Transformer
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.ingest import IngestError, import_file
 from geoportal.ingest.crs import to_storage
 from geoportal.ingest.geometry import StorageShape, first_vertices, outside, to_storage_ewkb
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 # The datum shift of DOMAIN.md written out by hand, independent of PROJ's EPSG database.
 MERCHICH = ("+proj=lcc +lat_1=33.3 +lat_0=33.3 +lon_0=-5.4 +k_0=0.999625769 +x_0=500000 "
             "+y_0=300000 +a=6378249.2 +b=6356515 +towgs84=31,146,47,0,0,0,0 +units=m +no_defs")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from ingest_world import BOWTIE, IMPORTER, options, plot, registry_with, rows, seed, write
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.ingest import ImportOptions, IngestError, import_file
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 PREFECTURES = {"CODE": ["CAS", "MOH"], "KIND": ["préfecture"] * 2,
                "NAME_FR": ["Casablanca", "Mohammedia"], "NAME_AR": ["الدار البيضاء", "المحمدية"]}
 PREFECTURE_SHAPES = [plot(280000, 320000, 40000, 25000), plot(320000, 330000, 15000, 20000)]

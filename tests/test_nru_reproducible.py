@@ -55,9 +55,9 @@ async def rebuilt(world: NruWorld, number: str) -> tuple[NoteDocument, NoteDocum
     conn = await asyncpg.connect(world.roles.writer)
     await _init_connection(conn)
     try:
-        style = NoteStyle.from_registry(load_registry(Settings().layers_dir))
-        return await reproduce_document(conn, number, style=style,
-                                        rasters=RasterSampler(world.raster_dir))
+        registry = load_registry(Settings().layers_dir)
+        return await reproduce_document(conn, number, style=NoteStyle.from_registry(registry),
+                                        rasters=RasterSampler(world.raster_dir, registry.rasters))
     finally:
         await conn.close()
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from geoportal.app import create_app
 from geoportal.db.catalog import table_info
-from geoportal.db.urls import libpq_url, with_database
+from geoportal.db.urls import libpq_url, resolve_write_database_url, with_database
 from geoportal.errors import Conflict, InvalidBody
 from geoportal.ogc import edits
 from geoportal.ogc.edit_body import read_edit
@@ -81,7 +81,7 @@ def auth(key: str, **headers: str) -> dict[str, str]:
 def writer_url(edit_database_url: str) -> str:
     """The database as the service's writer role sees it (least privilege, as deployed)."""
     database = psycopg.conninfo.conninfo_to_dict(edit_database_url)["dbname"]
-    return with_database(libpq_url(Settings().resolved_write_database_url()), str(database))
+    return with_database(libpq_url(resolve_write_database_url(Settings())), str(database))
 
 
 @pytest.fixture(scope="module")

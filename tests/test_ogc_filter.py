@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from fastapi.testclient import TestClient
 
-from geoportal.ogc.filters import MAX_DEPTH, MAX_FILTER_CHARS, MAX_NODES
+from geoportal.core.resources import CHECKOUT
+from geoportal.errors import InvalidParameter, expected
+from geoportal.ogc.filters import MAX_DEPTH, MAX_FILTER_CHARS, MAX_NODES, parse_filter
+from geoportal.ogc.sql import Params
+from geoportal.registry import Layer, load_registry
 
 pytest_plugins = ["ogc_fixtures"]
 ENGLISH = {"Accept-Language": "en"}
@@ -168,3 +174,52 @@ def test_malformed_cql2_json_is_400(small_client, tree):
     response = small_client.get("/ogc/collections/parcels/items", params={
         "filter": json.dumps(tree), "filter-lang": "cql2-json"})
     assert response.status_code == 400, response.text
+
+
+# --- One phase: the filter is checked when the request is parsed --------------------------
+
+def _parcels() -> Layer:
+    return expected(load_registry(CHECKOUT / "layers").get("parcels"), "parcels")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("nope = 1", "propriété inconnue 'nope'"),
+    ("ref = 3", "= ne peut comparer un texte et un nombre"),
+    ("area_m2 LIKE 'x%'", "LIKE ne peut comparer un nombre et un texte"),
+    ("S_INTERSECTS(ref, POINT(-7.6 33.59))", "S_INTERSECTS compare deux géométries"),
+    ("area_m2 + 1", "l'expression n'est pas une condition"),
+])
+def test_unknown_queryables_and_type_errors_are_refused_when_the_filter_is_parsed(
+        text: str, message: str) -> None:
+    with pytest.raises(InvalidParameter, match=re.escape(message)):
+        parse_filter(text, "cql2-text", _parcels())
+
+
+def test_a_spatial_literal_is_bound_once_for_the_index_and_the_condition() -> None:
+    parsed = parse_filter("S_INTERSECTS(geom, POLYGON((-7.62 33.58, -7.61 33.58, -7.61 33.59, "
+                          "-7.62 33.58))) AND area_m2 > 10", "cql2-text", _parcels())
+    assert len(parsed.spatial) == 1
+    params = Params()
+    envelope = parsed.spatial[0].render(params)
+    condition = parsed.condition.render(params)
+    assert envelope in condition
+    assert [type(v) for v in params.values] == [bytes, float]  # the WKB once, then 10
+
+
+def test_a_spatial_predicate_under_or_or_not_does_not_send_the_planner_to_the_index() -> None:
+    layer = _parcels()
+    for text in ("S_INTERSECTS(geom, POINT(-7.6 33.59)) OR area_m2 > 10",
+                 "NOT S_INTERSECTS(geom, POINT(-7.6 33.59))",
+                 "S_DISJOINT(geom, POINT(-7.6 33.59))"):
+        assert parse_filter(text, "cql2-text", layer).spatial == ()
+
+
+def test_the_items_endpoint_refuses_an_unknown_queryable_in_french_and_english(
+        demo_client: TestClient) -> None:
+    url = "/ogc/collections/parcels/items"
+    french = demo_client.get(url, params={"filter": "nope = 1"})
+    english = demo_client.get(url, params={"filter": "nope = 1"},
+                              headers={"Accept-Language": "en"})
+    assert french.status_code == english.status_code == 400
+    assert "propriété inconnue" in french.json()["description"]
+    assert "unknown property" in english.json()["description"]

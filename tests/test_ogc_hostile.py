@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geoportal.errors import InvalidParameter
+from geoportal.core.resources import CHECKOUT
+from geoportal.errors import InvalidParameter, expected
 from geoportal.ogc.filters import (
     MAX_DEPTH,
     MAX_NESTING,
@@ -28,8 +29,11 @@ from geoportal.ogc.filters import (
     parse_filter,
     text_shape,
 )
+from geoportal.ogc.sql import Params
+from geoportal.registry import load_registry
 
 ENGLISH = {"Accept-Language": "en"}
+PARCELS = expected(load_registry(CHECKOUT / "layers").get("parcels"), "parcels")
 ITEMS = "/ogc/collections/parcels/items"
 
 # Each of these aborted `make run` with one GET (stack overflow in the Rust parser).
@@ -68,7 +72,7 @@ def test_input_that_kills_the_cql2_parser_is_refused_before_it(name):
     text = CRASHERS[name]
     assert parse_in_subprocess(text, 8 << 20) != 0  # it really kills an interpreter
     with pytest.raises(InvalidParameter):
-        parse_filter(text, "cql2-text")
+        parse_filter(text, "cql2-text", PARCELS)
 
 
 @pytest.mark.parametrize("worst", [
@@ -115,7 +119,7 @@ def test_a_large_polygon_in_lat_lon_order_is_one_literal_for_the_guard():
 ])
 def test_hostile_cql2_json_is_refused_before_cql2_reads_it(tree):
     with pytest.raises(InvalidParameter):
-        parse_filter(tree, "cql2-json")
+        parse_filter(tree, "cql2-json", PARCELS)
 
 
 def server_pid(base_url: str) -> int:
@@ -139,7 +143,7 @@ def test_nesting_that_makes_the_parser_backtrack_for_seconds_is_refused():
     ring = ", ".join(f"-7.{i:04d} 33.{i:04d}" for i in range(900)) + ", -7.0000 33.0000"
     for text in ("(" * 20, "(" * 8 + f"S_INTERSECTS(geom, POLYGON(({ring}))) = " + ")" * 8):
         with pytest.raises(InvalidParameter):
-            parse_filter(text, "cql2-text")
+            parse_filter(text, "cql2-text", PARCELS)
 
 
 def test_the_live_server_survives_every_crasher(live_server):
@@ -195,22 +199,24 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(Heal
 @given(text=hostile_text())
 def test_any_cql2_text_parses_or_is_a_400(text):
     try:
-        parsed = parse_filter(text, "cql2-text")
+        parsed = parse_filter(text, "cql2-text", PARCELS)
     except InvalidParameter:
         return
     nodes, depth = measure(parsed.tree)  # what is accepted is within the bounds
     assert nodes <= MAX_NODES and depth <= MAX_DEPTH
+    parsed.condition.render(Params())  # checked when parsed: writing its SQL cannot fail
 
 
 @FUZZ
 @given(text=hostile_json())
 def test_any_cql2_json_parses_or_is_a_400(text):
     try:
-        parsed = parse_filter(text, "cql2-json")
+        parsed = parse_filter(text, "cql2-json", PARCELS)
     except InvalidParameter:
         return
     nodes, depth = measure(parsed.tree)  # what is accepted is within the bounds
     assert nodes <= MAX_NODES and depth <= MAX_DEPTH
+    parsed.condition.render(Params())  # checked when parsed: writing its SQL cannot fail
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),

@@ -17,15 +17,15 @@ import pytest
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.ingest import ImportOptions, IngestError, import_file
 from geoportal.registry import RegistryError, load_registry
-from geoportal.settings import PROJECT_ROOT
 
 pytest_plugins = ["ogc_fixtures"]
 ITEMS = "/ogc/collections/zone_rules/items"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 ENGLISH = {"Accept-Language": "en"}
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 COLUMNS = ", ".join(p.name for p in REGISTRY.get("zone_rules").properties)  # type: ignore[union-attr]
 NUMBERS = ("cos", "cus", "max_height_m", "max_levels", "setback_front_m", "setback_side_m",
            "setback_rear_m", "min_plot_area_m2")

@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 
 from geoportal.app import create_app
+from geoportal.core.resources import CHECKOUT
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.settings import Settings
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 MERCHICH = ("+proj=lcc +lat_1=33.3 +lat_0=33.3 +lon_0=-5.4 +k_0=0.999625769 +x_0=500000 "
             "+y_0=300000 +a=6378249.2 +b=6356515 +towgs84=31,146,47,0,0,0,0 +units=m +no_defs")
 

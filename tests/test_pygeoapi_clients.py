@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 from owslib.ogcapi.processes import Processes
 from owslib.ogcapi.records import Records
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.settings import Settings
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 
 
 def _first_ref(url: str) -> str:

@@ -13,24 +13,25 @@ from fastapi.testclient import TestClient
 from geoportal.app import create_app
 from geoportal.catalogue import render_config
 from geoportal.catalogue.config import CATALOGUE_ID, PROCESS_ID, load_config, substitute
+from geoportal.core.resources import CHECKOUT
 from geoportal.registry import load_registry
-from geoportal.settings import PROJECT_ROOT, Settings
+from geoportal.settings import Settings
 
-REGISTRY = load_registry(PROJECT_ROOT / "layers")
+REGISTRY = load_registry(CHECKOUT / "layers")
 
 
 def test_the_committed_config_is_the_one_generated_from_the_registry() -> None:
-    committed = (PROJECT_ROOT / "pygeoapi-config.yml").read_text(encoding="utf-8")
+    committed = (CHECKOUT / "pygeoapi-config.yml").read_text(encoding="utf-8")
     assert committed == render_config(REGISTRY), "run `geoportal pygeoapi-config`"
     check = subprocess.run([sys.executable, "-m", "geoportal.cli", "pygeoapi-config", "--check"],
-                           capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+                           capture_output=True, text=True, timeout=60, cwd=CHECKOUT)
     assert check.returncode == 0, check.stderr
 
 
 def test_a_new_layer_changes_the_generated_config(tmp_path: Path) -> None:
     folder = tmp_path / "layers"
     folder.mkdir()
-    for path in (PROJECT_ROOT / "layers").glob("*.yml"):
+    for path in (CHECKOUT / "layers").glob("*.yml"):
         (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "wells.yml").write_text(
         "id: wells\ntitle: Puits\ndescription: Wells.\ntable: wells\ngeometry_type: Point\n"
@@ -58,7 +59,7 @@ def test_variables_come_from_the_settings_and_the_environment(tmp_path: Path) ->
     assert config["server"]["url"] == "https://geoportail.example/pygeoapi"
     provider = config["resources"][CATALOGUE_ID]["providers"][0]
     assert provider["database_url"] == "postgresql://u:secret@db.example:5432/gp"
-    assert provider["data"] == str(PROJECT_ROOT / "layers")
+    assert provider["data"] == str(CHECKOUT / "layers")
     coverage = config["resources"]["flood-hazard"]["providers"][0]
     assert coverage["data"] == f"{rasters}/flood_hazard.tif"
     assert config["resources"][PROCESS_ID]["processor"]["raster_dir"] == str(rasters)

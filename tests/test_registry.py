@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from geoportal.core.resources import CHECKOUT
 from geoportal.registry import RegistryError, load_registry
-from geoportal.settings import PROJECT_ROOT
 
 VALID = """
 id: things
@@ -26,7 +26,7 @@ def _write(folder: Path, name: str, text: str) -> None:
 
 
 def test_project_layers_include_the_contract_collections() -> None:
-    registry = load_registry(PROJECT_ROOT / "layers")
+    registry = load_registry(CHECKOUT / "layers")
     assert {"parcels", "zoning", "prefectures"} <= set(registry.ids())
     parcels = registry.get("parcels")
     assert parcels is not None and parcels.find_property("ref") is not None
@@ -79,7 +79,7 @@ def test_broken_yaml_is_reported(tmp_path: Path) -> None:
 
 
 def test_project_layers_name_their_features_by_natural_key_and_refer_to_them() -> None:
-    registry = load_registry(PROJECT_ROOT / "layers")
+    registry = load_registry(CHECKOUT / "layers")
     keys = {layer.id: layer.natural_key for layer in registry}
     assert keys["prefectures"] == ["code"] and keys["communes"] == ["code"]
     assert keys["plans"] == ["ref"] and keys["parcels"] == ["ref_norm"]

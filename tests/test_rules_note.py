@@ -131,6 +131,16 @@ def test_note_errors_are_clear_4xx(client: TestClient, params: dict[str, str],
     assert response.json()["description"]
 
 
+def test_a_browser_following_a_bad_note_link_gets_a_french_page(client: TestClient) -> None:
+    page = client.get("/rules/note", params={"parcel": "TF 404/X"},
+                      headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "La note ne peut pas être délivrée" in page.text and "TF 404/X" in page.text
+    english = client.get("/rules/note", params={"parcel": "TF 404/X"},
+                         headers={"Accept": "text/html", "Accept-Language": "en"})
+    assert "The note cannot be given" in english.text
+
+
 def test_the_reference_number_depends_only_on_the_plot_and_the_data_version() -> None:
     assert note_reference("TF 1001/C", "v1") == note_reference(" tf 1001/c", "v1")
     assert note_reference("TF 1001/C", "v1") != note_reference("TF 1001/C", "v2")

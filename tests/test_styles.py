@@ -17,16 +17,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geoportal.core.links import Links
+from geoportal.core.resources import CHECKOUT as PROJECT_ROOT
 from geoportal.registry import Layer, load_registry
-from geoportal.settings import PROJECT_ROOT
 from geoportal.styles.mapbox import collection_style, colour_expression, map_style
 from geoportal.styles.qml import collection_qml
 from geoportal.styles.sld import OGC, SE, SLD, sld_document
 from geoportal.styles.symbology import scale_of_zoom
 
 REGISTRY = load_registry(PROJECT_ROOT / "layers")
+MAPPED = REGISTRY.with_geometry()  # a table of attributes (zone_rules) has no style
+MAPPED_IDS = [layer.id for layer in MAPPED]
 LINKS = Links("https://geoportail.example")
-CATEGORISED = [layer for layer in REGISTRY if layer.style.by]
+CATEGORISED = [layer for layer in MAPPED if layer.style.by]
 VALIDATOR = Path(os.environ.get(
     "GEOPORTAL_GL_STYLE_VALIDATE",
     PROJECT_ROOT / ".venv" / "node" / "node_modules" / ".bin" / "gl-style-validate"))
@@ -64,7 +66,7 @@ def test_a_categorised_colour_is_a_match_on_its_property_then_the_layer_colour(
 
 
 def test_every_mapbox_style_reads_only_this_service_s_tiles() -> None:
-    styles = [collection_style(layer, LINKS) for layer in REGISTRY]
+    styles = [collection_style(layer, LINKS) for layer in MAPPED]
     styles.append(map_style(REGISTRY, LINKS, "Carte"))
 
     for style in styles:
@@ -82,7 +84,7 @@ def test_the_map_style_draws_every_layer_with_labels_from_the_label_points() -> 
     style = map_style(REGISTRY, LINKS, "Carte")
     drawn = {layer.get("source-layer") for layer in style["layers"]}
 
-    assert set(REGISTRY.ids()) <= drawn
+    assert set(MAPPED_IDS) <= drawn
     zoning_label = next(layer for layer in style["layers"] if layer["id"] == "zoning-label")
     assert zoning_label["source-layer"] == "zoning_labels"
     assert zoning_label["layout"]["text-field"] == ["to-string", ["get", "code"]]
@@ -94,7 +96,7 @@ def test_every_mapbox_style_passes_maplibre_s_style_validator(tmp_path: Path) ->
     if not VALIDATOR.exists():
         pytest.fail(f"{VALIDATOR} is missing: run `make test` (it installs the validator with npm)")
     files = []
-    for layer in REGISTRY:
+    for layer in MAPPED:
         files.append(tmp_path / f"{layer.id}.json")
         files[-1].write_text(json.dumps(collection_style(layer, LINKS)))
     files.append(tmp_path / "map.json")
@@ -107,12 +109,12 @@ def test_every_mapbox_style_passes_maplibre_s_style_validator(tmp_path: Path) ->
 
 
 def test_the_sld_is_sld_1_1_with_a_rule_per_class_and_one_for_every_other_value() -> None:
-    root = parse_xml(sld_document(REGISTRY))
+    root = parse_xml(sld_document(MAPPED))
 
     assert root.tag == f"{{{SLD}}}StyledLayerDescriptor" and root.get("version") == "1.1.0"
     named = {layer.findtext(f"{{{SE}}}Name"): layer
              for layer in root.findall(f"{{{SLD}}}NamedLayer")}
-    assert list(named) == REGISTRY.ids()
+    assert list(named) == MAPPED_IDS
     for layer in CATEGORISED:
         style = named[layer.id].find(f"{{{SLD}}}UserStyle/{{{SE}}}FeatureTypeStyle")
         assert style is not None and style.findtext(f"{{{SE}}}FeatureTypeName") == layer.id
@@ -193,7 +195,7 @@ def test_styles_are_listed_with_a_stylesheet_per_encoding_and_metadata(
 
 
 def test_each_collection_links_to_its_styles(demo_client: TestClient) -> None:
-    for layer in REGISTRY:
+    for layer in MAPPED:
         doc = demo_client.get(f"/ogc/collections/{layer.id}", params={"f": "json"}).json()
         rels = {(link["rel"], link.get("type")) for link in doc["links"]}
         assert ("http://www.opengis.net/def/rel/ogc/1.0/styles", "application/json") in rels
@@ -252,13 +254,13 @@ def qgis_view(live_server: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     if not Path(QGIS_PYTHON).exists():
         pytest.fail("python3-qgis is missing: apt-get install python3-qgis")
     folder = tmp_path_factory.mktemp("styles")
-    for layer in REGISTRY:
+    for layer in MAPPED:
         for encoding, suffix in (("qml", "qml"), ("sld11", "sld")):
             response = httpx.get(f"{live_server}/ogc/collections/{layer.id}/styles/default",
                                  params={"f": encoding})
             (folder / f"{layer.id}.{suffix}").write_bytes(response.content)
     done = subprocess.run(
-        [QGIS_PYTHON, str(PROBE), live_server, str(folder), *REGISTRY.ids()],
+        [QGIS_PYTHON, str(PROBE), live_server, str(folder), *MAPPED_IDS],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -266,7 +268,7 @@ def qgis_view(live_server: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     return result
 
 
-@pytest.mark.parametrize("layer", list(REGISTRY), ids=lambda layer: layer.id)
+@pytest.mark.parametrize("layer", MAPPED, ids=lambda layer: layer.id)
 def test_qgis_applies_the_qml_to_layers_from_the_api_and_the_downloads(
     qgis_view: dict[str, Any], layer: Layer
 ) -> None:
@@ -303,3 +305,11 @@ def test_qgis_reads_the_sld_classes_as_rules(qgis_view: dict[str, Any], layer: L
     others = sld["rules"][len(layer.style.classes)]
     assert (others["label"], others["colour"]) == ("Autres valeurs", layer.style.color)
     assert others["filter"].startswith(f"{layer.style.by} IS NULL OR NOT")  # not everything
+
+
+def test_a_table_without_geometry_has_no_style_and_links_to_none(
+        demo_client: TestClient) -> None:
+    doc = demo_client.get("/ogc/collections/zone_rules", params={"f": "json"}).json()
+    assert not [link for link in doc["links"] if link["rel"] == "stylesheet"]
+    refused = demo_client.get("/ogc/collections/zone_rules/styles")
+    assert refused.status_code == 404 and "géométrie" in refused.json()["description"]

@@ -7,9 +7,15 @@ the service. Screenshots go to the artifacts folder, to be looked at.
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -257,3 +263,512 @@ def test_a_click_at_sea_says_it_is_outside_the_territory(
     notice.wait_for()
     assert "en dehors du territoire" in notice.inner_text()
     watched.assert_clean(live_server)
+
+
+# --- The viewer people prefer (issue 15): 3D, draw, measure, date, print, Arabic, phone,
+# keyboard, accessibility, layout stability.
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+TO_LOCAL = Transformer.from_crs("EPSG:4326", "EPSG:26191", always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def expired_plot(demo_database_url: str) -> str:
+    """A plot whose only plan expired in 2021 (in force in 2020)."""
+    with psycopg.connect(demo_database_url) as conn:
+        row = conn.execute(
+            "SELECT p.ref FROM parcels p JOIN zoning z ON ST_Contains(z.geom, p.geom)"
+            " JOIN plans pl ON pl.id = z.plan_id WHERE pl.ref = 'PA-NOU-BSK-2011'"
+            " ORDER BY p.id LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def local_area(points: list[tuple[float, float]]) -> float:
+    """The shoelace area of a lon/lat ring in EPSG:26191."""
+    xy = [TO_LOCAL.transform(lon, lat) for lon, lat in points]
+    twice = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(xy, xy[1:] + xy[:1], strict=True))
+    return abs(twice) / 2
+
+
+def map_centre(page: Page) -> tuple[float, float]:
+    """The centre of the map element on the page, in CSS pixels."""
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def draw(page: Page, offsets: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """Click points around the map centre; their lon/lat as the map reads them."""
+    cx, cy = map_centre(page)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    points = []
+    for dx, dy in offsets:
+        page.mouse.click(cx + dx, cy + dy)
+        lng_lat = page.evaluate(
+            f"(() => {{ const p = window.geoportal.map.unproject([{cx + dx - box['x']},"
+            f" {cy + dy - box['y']}]); return [p.lng, p.lat]; }})()")
+        points.append((lng_lat[0], lng_lat[1]))
+        page.wait_for_timeout(350)  # not a double click
+    return points
+
+
+def test_the_3d_view_extrudes_the_envelope_the_rules_answer_gives(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    ref = str(plot["ref"])
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    watched = open_page(f"/?parcel={quote(ref)}")
+    page = watched.page
+    page.wait_for_selector("#view-3d")
+    asked: list[str] = []
+
+    def with_envelope(route: Any) -> None:
+        """The answer as the envelope computation gives it (not yet on this branch)."""
+        asked.append(route.request.url)
+        response = route.fetch()
+        body = response.json()
+        geometry = body["plot"]["geometry"]
+        coordinates = geometry["coordinates"]
+        ring = coordinates[0][0] if geometry["type"] == "MultiPolygon" else coordinates[0]
+        cx = sum(p[0] for p in ring) / len(ring)
+        cy = sum(p[1] for p in ring) / len(ring)
+        inner = [[cx + (p[0] - cx) * 0.6, cy + (p[1] - cy) * 0.6] for p in ring]
+        body["envelope"] = {"geometry": {"type": "Polygon", "coordinates": [inner]},
+                            "max_height_m": 16.0, "max_levels": 3, "area_m2": 250.0}
+        route.fulfill(response=response, json=body)
+
+    page.route("**/rules?*envelope=true*", with_envelope)
+    page.click("#view-3d")
+    page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
+    page.wait_for_function(IDLE)
+    heights = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
+                            ".map((f) => f.properties.height)")
+    assert heights and set(heights) == {16.0}
+    assert asked and "parcel=" in asked[0]
+    assert "Enveloppe constructible" in page.locator("#envelope-note").inner_text()
+    assert page.locator("#view-3d").get_attribute("aria-pressed") == "true"
+    page.screenshot(path=artifacts / "web-3d.png")
+    page.click("#view-3d")  # back to 2D
+    page.wait_for_function("() => window.geoportal.map.getPitch() < 1")
+    watched.assert_clean(live_server)
+
+
+def test_without_an_envelope_the_3d_view_shows_the_plot_at_its_zone_height(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    watched = open_page(f"/?parcel={quote(str(plot['ref']))}")
+    page = watched.page
+    page.route("**/rules?*envelope=true*", lambda route: route.fulfill(
+        status=200, json={key: value for key, value in answer.items() if key != "envelope"}
+        | {"plot": {**answer["plot"], "geometry": page.evaluate(
+            "window.geoportal.panel.answer.plot.geometry")}}))
+    page.click("#view-3d")
+    page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
+    page.wait_for_function(IDLE)
+    heights = {z["rules"]["max_height_m"] for z in answer["zones"]} - {None}
+    drawn = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
+                          ".map((f) => f.properties.height)")
+    assert drawn and set(drawn) == {min(heights)}
+    assert "pas encore calculée" in page.locator("#envelope-note").inner_text()
+    watched.assert_clean(live_server)
+
+
+def test_a_drawn_polygon_is_measured_in_nord_maroc_metres_and_gets_its_rules(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#17/{lat}/{lon}")
+    page = watched.page
+    page.click(".tool-polygon")
+    assert page.locator("#tool-card").is_visible()
+    points = draw(page, [(-60, -40), (60, -40), (60, 40), (-60, 40)])
+    shown = float(page.locator("#tool-measure [data-area]").get_attribute("data-area") or 0)
+    assert shown == pytest.approx(local_area(points), rel=1e-6)
+    page.screenshot(path=artifacts / "web-draw.png")
+    page.click("#tool-finish")
+    page.wait_for_selector("#info-panel .zone")
+    assert "Géométrie soumise" in page.locator(".plot-ref").inner_text()
+    assert page.locator("#tool-card").is_hidden()
+    assert "parcel=" not in page.url
+    watched.assert_clean(live_server)
+
+
+def test_a_drawn_line_gets_the_rules_of_its_corridor(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#17/{lat}/{lon}")
+    page = watched.page
+    page.click(".tool-line")
+    draw(page, [(-80, 0), (80, 10)])
+    with page.expect_response("**/web/corridor*") as corridor:
+        page.click("#tool-finish")
+    assert corridor.value.ok
+    page.wait_for_selector("#info-panel .zone")
+    watched.assert_clean(live_server)
+
+
+def test_the_measure_tool_gives_lengths_in_nord_maroc_metres(
+    open_page: Callable[..., Watched], live_server: str
+) -> None:
+    watched = open_page("/#16/33.5731/-7.5898")
+    page = watched.page
+    page.click(".tool-measure")
+    points = draw(page, [(-100, 0), (100, 0)])
+    (x1, y1), (x2, y2) = (TO_LOCAL.transform(*p) for p in points)
+    shown = float(page.locator("#tool-measure [data-length]").get_attribute("data-length") or 0)
+    assert shown == pytest.approx(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, abs=0.01)
+    assert page.locator("#info-panel").is_hidden()  # measuring does not ask rules
+    page.keyboard.press("Escape")
+    assert page.locator("#tool-card").is_hidden()
+    watched.assert_clean(live_server)
+
+
+def test_an_uploaded_geojson_gets_its_rules(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    tmp_path: Path
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    d = 0.0002
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d],
+            [lon - d, lat - d]]
+    path = tmp_path / "outline.geojson"
+    path.write_text(json.dumps({"type": "Feature", "properties": {},
+                                "geometry": {"type": "Polygon", "coordinates": [ring]}}))
+    watched = open_page("/")
+    page = watched.page
+    page.locator("#upload-input").set_input_files(str(path))
+    page.wait_for_selector("#info-panel .zone")
+    assert "Géométrie soumise" in page.locator(".plot-ref").inner_text()
+    watched.assert_clean(live_server)
+
+
+def test_a_date_shows_the_map_panel_and_note_as_they_stood_with_the_plans_then(
+    open_page: Callable[..., Watched], live_server: str, expired_plot: str
+) -> None:
+    watched = open_page(f"/?parcel={quote(expired_plot)}")
+    page = watched.page
+    plan = page.locator("[data-plan='PA-NOU-BSK-2011']")
+    plan.wait_for()
+    assert plan.get_attribute("data-situation") == "expiré"
+    assert plan.locator(".status").get_attribute("class") == "status status-off"  # red
+    tiles: list[str] = []
+    page.on("request", lambda r: tiles.append(r.url) if "/ogc/tiles/" in r.url else None)
+    page.fill("#at-input", "2020-01-01")
+    page.locator("#at-input").dispatch_event("change")
+    page.wait_for_selector("[data-plan='PA-NOU-BSK-2011'][data-situation='en vigueur']")
+    assert page.locator("[data-plan='PA-NOU-BSK-2011'] .status").get_attribute(
+        "class") == "status status-on"
+    assert parse_qs(urlsplit(page.url).query)["at"] == ["2020-01-01"]
+    note = page.locator("#note-html").get_attribute("href") or ""
+    assert parse_qs(urlsplit(note).query)["at"] == ["2020-01-01"]
+    page.evaluate("window.geoportal.map.zoomTo(window.geoportal.map.getZoom() - 1)")
+    page.wait_for_function(IDLE)
+    assert tiles and all("at=2020-01-01" in url for url in tiles)
+    page.click("#at-reset")
+    page.wait_for_selector("[data-plan='PA-NOU-BSK-2011'][data-situation='expiré']")
+    watched.assert_clean(live_server)
+
+
+def test_what_changed_since_a_date_is_listed_in_the_panel(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
+) -> None:
+    watched = open_page(f"/?parcel={quote(str(plot['ref']))}")
+    page = watched.page
+    page.fill("#changes-from", "2020-01-01")
+    with page.expect_response("**/rules/changes?*") as changes:
+        page.click("#changes-form button")
+    assert changes.value.ok
+    summary = changes.value.json()["summary_fr"]
+    page.wait_for_selector("#changes-list p")
+    assert summary in page.locator("#changes-list").inner_text()
+    watched.assert_clean(live_server)
+
+
+def test_the_print_dialog_gives_a_pdf_of_the_view_at_the_chosen_scale(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    tmp_path: Path
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    watched = open_page(f"/#16/{answer['location']['lat']}/{answer['location']['lon']}")
+    page = watched.page
+    page.click(".tool-print")
+    page.select_option("#print-scale", "2000")
+    page.select_option("#print-size", "A4")
+    href = page.locator("#print-go").get_attribute("href") or ""
+    query = parse_qs(urlsplit(href).query)
+    assert query["scale"] == ["2000"] and query["size"] == ["A4"]
+    assert "zoning" in query["layers"][0] and "plans" not in query["layers"][0]
+    pdf = httpx.get(href, timeout=120)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    (tmp_path / "print.pdf").write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", str(tmp_path / "print.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Légende" in text and "Version des données" in text
+    assert re.search(r"Échelle 1/2\s000", text)
+    watched.assert_clean(live_server)
+
+
+def test_the_arabic_switch_turns_the_interface_right_to_left_with_arabic_labels(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    watched = open_page(f"/?parcel={quote(str(plot['ref']))}")
+    page = watched.page
+    page.wait_for_selector(".plot-ref")
+    page.click("#lang-toggle")
+    html = page.locator("html")
+    assert html.get_attribute("dir") == "rtl" and html.get_attribute("lang") == "ar"
+    assert page.locator("#layers-title").inner_text() == "الطبقات ومفتاح الخريطة"
+    assert page.locator("#note-html").inner_text() == "مذكرة المعلومات"
+    field = page.evaluate("window.geoportal.map.getLayoutProperty('communes-label', 'text-field')")
+    assert "name_ar" in json.dumps(field)
+    assert page.evaluate("maplibregl.getRTLTextPluginStatus()") in ("loaded", "deferred",
+                                                                     "loading")
+    page.screenshot(path=artifacts / "web-arabic.png")
+    page.reload()
+    page.wait_for_function(IDLE)
+    assert page.locator("html").get_attribute("dir") == "rtl"  # the choice is kept
+    page.click("#lang-toggle")
+    assert page.locator("html").get_attribute("dir") == "ltr"
+    watched.assert_clean(live_server)
+
+
+def test_arabic_names_are_drawn_with_the_rtl_plugin(
+    open_page: Callable[..., Watched], live_server: str, artifacts: Path
+) -> None:
+    watched = open_page("/?lang=ar#11/33.57/-7.55", width=390, height=844)
+    page = watched.page
+    page.wait_for_function("() => maplibregl.getRTLTextPluginStatus() === 'loaded'")
+    labels = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: "
+                           "['communes-label']}).map((f) => f.properties.name_ar)")
+    assert labels and all(labels)
+    page.screenshot(path=artifacts / "web-arabic-phone.png")
+    watched.assert_clean(live_server)
+
+
+def overlaps(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    """Whether two bounding boxes overlap."""
+    assert a is not None and b is not None
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def test_on_a_phone_the_first_view_shows_zoning_and_a_tapped_plot_stays_above_the_sheet(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    watched = open_page("/", width=390, height=844)
+    page = watched.page
+    assert page.evaluate("window.geoportal.map.getZoom()") >= 9
+    assert rendered(page, "zoning-fill") > 0
+    page.click(".maplibregl-ctrl-attrib-button")
+    assert not overlaps(page.locator("#coords").bounding_box(),
+                        page.locator(".maplibregl-ctrl-attrib").bounding_box())
+    page.screenshot(path=artifacts / "web-phone-first.png")
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    page.goto(f"{live_server}/#17/{answer['location']['lat']}/{answer['location']['lon']}")
+    page.wait_for_function(IDLE)
+    page.mouse.click(*map_centre(page))
+    page.wait_for_selector(".plot-ref")
+    page.wait_for_function(IDLE)
+    marker = page.locator(".maplibregl-marker").bounding_box()
+    sheet = page.locator("#info-panel").bounding_box()
+    assert marker is not None and sheet is not None
+    assert marker["y"] + marker["height"] < sheet["y"]  # the marker is above the sheet
+    page.screenshot(path=artifacts / "web-phone-tap.png")
+    watched.assert_clean(live_server)
+
+
+def test_keyboard_search_focuses_the_note_escape_returns_to_the_map_enter_shows_a_crosshair(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
+) -> None:
+    ref = str(plot["ref"])
+    watched = open_page("/")
+    page = watched.page
+    search = page.locator("#search-input")
+    search.focus()
+    search.press_sequentially(ref, delay=20)
+    page.locator("#search-results [role=option]", has_text=ref).wait_for()
+    search.press("Enter")
+    page.wait_for_function("() => document.activeElement.id === 'note-html'")
+    page.keyboard.press("Escape")
+    assert page.locator("#info-panel").is_hidden()
+    assert page.evaluate("document.activeElement.classList.contains('maplibregl-canvas')")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")  # a keyboard focus: the ring and the crosshair show
+    assert page.locator(".crosshair").is_visible()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineOffset")
+    assert outline == "-3px"  # drawn inside the map, never clipped
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#info-panel .plot-ref")
+    watched.assert_clean(live_server)
+
+
+def test_api_errors_are_shown_in_french_even_to_an_english_browser(
+    browser: Browser, live_server: str
+) -> None:
+    context = browser.new_context(locale="en-US")  # Chromium asks for English pages
+    page = context.new_page()
+    page.goto(f"{live_server}/?parcel={quote('TF 999/X')}")
+    notice = page.locator("#info-panel .notice-error")
+    notice.wait_for()
+    assert "parcelle" in notice.inner_text().lower()
+    note = page.goto(f"{live_server}/rules/note?parcel={quote('TF 999/X')}&f=html")
+    assert note is not None and note.status == 404
+    assert note.headers["content-type"].startswith("text/html")
+    assert page.locator("h1").inner_text() == "The note cannot be given"
+    french = browser.new_context(locale="fr-FR").new_page()
+    french.goto(f"{live_server}/rules/note?parcel={quote('TF 999/X')}&f=html")
+    assert "La note ne peut pas être délivrée" in french.locator("h1").inner_text()
+    assert french.locator("a[href='../']").count() == 1
+    context.close()
+    french.context.close()
+
+
+def test_the_panel_opening_on_a_permalink_does_not_shift_the_layout(
+    browser: Browser, live_server: str, plot: dict[str, object]
+) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    page.add_init_script("""
+      window.__cls = 0;
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          if (!entry.hadRecentInput) window.__cls += entry.value;
+        }
+      }).observe({type: 'layout-shift', buffered: true});
+    """)
+    page.goto(f"{live_server}/?parcel={quote(str(plot['ref']))}")
+    page.wait_for_selector(".plot-ref")
+    page.wait_for_function(IDLE)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__cls") < 0.1
+    context.close()
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Serious and critical accessibility violations of the page (axe-core, WCAG 2.1 AA)."""
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result: list[dict[str, Any]] = page.evaluate("""async () => {
+      const r = await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']});
+      return r.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+        .map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' '))}));
+    }""")
+    return result
+
+
+@pytest.mark.parametrize("path", ["/", "PANEL", "/aide", "/opendata", "/ogc",
+                                  "/ogc/collections", "/ogc/collections/zoning"])
+def test_axe_finds_no_serious_or_critical_violation(
+    browser: Browser, live_server: str, plot: dict[str, object], path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR",
+                                  bypass_csp=True)  # to inject axe, the test's own script
+    page = context.new_page()
+    if path == "PANEL":
+        page.goto(f"{live_server}/?parcel={quote(str(plot['ref']))}")
+        page.wait_for_selector(".plot-ref")
+        page.wait_for_function(IDLE)
+    elif path == "/":
+        page.goto(live_server + path)
+        page.wait_for_function(IDLE)
+    else:
+        page.goto(live_server + path)
+    assert axe_violations(page) == []
+    context.close()
+
+
+def test_axe_finds_no_serious_or_critical_violation_in_the_note(
+    browser: Browser, live_server: str, plot: dict[str, object]
+) -> None:
+    context = browser.new_context(locale="fr-FR", bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{live_server}/rules/note?parcel={quote(str(plot['ref']))}&f=html")
+    assert axe_violations(page) == []
+    context.close()
+
+
+def test_search_by_coordinates_opens_the_rules_there(
+    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    x, y = answer["location"]["x"], answer["location"]["y"]
+    watched = open_page("/")
+    page = watched.page
+    page.locator("#search-input").fill(f"{x:.1f} {y:.1f}")
+    option = page.locator("#search-results [role=option]").first
+    option.wait_for()
+    assert "Nord Maroc" in option.inner_text()
+    page.locator("#search-input").press("Enter")
+    page.wait_for_selector(f".plot-ref[data-parcel='{plot['ref']}']")
+    watched.assert_clean(live_server)
+
+
+def test_a_layer_can_be_made_transparent(
+    open_page: Callable[..., Watched], live_server: str
+) -> None:
+    watched = open_page("/")
+    page = watched.page
+    slider = page.locator("input[data-opacity='zoning']")
+    slider.fill("40")
+    opacity = page.evaluate("window.geoportal.map.getPaintProperty('zoning-fill', 'fill-opacity')")
+    before = page.evaluate("window.geoportal.layers.original['zoning-fill']")
+    assert opacity[0] == "interpolate" and opacity[4] == pytest.approx(before[4] * 0.4)
+    watched.assert_clean(live_server)
+
+
+LIGHTHOUSE_VERSION = "13.5.0"
+
+
+@pytest.fixture(scope="module")
+def lighthouse() -> Path:
+    """Lighthouse from npm, in the private folder (it brings no browser: Debian's Chromium)."""
+    from geoportal.core.resources import default_home
+
+    folder = Path(os.environ.get("GEOPORTAL_LIGHTHOUSE_DIR") or default_home() / "lighthouse")
+    binary = folder / "node_modules" / ".bin" / "lighthouse"
+    if not binary.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is missing: Lighthouse cannot be installed")
+        folder.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+             f"lighthouse@{LIGHTHOUSE_VERSION}"], capture_output=True, text=True, timeout=600,
+            check=False, env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"})
+        if installed.returncode != 0 or not binary.exists():
+            pytest.skip(f"Lighthouse could not be installed: {installed.stderr[-300:]}")
+    return binary
+
+
+@pytest.mark.parametrize("path", ["/", "/?parcel=PLOT", "/rules/note?parcel=PLOT&f=html"])
+def test_lighthouse_scores_accessibility_and_best_practices_100_with_no_layout_shift(
+    lighthouse: Path, live_server: str, plot: dict[str, object], tmp_path: Path, path: str
+) -> None:
+    url = live_server + path.replace("PLOT", quote(str(plot["ref"])))
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [str(lighthouse), url, "--only-categories=accessibility,best-practices,performance",
+         "--chrome-flags=--headless --no-sandbox", "--output=json",
+         f"--output-path={report}", "--quiet"],
+        env={**os.environ, "CHROME_PATH": "/usr/bin/chromium"}, check=True, timeout=300)
+    result = json.loads(report.read_text())
+    scores = {key: category["score"] for key, category in result["categories"].items()}
+    assert scores["accessibility"] == 1 and scores["best-practices"] == 1, scores
+    assert result["audits"]["cumulative-layout-shift"]["numericValue"] < 0.1

@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from geoportal.catalogue.coverage_grid import read_grid
+from geoportal.db.urls import resolve_database_url
 from geoportal.ingest.crs import AUC_LONLAT
 from geoportal.opendata.licenses import license_of
-from geoportal.opendata.rasters import RASTERS, raster
-from geoportal.registry import LayerRegistry
+from geoportal.opendata.rasters import raster, raster_datasets
+from geoportal.registry import LayerRegistry, load_registry
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
@@ -112,7 +113,7 @@ def _catalogue(registry: LayerRegistry) -> dict[str, Any]:
     }
 
 
-def _coverages() -> dict[str, Any]:
+def _coverages(registry: LayerRegistry) -> dict[str, Any]:
     return {raster.id: {
         "type": "collection",
         "title": raster.title,
@@ -127,7 +128,7 @@ def _coverages() -> dict[str, Any]:
             "data": f"${{GEOPORTAL_DATA_DIR}}/{raster.layer.file}",
             "format": {"name": "GTiff", "mimetype": "application/x-geotiff"},
         }],
-    } for raster in RASTERS}
+    } for raster in raster_datasets(registry)}
 
 
 def _process() -> dict[str, Any]:
@@ -144,7 +145,7 @@ def render_config(registry: LayerRegistry) -> str:
         # pygeoapi logs every 4xx at ERROR with a traceback; the mount logs its 5xx instead
         "logging": {"level": "CRITICAL"},
         "metadata": _metadata(registry),
-        "resources": {CATALOGUE_ID: _catalogue(registry), **_coverages(), **_process()},
+        "resources": {CATALOGUE_ID: _catalogue(registry), **_coverages(registry), **_process()},
     }
     return HEADER + yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
 
@@ -155,7 +156,7 @@ def variables(settings: Settings, base_url: str | None = None) -> dict[str, str]
     Without ``GEOPORTAL_PUBLIC_URL`` the links follow the URL the service was reached at.
     """
     values = dict(os.environ)
-    values["GEOPORTAL_DATABASE_URL"] = settings.resolved_database_url()
+    values["GEOPORTAL_DATABASE_URL"] = resolve_database_url(settings)
     values["GEOPORTAL_DATA_DIR"] = str(settings.raster_dir)
     values["GEOPORTAL_LAYERS_DIR"] = str(settings.layers_dir)
     values["GEOPORTAL_PYGEOAPI_TEMPLATES"] = str(TEMPLATES)
@@ -191,6 +192,7 @@ def load_config(settings: Settings, base_url: str | None = None) -> dict[str, An
     the others advertise their file's own extent (the committed file cannot know it)."""
     raw = yaml.safe_load(settings.pygeoapi_config.read_text(encoding="utf-8"))
     config: dict[str, Any] = substitute(raw, variables(settings, base_url))
+    registry = load_registry(settings.layers_dir)
     for name, resource in list(config["resources"].items()):
         for provider in resource.get("providers", []):
             if provider.get("type") != "coverage":
@@ -199,7 +201,7 @@ def load_config(settings: Settings, base_url: str | None = None) -> dict[str, An
                 log.warning("pygeoapi: %s left out, %s is missing", name, provider["data"])
                 del config["resources"][name]
                 break
-            dataset = raster(name)
+            dataset = raster(registry, name)
             try:
                 grid = read_grid(dataset, settings.raster_dir) if dataset else None
             except (OSError, ValueError) as exc:  # unreadable: served as a 404 by coverages

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pyproj import Transformer
 
 from geoportal.catalogue.coverage_grid import RasterGrid
+from geoportal.core.crs import parse_crs
 from geoportal.errors import InvalidParameter, NotAcceptable
-from geoportal.ogc.crs import parse_crs
 
 LONLAT_SRID = 4326
 MAX_PARAMETER = 2048

@@ -29,6 +29,7 @@ from geoportal.core.caching import not_modified, strong_etag
 from geoportal.core.ranges import MemoryBytes, RangedResponse, requested_spans
 from geoportal.errors import NotFound
 from geoportal.opendata.rasters import raster
+from geoportal.registry import LayerRegistry
 
 log = logging.getLogger("geoportal")
 Offload = Callable[..., Awaitable[Any]]
@@ -51,17 +52,18 @@ def wants_html(request: Request) -> bool:
 class Coverages:
     """The rasters of the data folder as coverages (built in ``create_app``)."""
 
-    def __init__(self, grids: Grids, offload: Offload) -> None:
+    def __init__(self, grids: Grids, offload: Offload, registry: LayerRegistry) -> None:
         self.grids = grids
         self.offload = offload
+        self.registry = registry
 
     def serves(self, collection_id: str) -> bool:
         """Whether the collection is one of the rasters (loaded or not)."""
-        return raster(collection_id) is not None
+        return raster(self.registry, collection_id) is not None
 
     async def grid(self, collection_id: str) -> RasterGrid:
         """The raster's grid; 404 when its file is not on this server."""
-        dataset = raster(collection_id)
+        dataset = raster(self.registry, collection_id)
         if dataset is None:
             raise NotFound(f"Collection {collection_id!r} inconnue.",
                            en=f"Unknown collection {collection_id!r}.")

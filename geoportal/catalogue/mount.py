@@ -302,7 +302,7 @@ def _routes(adapter: Adapter, callbacks: Callbacks, ours: Coverages) -> list[Rou
 def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     """pygeoapi's Records, Processes and Coverages as a Starlette app of its own."""
     apis = Apis(settings)
-    rasters = RasterSampler(settings.raster_dir)
+    rasters: RasterSampler = state.services.get(RasterSampler)  # the app's one sampler
     callbacks = Callbacks(parse_hosts(settings.process_callback_hosts),
                           settings.process_callback_timeout_s)
 
@@ -312,7 +312,7 @@ def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
     static = StaticFiles(directory=pygeoapi_config.STATIC, packages=[("pygeoapi", "static")])
     adapter = Adapter(apis, make_runtime, settings.pygeoapi_workers,
                       settings.pygeoapi_max_waiting)
-    ours = Coverages(Grids(settings.raster_dir), adapter.offload)
+    ours = Coverages(Grids(settings.raster_dir), adapter.offload, registry)
     app = Starlette(routes=[Mount("/static", static), *_routes(adapter, callbacks, ours)])
     app.state.pygeoapi_apis = apis
     app.state.pygeoapi_callbacks = callbacks

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,18 @@ from pydantic import ValidationError
 from pygeoapi.process.base import BaseProcessor
 
 from geoportal.catalogue import runtime
+from geoportal.core.resources import resource_path
 from geoportal.errors import GeoportalError, InvalidParameter, ServiceUnavailable
+from geoportal.registry import load_registry
 from geoportal.rules.models import RulesQuery
-from geoportal.rules.params import rules_moment
+from geoportal.rules.params import (
+    RulesParams,
+    envelope_in_crs84,
+    openapi_parameters,
+    params_refused,
+    question,
+    rules_moment,
+)
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup
 
@@ -40,32 +48,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "keywords": ["urbanisme", "règlement", "note de renseignement", "parcelle"],
     "links": [{"type": "text/html", "rel": "about", "title": "/rules",
                "href": "/rules", "hreflang": "fr"}],
-    "inputs": {
-        "parcel": {"title": "Référence foncière", "description": "e.g. TF 12345/C",
-                   "schema": {"type": "string", "maxLength": 64},
-                   "minOccurs": 0, "maxOccurs": 1},
-        "lon": {"title": "Longitude (WGS 84)", "schema": {"type": "number"},
-                "minOccurs": 0, "maxOccurs": 1},
-        "lat": {"title": "Latitude (WGS 84)", "schema": {"type": "number"},
-                "minOccurs": 0, "maxOccurs": 1},
-        "x": {"title": "Easting in crs", "schema": {"type": "number"},
-              "minOccurs": 0, "maxOccurs": 1},
-        "y": {"title": "Northing in crs", "schema": {"type": "number"},
-              "minOccurs": 0, "maxOccurs": 1},
-        "crs": {"title": "CRS of x/y or of the geometry",
-                "schema": {"type": "string", "default": "EPSG:26191"},
-                "minOccurs": 0, "maxOccurs": 1},
-        "geometry": {"title": "A GeoJSON geometry (CRS84 unless crs says)",
-                     "schema": {"type": "object", "contentMediaType": "application/geo+json"},
-                     "minOccurs": 0, "maxOccurs": 1},
-        "at": {"title": "Rules in force on this date, from the data as it stood then (a date "
-                        "YYYY-MM-DD or an RFC 3339 date-time)",
-               "schema": {"type": "string"},
-               "minOccurs": 0, "maxOccurs": 1},
-        "with_geometry": {"title": "Return the plot's geometry (CRS84)",
-                          "schema": {"type": "boolean", "default": False},
-                          "minOccurs": 0, "maxOccurs": 1},
-    },
+    "inputs": {},  # filled by _inputs(): the model of GET /rules, plus a geometry
     "outputs": {
         "rules": {"title": "The rules that apply",
                   "description": "The /rules answer (JSON).",
@@ -75,47 +58,30 @@ PROCESS_METADATA: dict[str, Any] = {
 }
 
 
-def _number(data: dict[str, Any], name: str) -> float:
-    value = data[name]
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidParameter(f"{name} : un nombre est attendu",
-                               en=f"{name}: a number is expected")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidParameter(f"{name} : un nombre est attendu",
-                               en=f"{name}: a number is expected") from None
-    if not math.isfinite(number):
-        raise InvalidParameter(f"{name} : un nombre fini est attendu",
-                               en=f"{name}: a finite number is expected")
-    return number
+GEOMETRY_INPUT = {"title": "A GeoJSON geometry (CRS84 unless crs says)",
+                  "schema": {"type": "object", "contentMediaType": "application/geo+json"},
+                  "minOccurs": 0, "maxOccurs": 1}
 
 
-def _text(data: dict[str, Any], name: str, default: str, longest: int = 64) -> str:
-    value = data.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip() or len(value) > longest:
-        raise InvalidParameter(f"{name} : un texte de 1 à {longest} caractères est attendu",
-                               en=f"{name}: a text of 1 to {longest} characters is expected")
-    return value
+def _inputs() -> dict[str, Any]:
+    """The process inputs, declared once: the query parameters of GET /rules (their model,
+    ``rules.params.RulesParams``) — its ``geometry`` flag named ``with_geometry`` here, since
+    ``geometry`` is the GeoJSON geometry POST /rules takes."""
+    inputs: dict[str, Any] = {}
+    for parameter in openapi_parameters():
+        name = "with_geometry" if parameter["name"] == "geometry" else parameter["name"]
+        inputs[name] = {"title": parameter.get("description", name),
+                        "schema": parameter["schema"], "minOccurs": 0, "maxOccurs": 1}
+    inputs["geometry"] = GEOMETRY_INPUT
+    return inputs
 
 
-def _options(data: dict[str, Any]) -> dict[str, Any]:
-    at = data.get("at")
-    if at is not None and not isinstance(at, str):
-        raise InvalidParameter("at : une date AAAA-MM-JJ ou une date-heure RFC 3339 est attendue",
-                               en="at: a date YYYY-MM-DD or an RFC 3339 date-time is expected")
-    day, data_at = rules_moment(at)  # as /rules reads it
-    with_geometry = data.get("with_geometry", False)
-    if not isinstance(with_geometry, bool):
-        raise InvalidParameter("with_geometry : true ou false est attendu",
-                               en="with_geometry: true or false is expected")
-    return {"at": day, "data_at": data_at, "with_geometry": with_geometry}
+PROCESS_METADATA["inputs"] = _inputs()
 
 
 def rules_query(data: dict[str, Any]) -> RulesQuery:
-    """The question the inputs ask, as /rules would ask it; 400 when they ask none or several."""
+    """The question the inputs ask, as /rules would ask it (the same parser for a plot or a
+    point, the same model as POST /rules for a geometry); 400 when they ask none or several."""
     if not isinstance(data, dict):
         raise InvalidParameter("inputs : un objet JSON est attendu",
                                en="inputs: a JSON object is expected")
@@ -123,26 +89,30 @@ def rules_query(data: dict[str, Any]) -> RulesQuery:
     if unknown:
         names = ", ".join(str(name)[:32] for name in unknown[:5])
         raise InvalidParameter(f"entrées inconnues : {names}", en=f"unknown inputs: {names}")
-    options = _options(data)
-    asked = [name for name in ("parcel", "geometry") if data.get(name) is not None]
-    if data.get("lon") is not None or data.get("lat") is not None:
-        asked.append("lon/lat")
-    if data.get("x") is not None or data.get("y") is not None:
-        asked.append("x/y")
-    if len(asked) != 1:
+    fields = {("geometry" if k == "with_geometry" else k): v for k, v in data.items()
+              if k != "geometry" and v is not None}
+    try:
+        parsed = RulesParams.model_validate(fields)
+    except ValidationError as exc:
+        raise params_refused(exc) from None
+    geometry = data.get("geometry")
+    by_point = parsed.lon is not None or parsed.lat is not None
+    by_xy = parsed.x is not None or parsed.y is not None
+    if by_point + by_xy + (parsed.parcel is not None) + (geometry is not None) != 1:
         raise InvalidParameter(ONE_QUESTION[0], en=ONE_QUESTION[1])
-    if asked == ["parcel"]:
-        return RulesQuery.for_parcel(_text(data, "parcel", ""), **options)
-    if asked == ["geometry"]:
-        if not isinstance(data["geometry"], dict):
-            raise InvalidParameter("geometry : une géométrie GeoJSON (objet) est attendue",
-                                   en="geometry: a GeoJSON geometry (object) is expected")
-        return RulesQuery.for_geometry(data["geometry"], _text(data, "crs", "OGC:CRS84"),
-                                       **options)
-    if asked == ["lon/lat"]:
-        return RulesQuery.at_lonlat(_number(data, "lon"), _number(data, "lat"), **options)
-    return RulesQuery.at_xy(_number(data, "x"), _number(data, "y"),
-                            _text(data, "crs", "EPSG:26191"), **options)
+    at, data_at = rules_moment(parsed.at)
+    if geometry is None:
+        return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
+                        parcel=parsed.parcel, at=at, data_at=data_at,
+                        with_geometry=parsed.geometry, envelope=parsed.envelope,
+                        envelope_crs84=envelope_in_crs84(parsed.envelope_crs))
+    if not isinstance(geometry, dict):
+        raise InvalidParameter("geometry : une géométrie GeoJSON (objet) est attendue",
+                               en="geometry: a GeoJSON geometry (object) is expected")
+    return RulesQuery.for_geometry(geometry, parsed.crs or "OGC:CRS84", at=at,
+                                   data_at=data_at, with_geometry=parsed.geometry,
+                                   envelope=parsed.envelope,
+                                   envelope_crs84=envelope_in_crs84(parsed.envelope_crs))
 
 
 class ParcelRulesProcessor(BaseProcessor):
@@ -167,7 +137,8 @@ class ParcelRulesProcessor(BaseProcessor):
             raise InvalidParameter("entrées inutilisables : vérifiez leurs types et valeurs",
                                    en="unusable inputs: check their types and values") from exc
         service = runtime.current()
-        rasters = service.rasters if service is not None else RasterSampler(self.raster_dir)
+        rasters = service.rasters if service is not None else RasterSampler(
+            self.raster_dir, load_registry(resource_path("layers")).rasters)
         try:
             answer = runtime.run(lambda db: lookup(db, query, rasters=rasters),
                                  self.database_url)

@@ -23,7 +23,7 @@ from geoportal.catalogue import runtime
 from geoportal.core.links import Links
 from geoportal.opendata.catalogue import RasterFile, layer_document, raster_document
 from geoportal.opendata.datasets import LayerStats, cached_stats, layer_stats
-from geoportal.opendata.rasters import RASTERS
+from geoportal.opendata.rasters import raster_datasets
 from geoportal.registry import LayerRegistry, RegistryError, load_registry
 
 log = logging.getLogger("geoportal")
@@ -144,7 +144,7 @@ class CatalogueProvider(BaseProvider):
                            stats[layer.id].bbox if layer.id in stats else None)
                  for layer in registry]
         found += [to_record(raster_document(RasterFile.look(r, self.raster_dir), self.links),
-                            None) for r in RASTERS]
+                            None) for r in raster_datasets(registry)]
         return found
 
     def _stats(self, registry: LayerRegistry) -> dict[str, LayerStats]:

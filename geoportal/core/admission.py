@@ -79,6 +79,11 @@ class Admission:
         """Heavy requests waiting for a slot now."""
         return self._waiting
 
+    @property
+    def running(self) -> int:
+        """Heavy requests holding a slot now."""
+        return sum(self._per_client.values()) - self._waiting
+
     async def acquire(self, client: str) -> HeavySlot:
         """A heavy slot for ``client``: wait in the bounded queue, or 429/503 at once."""
         held = self._per_client.get(client, 0)

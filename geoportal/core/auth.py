@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import math
 import secrets
@@ -54,8 +55,9 @@ from geoportal.errors import (
     Unauthorized,
 )
 
-__all__ = ["ROLES", "AuthConfig", "Authenticator", "Identity", "IdentityDep", "JwtConfig", "Role",
-           "current_identity", "layer_from_path", "optional_identity", "require_role"]
+__all__ = ["CSRF_FIELD", "ROLES", "SESSION_COOKIE", "AuthConfig", "Authenticator", "Identity",
+           "IdentityDep", "JwtConfig", "Role", "csrf_token", "current_identity",
+           "layer_from_path", "optional_identity", "require_role"]
 
 log = logging.getLogger("geoportal.auth")
 LAST_USED_RESOLUTION_S = 3600.0  # last_used_at is written at most once an hour per key
@@ -281,13 +283,49 @@ def _bookkeeping_pool(request: Request) -> asyncpg.Pool:
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key (gp_…) or a JWT.")
 
 
+# Browser back-offices: the credential pasted at sign-in, in an HttpOnly SameSite=Strict
+# cookie; every state-changing request carried by it must also carry the session's anti-CSRF
+# token (a hidden form field or a header), checked here for every route at once.
+SESSION_COOKIE = "geoportal_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token(credential: str) -> str:
+    """The anti-CSRF token of a browser session: derived from its credential, which it does
+    not reveal; the same in every worker."""
+    return hmac.new(credential.encode(), b"geoportal-csrf", hashlib.sha256).hexdigest()
+
+
+async def _check_csrf(request: Request, credential: str) -> None:
+    sent: object = request.headers.get(CSRF_HEADER)
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith(("multipart/form-data",
+                                                 "application/x-www-form-urlencoded")):
+        sent = (await request.form()).get(CSRF_FIELD)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(credential)):
+        raise Forbidden(
+            "Jeton anti-falsification (CSRF) absent ou invalide : rechargez la page et "
+            "recommencez.",
+            en="Anti-forgery (CSRF) token missing or wrong: reload the page and try again.")
+
+
 async def current_identity(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Identity:
-    """The verified caller (401 without valid credentials); also on ``request.state``."""
+    """The verified caller (401 without valid credentials); also on ``request.state``.
+
+    The bearer credential, or else the browser session's cookie (with its CSRF check).
+    """
     token = credentials.credentials if credentials is not None else None
+    from_cookie = token is None and bool(request.cookies.get(SESSION_COOKIE))
+    if from_cookie:
+        token = request.cookies[SESSION_COOKIE]
     identity = await services_of(request).get(Authenticator).authenticate(request, token)
+    if from_cookie and token is not None and request.method not in SAFE_METHODS:
+        await _check_csrf(request, token)
     request.state.identity = identity
     return identity
 

@@ -16,11 +16,13 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geoportal.core.i18n import preferred_language
+from geoportal.errors import error_body
 
-# Scripts only from the service itself (no inline script); styles may be inline (MapLibre
+# Scripts only from the service itself (no inline script, no eval; WebAssembly compiled,
+# for the vendored RTL text plugin that shapes Arabic labels); styles may be inline (MapLibre
 # and Leaflet set element styles); images may be data:/blob: (map canvases, icons).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'"
@@ -59,8 +61,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 async def _refuse(scope: Scope, send: Send, status: int, code: str, french: str,
                   english: str) -> None:
     language = preferred_language((_header(scope, b"accept-language") or b"").decode("latin-1"))
-    body = orjson.dumps({"code": code, "description": english if language == "en" else french,
-                         "status": status})
+    body = orjson.dumps(error_body(status, code, english if language == "en" else french))
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),

@@ -10,6 +10,7 @@ import asyncpg
 
 from geoportal.core.area import AUC_LONLAT
 from geoportal.core.sql import ident, literal
+from geoportal.core.versions import layer_version, layer_version_sql
 from geoportal.registry import Layer
 
 
@@ -110,7 +111,7 @@ def extent_sql(layer: Layer) -> str:
         exact AS (SELECT ST_Extent(ST_Transform(p.g, 4326)) AS w FROM placed p, ends e, margin m
                   WHERE p.lon_lo <= e.lon_lo + m.lon OR p.lon_hi >= e.lon_hi - m.lon
                      OR p.lat_lo <= e.lat_lo + m.lat OR p.lat_hi >= e.lat_hi - m.lat)
-        SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
+        SELECT {layer_version_sql(literal(layer.table))},
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
                ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max
         FROM box, exact
@@ -127,7 +128,7 @@ def _time_only_sql(layer: Layer) -> str:
         source = f"FROM {ident(layer.table)}"
     return f"""
         WITH box AS (SELECT {time_bounds} {source})
-        SELECT (SELECT version FROM layer_versions WHERE table_name = {literal(layer.table)}),
+        SELECT {layer_version_sql(literal(layer.table))},
                NULL::float8, NULL::float8, NULL::float8, NULL::float8,
                NULL::float8, NULL::float8, NULL::float8, NULL::float8, box.t_min, box.t_max
         FROM box
@@ -153,8 +154,7 @@ class ExtentCache:
         """
         if not fresh and layer.id in self._cache:
             return self._cache[layer.id][1]
-        version = await pool.fetchval(
-            "SELECT version FROM layer_versions WHERE table_name = $1", layer.table)
+        version = await layer_version(pool, layer.table)
         cached = self._cache.get(layer.id)
         if cached is not None and cached[0] == version:
             return cached[1]

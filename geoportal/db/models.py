@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from geoportal.settings import STORAGE_SRID
+from geoportal.core.area import STORAGE_SRID
 
 
 def geometry(kind: str) -> Geometry:
@@ -189,7 +189,7 @@ class Parcel(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     ref: Mapped[str] = mapped_column(Text)
     ref_norm: Mapped[str] = mapped_column(
-        Text, Computed("upper(regexp_replace(ref, '\\s+', '', 'g'))", persisted=True), unique=True
+        Text, Computed("geoportal_ref_norm(ref)", persisted=True), unique=True
     )
     area_m2: Mapped[float] = mapped_column(
         Float, Computed("round(ST_Area(geom)::numeric, 2)::double precision", persisted=True)

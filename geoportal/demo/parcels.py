@@ -33,6 +33,9 @@ PRIORITY_STREAM, LAYOUT_STREAM, JITTER_X_STREAM, JITTER_Y_STREAM = 400, 401, 402
 FIRST_TITLE_NUMBER = 10_000
 LAND_CHUNK = 100_000
 TITLE_LETTERS = {"CAS": "C", "MOH": "M", "NOU": "N", "MED": "D", "MAN": "S"}
+README_TITLE = (12345, "C")
+"""The land title the README's examples use (``TF 12345/C``): always in the demo, on the
+first plot taken in Casablanca (the same plot at every ``--parcels`` size)."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -250,4 +253,25 @@ def build_parcels(count: int, territory: Territory, seed: int) -> ParcelSet:
     block, rows, corners = block[order], rows[order], corners[order]
     layout = np.searchsorted(LAYOUT_START, rows, side="right") - 1
     numbers = FIRST_TITLE_NUMBER + block * CELLS_PER_SIDE**2 + rows - LAYOUT_START[layout]
-    return ParcelSet(numbers, _title_letters(territory, corners), corners)
+    letters = _title_letters(territory, corners)
+    return ParcelSet(_with_readme_title(numbers, letters, order), letters, corners)
+
+
+def _with_readme_title(numbers: IntArray, letters: npt.NDArray[np.str_],
+                       order: IntArray) -> IntArray:
+    """The numbers with ``README_TITLE`` given to the first plot of the priority order
+    lettered like it (``order``: position → priority rank); the plot that had that title
+    by its block and row, if taken, gets the chosen plot's number instead (titles stay
+    unique)."""
+    number, letter = README_TITLE
+    by_rank = np.argsort(order)
+    ranked = by_rank[letters[by_rank] == letter]
+    if len(ranked) == 0:
+        return numbers
+    chosen = int(ranked[0])
+    result = numbers.copy()
+    holder = np.flatnonzero((numbers == number) & (letters == letter))
+    if len(holder):
+        result[holder] = numbers[chosen]
+    result[chosen] = number
+    return result

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import Request
 
 from geoportal.core import formats
+from geoportal.core.crs import CRS84, STORAGE, offered_uris
 from geoportal.core.extent import Extent
 from geoportal.core.links import Links
-from geoportal.ogc.crs import CRS84, STORAGE, offered_uris
 from geoportal.ogc.extensions import extra_collection_links, extra_landing_links
 from geoportal.registry import Layer, LayerProperty
 

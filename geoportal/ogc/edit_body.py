@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import orjson
 
+from geoportal.core.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.db.catalog import ColumnInfo, TableInfo
 from geoportal.errors import InvalidBody, InvalidParameter, UnsupportedMediaType
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.registry import Layer, LayerProperty
 
 Mode = Literal["create", "replace", "patch"]
@@ -259,9 +259,8 @@ def _datetime(value: Any, field: str) -> dt.datetime:
         text = value.replace("z", "Z").replace("Z", "+00:00")
         if "." in text:  # Python reads at most microseconds
             head, _, tail = text.partition(".")
-            digits = re.match(r"\d+", tail)
-            assert digits is not None
-            text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[len(digits.group()):]}"
+            digits = tail[:len(tail) - len(tail.lstrip("0123456789"))]
+            text = f"{head}.{digits[:6].ljust(6, '0')}{tail[len(digits):]}"
         try:
             moment = dt.datetime.fromisoformat(text)
         except ValueError:

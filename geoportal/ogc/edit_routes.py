@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from geoportal.core import formats
 from geoportal.core.auth import Identity, layer_from_path, optional_identity, require_role
+from geoportal.core.crs import CRS84
 from geoportal.core.links import Links
 from geoportal.core.methods import offered_to
 from geoportal.core.services import services_of
@@ -27,7 +28,6 @@ from geoportal.deps import get_write_pool
 from geoportal.errors import MethodNotAllowed, NotFound, PreconditionRequired
 from geoportal.ogc import edits
 from geoportal.ogc.caching import if_match_versions
-from geoportal.ogc.crs import CRS84
 from geoportal.ogc.edit_body import (
     GEOJSON_TYPES,
     JSONFG_TYPES,

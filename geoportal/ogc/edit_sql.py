@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from geoportal.core.area import AUC_AREA
+from geoportal.core.area import AUC_AREA, STORAGE_SRID
+from geoportal.core.crs import WGS84_LON_LAT, to_storage_sql
 from geoportal.core.formats import GEOJSON
 from geoportal.db.catalog import ConstraintInfo, TableInfo
+from geoportal.errors import expected
 from geoportal.ogc import sql
-from geoportal.ogc.crs import WGS84_LON_LAT, to_storage_sql
 from geoportal.ogc.edit_body import Edit, GeometryInput
 from geoportal.ogc.query import Statement, feature_sql
 from geoportal.ogc.sql import Params
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 
 CASTS = {"string": "text", "integer": "int8", "number": "float8", "boolean": "bool",
          "date": "date", "datetime": "timestamptz"}
@@ -87,11 +87,11 @@ def check_statement(layer: Layer, geometry: GeometryInput | None,
                     "ST_IsEmpty(g.geom) AS empty",
                     f"g.geom @ ST_MakeEnvelope({area}, {STORAGE_SRID}) AS inside"]
     for index, (constraint, values) in enumerate(references):
-        assert constraint.ref_table is not None
+        ref_table = expected(constraint.ref_table, "a foreign key's table")
         conditions = " AND ".join(
             f"r.{sql.ident(ref)} = {params.add(value, kind)}"
             for ref, (value, kind) in zip(constraint.ref_columns, values, strict=True))
-        columns.append(f"EXISTS (SELECT 1 FROM {sql.ident(constraint.ref_table)} r "
+        columns.append(f"EXISTS (SELECT 1 FROM {sql.ident(ref_table)} r "
                        f"WHERE {conditions}) AS ref_{index}")
     return Statement(f"SELECT {', '.join(columns)}{source}", params.values)
 
@@ -100,10 +100,10 @@ def allowed_values_statement(constraint: ConstraintInfo, column: str,
                              known: list[tuple[str, Any, str]]) -> Statement:
     """The values ``column`` of the referenced table takes where the other referenced
     columns have the ``known`` values (a composite reference's valid choices), at most 100."""
-    assert constraint.ref_table is not None
+    ref_table = expected(constraint.ref_table, "a foreign key's table")
     params = Params()
     conditions = [f"r.{sql.ident(ref)} = {params.add(value, kind)}" for ref, value, kind in known]
-    text = (f"SELECT DISTINCT r.{sql.ident(column)}::text FROM {sql.ident(constraint.ref_table)} r "
+    text = (f"SELECT DISTINCT r.{sql.ident(column)}::text FROM {sql.ident(ref_table)} r "
             f"{sql.where(conditions)} ORDER BY 1 LIMIT 100")
     return Statement(text, params.values)
 
@@ -114,8 +114,7 @@ def insert_statement(layer: Layer, info: TableInfo, edit: Edit) -> Statement:
     columns: list[str] = []
     values: list[str] = []
     for name, value in edit.properties.items():
-        prop = layer.find_property(name)
-        assert prop is not None
+        prop = expected(layer.find_property(name), f"property {name!r}")  # read_edit checked
         columns.append(sql.ident(prop.column_name))
         values.append(params.add(value, cast(layer, info, prop)))
     if edit.geometry is not None:

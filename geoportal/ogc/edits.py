@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from geoportal.core.requestid import application_name
 from geoportal.db.catalog import ConstraintInfo, TableInfo
 from geoportal.errors import (
     Conflict,
@@ -29,6 +30,7 @@ from geoportal.errors import (
     InvalidBody,
     NotFound,
     PreconditionFailed,
+    expected,
 )
 from geoportal.ogc import edit_sql
 from geoportal.ogc.caching import ANY, feature_etag
@@ -71,8 +73,12 @@ class EditContext:
 async def _transaction(pool: asyncpg.Pool, context: EditContext
                        ) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn, conn.transaction():
+        # The request id rides in the same statement (no extra round trip): the edit's
+        # transaction shows as "geoportal rid=…" in pg_stat_activity and the server's log.
         await conn.execute("SELECT set_config('geoportal.actor', $1, true), "
-                           "set_config('geoportal.source', $2, true)", context.actor, SOURCE)
+                           "set_config('geoportal.source', $2, true), "
+                           "set_config('application_name', $3, true)", context.actor, SOURCE,
+                           application_name())
         with _refusals(context):
             yield conn
 
@@ -108,8 +114,8 @@ def _args(statement: Statement) -> tuple[Any, ...]:
 
 
 async def _write(conn: asyncpg.Connection, statement: Statement) -> Written:
-    row = await conn.fetchrow(*_args(statement))
-    assert row is not None  # the row is locked (update) or new (insert)
+    # The row is locked (update) or new (insert): RETURNING always gives it.
+    row = expected(await conn.fetchrow(*_args(statement)), "the written row")
     return Written(int(row["id"]), int(row["version"]), bytes(row["feature"]))
 
 
@@ -159,7 +165,7 @@ async def _check(conn: asyncpg.Connection, context: EditContext, edit: Edit,
             "(en-tête Content-Crs) et les coordonnées",
             en="geometry: cannot be read or expressed in EPSG:26191; check the CRS "
                "(Content-Crs header) and the coordinates", field="geometry") from None
-    assert row is not None
+    row = expected(row, "the checks' row")
     if geometry is not None:
         _geometry_verdict(row)
     for index, (constraint, values) in enumerate(references):
@@ -194,13 +200,12 @@ def _references(context: EditContext, edit: Edit, current: dict[str, Any]
     by_column = {p.column_name: p for p in layer.properties}
     found = []
     for constraint in sorted(info.foreign_keys, key=lambda c: len(c.columns)):
-        props = [by_column.get(c) for c in constraint.columns]
-        if any(p is None for p in props) or not any(p.name in edit.properties
-                                                    for p in props if p is not None):
+        found_props = [by_column.get(c) for c in constraint.columns]
+        props = [p for p in found_props if p is not None]
+        if len(props) < len(found_props) or not any(p.name in edit.properties for p in props):
             continue
         values = []
         for prop in props:
-            assert prop is not None
             value = edit.properties.get(prop.name, current.get(prop.column_name))
             values.append((value, edit_sql.cast(layer, info, prop)))
         if all(value is not None for value, _ in values):  # NULLs are not references
@@ -240,8 +245,7 @@ async def _refuse_if_referenced(conn: asyncpg.Connection, context: EditContext, 
     statement = edit_sql.inbound_statement(context.layer, context.info, fid)
     if statement is None:
         return
-    row = await conn.fetchrow(*_args(statement))
-    assert row is not None
+    row = expected(await conn.fetchrow(*_args(statement)), "the counts' row")
     used = [(context.name_of(c.table), int(n)) for c, n
             in zip(context.info.inbound, row.values(), strict=True) if n]
     if used:

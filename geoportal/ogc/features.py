@@ -14,11 +14,12 @@ from starlette.background import BackgroundTask
 
 from geoportal.core import formats
 from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
+from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
 from geoportal.core.links import Link, Links, replace_params
 from geoportal.core.services import services_of
-from geoportal.db.versions import data_version, layer_version
+from geoportal.core.versions import data_version, layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
 from geoportal.ogc.caching import (
@@ -29,7 +30,6 @@ from geoportal.ogc.caching import (
     representation_etag,
 )
 from geoportal.ogc.counts import MatchCounts, Matches, question_key
-from geoportal.ogc.crs import STORAGE, Crs
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
     Statement,

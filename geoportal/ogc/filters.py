@@ -1,7 +1,9 @@
 """CQL2 filters (OGC API Features Part 3): parse, bound, type-check and translate to SQL.
 
-The ``cql2`` package parses CQL2 text and JSON into the standard's JSON form; the
-translation to SQL is ours, with bound parameters and identifiers from the registry only.
+The ``cql2`` package parses CQL2 text and JSON into the standard's JSON form; the check
+against the layer (queryables, types, literals) is one walk when the request is parsed,
+giving a typed tree; writing its SQL later binds values (each geometry literal once) and
+cannot fail. Identifiers come from the registry only.
 
 The ``cql2`` parser recurses on the native stack: about 5.5 KiB per parenthesis, 2.5 KiB per
 prefix ``NOT``/``-``, 1 KiB per infix operator (measured on cql2 0.6.0), and it aborts the
@@ -28,8 +30,8 @@ import orjson
 import shapely
 from shapely.geometry import shape
 
+from geoportal.core.crs import WGS84_LON_LAT, Crs, to_storage_sql
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, to_storage_sql
 from geoportal.ogc.sql import Params, column, geometry_column
 from geoportal.registry import Layer, LayerProperty
 
@@ -48,14 +50,22 @@ Json = Any  # a node of a CQL2 JSON tree
 
 @dataclass(frozen=True)
 class ParsedFilter:
-    """A validated CQL2 expression in JSON form and the CRS of its geometries."""
+    """A CQL2 filter checked against a layer: its JSON form (sizes, admission), the CRS of
+    its geometries, and the checked condition, written in SQL by ``condition.render``."""
 
     tree: Json
     crs: Crs
+    condition: Checked
+
+    @property
+    def spatial(self) -> tuple[Checked, ...]:
+        """Geometry literals every match must meet (top-level AND of spatial predicates)."""
+        return self.condition.spatial
 
 
-def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter:
-    """Parse CQL2 text or JSON; 400 when malformed or over the size limits."""
+def parse_filter(text: str, lang: str, layer: Layer, crs: Crs = WGS84_LON_LAT) -> ParsedFilter:
+    """Parse CQL2 text or JSON and check it against the layer's queryables and types, in
+    one phase; 400 when malformed, over the size limits, or not meaningful for the layer."""
     if len(text) > MAX_FILTER_CHARS:
         raise InvalidParameter(f"filter : plus de {MAX_FILTER_CHARS} caractères",
                                en=f"filter: longer than {MAX_FILTER_CHARS} characters")
@@ -76,7 +86,7 @@ def parse_filter(text: str, lang: str, crs: Crs = WGS84_LON_LAT) -> ParsedFilter
                                en=f"filter: not valid {lang}: {first[:200]}") from exc
     nodes, depth = measure(tree)
     _check_size(nodes, depth)
-    return ParsedFilter(tree, crs)
+    return ParsedFilter(tree, crs, FilterChecker(layer, crs).condition(tree))
 
 
 def _too_many_nodes() -> InvalidParameter:
@@ -266,20 +276,45 @@ def measure(tree: Json) -> tuple[int, int]:
     return nodes, depth
 
 
-@dataclass(frozen=True)
-class Sql:
-    """A translated expression and its type (string, number, boolean, time, geometry)."""
+Render = Callable[[Params], str]
+"""How a checked node is written in SQL; its values are bound to the statement's params."""
 
-    text: str
+
+def _sql(text: str) -> Render:
+    return lambda _params: text
+
+
+def _bind(value: Any, cast: str) -> Render:
+    return lambda params: params.add(value, cast)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A node of a filter checked against the layer: its type (string, number, boolean,
+    time, geometry, array) and its SQL, written with bound values when ``render`` is called.
+
+    ``spatial`` holds the geometry literals of spatial predicates every match must satisfy
+    (through top-level ANDs), for the planner's index-first path; ``literal`` marks a
+    geometry literal (bound once per statement, however often it is written).
+    """
+
     kind: str
+    render: Render
+    spatial: tuple[Checked, ...] = ()
+    literal: bool = False
 
 
 @dataclass(frozen=True)
 class TimeSpan:
-    """A temporal operand as SQL for its start and end (equal for an instant)."""
+    """A temporal operand: its start and end (one node for an instant, bound once)."""
 
-    start: str
-    end: str
+    start: Render
+    end: Render | None = None  # None: an instant, its end is its start
+
+    def texts(self, params: Params) -> tuple[str, str]:
+        """The start and end as SQL, each value bound once."""
+        start = self.start(params)
+        return start, (self.end(params) if self.end is not None else start)
 
 
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -288,28 +323,35 @@ SPATIAL = {
     "s_disjoint": "ST_Disjoint", "s_equals": "ST_Equals", "s_touches": "ST_Touches",
     "s_crosses": "ST_Crosses", "s_overlaps": "ST_Overlaps",
 }
+# Predicates true only where the feature's box meets the literal's: the index may go first.
+SPATIAL_MEETS = frozenset({"s_intersects", "s_within", "s_equals", "s_overlaps", "s_crosses",
+                           "s_touches"})
 ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/", "%": "%", "div": "/"}
 
 
-def _allen(a: TimeSpan, b: TimeSpan) -> dict[str, str]:
-    """Allen's interval relations of CQL2's temporal operators, for a and b."""
+def _allen(a: tuple[str, str], b: tuple[str, str]) -> dict[str, str]:
+    """Allen's interval relations of CQL2's temporal operators, for a and b (start, end)."""
+    (a_start, a_end), (b_start, b_end) = a, b
     return {
-        "t_after": f"{a.start} > {b.end}",
-        "t_before": f"{a.end} < {b.start}",
-        "t_contains": f"{a.start} < {b.start} AND {a.end} > {b.end}",
-        "t_disjoint": f"({a.start} > {b.end} OR {a.end} < {b.start})",
-        "t_during": f"{a.start} > {b.start} AND {a.end} < {b.end}",
-        "t_equals": f"{a.start} = {b.start} AND {a.end} = {b.end}",
-        "t_finishedby": f"{a.start} < {b.start} AND {a.end} = {b.end}",
-        "t_finishes": f"{a.start} > {b.start} AND {a.end} = {b.end}",
-        "t_intersects": f"{a.start} <= {b.end} AND {a.end} >= {b.start}",
-        "t_meets": f"{a.end} = {b.start}",
-        "t_metby": f"{a.start} = {b.end}",
-        "t_overlappedby": f"{a.start} > {b.start} AND {a.start} < {b.end} AND {a.end} > {b.end}",
-        "t_overlaps": f"{a.start} < {b.start} AND {a.end} > {b.start} AND {a.end} < {b.end}",
-        "t_startedby": f"{a.start} = {b.start} AND {a.end} > {b.end}",
-        "t_starts": f"{a.start} = {b.start} AND {a.end} < {b.end}",
+        "t_after": f"{a_start} > {b_end}",
+        "t_before": f"{a_end} < {b_start}",
+        "t_contains": f"{a_start} < {b_start} AND {a_end} > {b_end}",
+        "t_disjoint": f"({a_start} > {b_end} OR {a_end} < {b_start})",
+        "t_during": f"{a_start} > {b_start} AND {a_end} < {b_end}",
+        "t_equals": f"{a_start} = {b_start} AND {a_end} = {b_end}",
+        "t_finishedby": f"{a_start} < {b_start} AND {a_end} = {b_end}",
+        "t_finishes": f"{a_start} > {b_start} AND {a_end} = {b_end}",
+        "t_intersects": f"{a_start} <= {b_end} AND {a_end} >= {b_start}",
+        "t_meets": f"{a_end} = {b_start}",
+        "t_metby": f"{a_start} = {b_end}",
+        "t_overlappedby": f"{a_start} > {b_start} AND {a_start} < {b_end} AND {a_end} > {b_end}",
+        "t_overlaps": f"{a_start} < {b_start} AND {a_end} > {b_start} AND {a_end} < {b_end}",
+        "t_startedby": f"{a_start} = {b_start} AND {a_end} > {b_end}",
+        "t_starts": f"{a_start} = {b_start} AND {a_end} < {b_end}",
     }
+
+
+TEMPORAL = frozenset(_allen(("", ""), ("", "")))
 
 
 def _kind(prop: LayerProperty) -> str:
@@ -318,38 +360,38 @@ def _kind(prop: LayerProperty) -> str:
             "datetime": "time", "array": "array"}.get(prop.type, "string")
 
 
-class FilterTranslator:
-    """Translates a CQL2 JSON tree into a SQL condition over one layer's table."""
+class FilterChecker:
+    """Checks a CQL2 JSON tree against one layer's queryables and types, in one walk,
+    into a :class:`Checked` tree; every client mistake is a 400 here, none when writing SQL."""
 
-    def __init__(self, layer: Layer, params: Params, crs: Crs) -> None:
+    def __init__(self, layer: Layer, crs: Crs) -> None:
         self.layer = layer
-        self.params = params
         self.crs = crs
         self._queryables = {p.name: p for p in layer.queryables}
 
-    def condition(self, node: Json) -> str:
-        """SQL for a boolean expression."""
-        sql = self.expression(node)
-        if sql.kind != "boolean":
+    def condition(self, node: Json) -> Checked:
+        """A boolean expression."""
+        checked = self.expression(node)
+        if checked.kind != "boolean":
             raise InvalidParameter("filter : l'expression n'est pas une condition",
                                    en="filter: the expression is not a condition")
-        return sql.text
+        return checked
 
-    def expression(self, node: Json) -> Sql:
-        """SQL for any CQL2 expression, with its type."""
+    def expression(self, node: Json) -> Checked:
+        """Any CQL2 expression, with its type."""
         if isinstance(node, bool):
-            return Sql("TRUE" if node else "FALSE", "boolean")
+            return Checked("boolean", _sql("TRUE" if node else "FALSE"))
         if isinstance(node, int | float):
             number = float(node)
             if not math.isfinite(number):
                 raise InvalidParameter("filter : nombre hors limites",
                                        en="filter: number out of range")
-            return Sql(self.params.add(number, "float8"), "number")
+            return Checked("number", _bind(number, "float8"))
         if isinstance(node, str):
             if "\x00" in node:
                 raise InvalidParameter("filter : caractère NUL interdit",
                                        en="filter: NUL characters are not allowed")
-            return Sql(self.params.add(node, "text"), "string")
+            return Checked("string", _bind(node, "text"))
         if isinstance(node, dict):
             if "property" in node:
                 return self._property(str(node["property"]))
@@ -360,22 +402,22 @@ class FilterTranslator:
                                            en="filter: args must be a list")
                 return self._operation(str(node["op"]).lower(), args)
             if "timestamp" in node or "date" in node:
-                return Sql(self._instant(node), "time")
+                return Checked("time", self._instant(node))
             if "interval" in node:
                 raise InvalidParameter(
                     "filter : un INTERVAL ne s'emploie que dans les opérateurs T_",
                     en="filter: an INTERVAL can only be used in T_ operators")
-            return Sql(self._geometry(node), "geometry")
+            return self._geometry(node)
         raise InvalidParameter(f"filter : valeur non prise en charge {_shown(node)}",
                                en=f"filter: unsupported value {_shown(node)}")
 
-    def _property(self, name: str) -> Sql:
+    def _property(self, name: str) -> Checked:
         if name in GEOMETRY_NAMES or name == self.layer.geometry_column:
             if not self.layer.has_geometry:
                 raise InvalidParameter(
                     f"filter : la collection {self.layer.id!r} n'a pas de géométrie",
                     en=f"filter: collection {self.layer.id!r} has no geometry")
-            return Sql(geometry_column(self.layer), "geometry")
+            return Checked("geometry", _sql(geometry_column(self.layer)))
         prop = self._queryables.get(name)
         if prop is None:
             allowed = ", ".join([*(["geometry"] if self.layer.has_geometry else []),
@@ -383,9 +425,9 @@ class FilterTranslator:
             raise InvalidParameter(
                 f"filter : propriété inconnue {_shown(name)} ; interrogeables : {allowed}",
                 en=f"filter: unknown property {_shown(name)}; queryables: {allowed}")
-        return Sql(column(self.layer, prop), _kind(prop))
+        return Checked(_kind(prop), _sql(column(self.layer, prop)))
 
-    def _operation(self, op: str, args: list[Json]) -> Sql:
+    def _operation(self, op: str, args: list[Json]) -> Checked:
         handler = self._handlers().get(op)
         if handler is None:
             if op in SPATIAL:
@@ -397,7 +439,7 @@ class FilterTranslator:
                 en=f"filter: operator or function {_shown(op)} is not supported")
         return handler(args)
 
-    def _handlers(self) -> dict[str, Callable[[list[Json]], Sql]]:
+    def _handlers(self) -> dict[str, Callable[[list[Json]], Checked]]:
         return {
             "and": lambda a: self._logical("AND", a), "or": lambda a: self._logical("OR", a),
             "not": self._not, "like": self._like, "between": self._between, "in": self._in,
@@ -406,60 +448,59 @@ class FilterTranslator:
             **{op: partial(self._arithmetic, op) for op in ARITHMETIC},
         }
 
-    def _arity(self, op: str, args: list[Json], count: int) -> list[Sql]:
+    def _arity(self, op: str, args: list[Json], count: int) -> list[Checked]:
         if len(args) != count:
             raise InvalidParameter(f"filter : {op} prend {count} argument(s)",
                                    en=f"filter: {op} takes {count} arguments")
         return [self.expression(a) for a in args]
 
-    def _logical(self, op: str, args: list[Json]) -> Sql:
+    def _logical(self, op: str, args: list[Json]) -> Checked:
         if len(args) < 2:
             raise InvalidParameter(f"filter : {op} prend au moins deux conditions",
                                    en=f"filter: {op} takes at least two conditions")
-        return Sql("(" + f" {op} ".join(self.condition(a) for a in args) + ")", "boolean")
+        parts = [self.condition(a) for a in args]
+        spatial = tuple(g for part in parts for g in part.spatial) if op == "AND" else ()
+        return Checked("boolean", lambda p: "(" + f" {op} ".join(c.render(p) for c in parts)
+                       + ")", spatial)
 
-    def _not(self, args: list[Json]) -> Sql:
+    def _not(self, args: list[Json]) -> Checked:
         if len(args) != 1:
             raise InvalidParameter("filter : NOT prend une condition",
                                    en="filter: NOT takes one condition")
-        return Sql(f"(NOT {self.condition(args[0])})", "boolean")
+        inner = self.condition(args[0])
+        return Checked("boolean", lambda p: f"(NOT {inner.render(p)})")
 
-    def _compare(self, op: str, args: list[Json]) -> Sql:
+    def _compare(self, op: str, args: list[Json]) -> Checked:
         lhs, rhs = self._arity(op, args, 2)
         _same_kind(op, lhs, rhs, ("string", "number", "boolean", "time"))
-        return Sql(f"({lhs.text} {COMPARISONS[op]} {rhs.text})", "boolean")
+        return Checked("boolean",
+                       lambda p: f"({lhs.render(p)} {COMPARISONS[op]} {rhs.render(p)})")
 
-    def _arithmetic(self, op: str, args: list[Json]) -> Sql:
+    def _arithmetic(self, op: str, args: list[Json]) -> Checked:
         lhs, rhs = self._arity(op, args, 2)
         _same_kind(op, lhs, rhs, ("number",))
-        if op in ("/", "%", "div"):  # a zero divisor gives NULL, not an error
-            text = f"({lhs.text} {ARITHMETIC[op]} NULLIF({rhs.text}, 0))"
-            if op == "div":
-                text = f"trunc{text}"
-            if op == "%":
-                text = f"(({lhs.text})::numeric % NULLIF(({rhs.text})::numeric, 0))::float8"
-            return Sql(text, "number")
-        return Sql(f"({lhs.text} {ARITHMETIC[op]} {rhs.text})", "number")
+        return Checked("number", partial(_arithmetic_sql, op, lhs, rhs))
 
-    def _like(self, args: list[Json]) -> Sql:
+    def _like(self, args: list[Json]) -> Checked:
         lhs, rhs = self._arity("LIKE", args, 2)
         _same_kind("LIKE", lhs, rhs, ("string",))
-        return Sql(f"({lhs.text} LIKE {rhs.text})", "boolean")
+        return Checked("boolean", lambda p: f"({lhs.render(p)} LIKE {rhs.render(p)})")
 
-    def _casei(self, args: list[Json]) -> Sql:
+    def _casei(self, args: list[Json]) -> Checked:
         (value,) = self._arity("CASEI", args, 1)
         if value.kind != "string":
             raise InvalidParameter("filter : CASEI prend une chaîne",
                                    en="filter: CASEI takes a string")
-        return Sql(f"lower({value.text})", "string")
+        return Checked("string", lambda p: f"lower({value.render(p)})")
 
-    def _between(self, args: list[Json]) -> Sql:
+    def _between(self, args: list[Json]) -> Checked:
         value, low, high = self._arity("BETWEEN", args, 3)
         for bound in (low, high):
             _same_kind("BETWEEN", value, bound, ("number", "time"))
-        return Sql(f"({value.text} BETWEEN {low.text} AND {high.text})", "boolean")
+        return Checked("boolean", lambda p: f"({value.render(p)} BETWEEN {low.render(p)} AND "
+                                            f"{high.render(p)})")
 
-    def _in(self, args: list[Json]) -> Sql:
+    def _in(self, args: list[Json]) -> Checked:
         if len(args) != 2 or not isinstance(args[1], list) or not args[1]:
             raise InvalidParameter("filter : IN prend une valeur et une liste non vide",
                                    en="filter: IN takes a value and a non-empty list")
@@ -467,29 +508,37 @@ class FilterTranslator:
         items = [self.expression(item) for item in args[1]]
         for item in items:
             _same_kind("IN", value, item, ("string", "number", "boolean", "time"))
-        return Sql(f"({value.text} IN ({', '.join(i.text for i in items)}))", "boolean")
+        return Checked("boolean", lambda p: f"({value.render(p)} IN "
+                                            f"({', '.join(i.render(p) for i in items)}))")
 
-    def _is_null(self, args: list[Json]) -> Sql:
+    def _is_null(self, args: list[Json]) -> Checked:
         (value,) = self._arity("IS NULL", args, 1)
-        return Sql(f"({value.text} IS NULL)", "boolean")
+        return Checked("boolean", lambda p: f"({value.render(p)} IS NULL)")
 
-    def _spatial(self, op: str, args: list[Json]) -> Sql:
+    def _spatial(self, op: str, args: list[Json]) -> Checked:
         lhs, rhs = self._arity(op.upper(), args, 2)
         if lhs.kind != "geometry" or rhs.kind != "geometry":
             raise InvalidParameter(f"filter : {op.upper()} compare deux géométries",
                                    en=f"filter: {op.upper()} compares two geometries")
-        return Sql(f"{SPATIAL[op]}({lhs.text}, {rhs.text})", "boolean")
+        spatial = tuple(g for g in (lhs, rhs) if g.literal) if op in SPATIAL_MEETS else ()
+        return Checked("boolean", lambda p: f"{SPATIAL[op]}({lhs.render(p)}, {rhs.render(p)})",
+                       spatial)
 
-    def _temporal(self, op: str, args: list[Json]) -> Sql:
+    def _temporal(self, op: str, args: list[Json]) -> Checked:
         if len(args) != 2:
             raise InvalidParameter(f"filter : {op.upper()} prend 2 arguments",
                                    en=f"filter: {op.upper()} takes 2 arguments")
-        relations = _allen(self._span(args[0]), self._span(args[1]))
-        if op not in relations:
+        first, second = self._span(args[0]), self._span(args[1])
+        if op not in TEMPORAL:
             raise InvalidParameter(
                 f"filter : l'opérateur temporel {_shown(op)} n'est pas pris en charge",
                 en=f"filter: temporal operator {_shown(op)} is not supported")
-        return Sql(f"({relations[op]})", "boolean")
+
+        def render(params: Params) -> str:
+            a = first.texts(params)
+            return f"({_allen(a, second.texts(params))[op]})"
+
+        return Checked("boolean", render)
 
     def _span(self, node: Json) -> TimeSpan:
         if isinstance(node, dict) and "interval" in node:
@@ -497,33 +546,33 @@ class FilterTranslator:
             if not isinstance(bounds, list) or len(bounds) != 2:
                 raise InvalidParameter("filter : un INTERVAL a un début et une fin",
                                        en="filter: an INTERVAL has a start and an end")
-            start, end = self._bound(bounds[0], "-infinity"), self._bound(bounds[1], "infinity")
-            return TimeSpan(start, end)
+            return TimeSpan(self._bound(bounds[0], "-infinity"),
+                            self._bound(bounds[1], "infinity"))
         value = self.expression(node)
         if value.kind != "time":
             raise _not_temporal()
-        return TimeSpan(value.text, value.text)
+        return TimeSpan(value.render)
 
-    def _bound(self, node: Json, open_end: str) -> str:
+    def _bound(self, node: Json, open_end: str) -> Render:
         if node == "..":
-            return "'-infinity'" if open_end == "-infinity" else "'infinity'"
+            return _sql("'-infinity'" if open_end == "-infinity" else "'infinity'")
         if isinstance(node, str):
             node = {"date": node} if len(node) == 10 else {"timestamp": node}
         if isinstance(node, dict) and "property" in node:
             bound = self._property(str(node["property"]))
             if bound.kind != "time":  # e.g. INTERVAL(ref, ref): text is not a time
                 raise _not_temporal()
-            return bound.text
+            return bound.render
         return self._instant(node)
 
-    def _instant(self, node: Json) -> str:
+    def _instant(self, node: Json) -> Render:
         if not isinstance(node, dict) or not isinstance(node.get("date", node.get("timestamp")),
                                                          str):
             raise InvalidParameter(f"filter : ni une date ni un horodatage : {_shown(node)}",
                                    en=f"filter: not a date or timestamp: {_shown(node)}")
         try:
             if "date" in node:
-                return self.params.add(dt.date.fromisoformat(node["date"]), "date")
+                return _bind(dt.date.fromisoformat(node["date"]), "date")
             value = dt.datetime.fromisoformat(node["timestamp"])
         except (ValueError, KeyError) as exc:
             raise InvalidParameter(f"filter : date ou horodatage invalide : {_shown(node)}",
@@ -531,9 +580,9 @@ class FilterTranslator:
                                    ) from exc
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return self.params.add(value, "timestamptz")
+        return _bind(value, "timestamptz")
 
-    def _geometry(self, node: Json) -> str:
+    def _geometry(self, node: Json) -> Checked:
         if "bbox" in node:
             box = node["bbox"]
             if not isinstance(box, list) or len(box) not in (4, 6) \
@@ -563,12 +612,27 @@ class FilterTranslator:
             raise InvalidParameter(
                 f"filter : géométrie hors du domaine de {self.crs.label} ({domain})",
                 en=f"filter: geometry outside the domain of {self.crs.label} ({domain})")
-        wkb = self.params.add(shapely.to_wkb(geom), "bytea")
-        storage = to_storage_sql(str(self.crs.srid), self.crs.lat_lon, f"ST_GeomFromWKB({wkb})")
-        return f"(SELECT {storage})"  # computed once per statement
+        wkb, crs, key = shapely.to_wkb(geom), self.crs, object()
+
+        def write(params: Params) -> str:
+            storage = to_storage_sql(str(crs.srid), crs.lat_lon,
+                                     f"ST_GeomFromWKB({params.add(wkb, 'bytea')})")
+            return f"(SELECT {storage})"  # computed once per statement
+
+        return Checked("geometry", lambda p: p.once(key, partial(write, p)), literal=True)
 
 
-def _same_kind(op: str, lhs: Sql, rhs: Sql, kinds: tuple[str, ...]) -> None:
+def _arithmetic_sql(op: str, lhs: Checked, rhs: Checked, params: Params) -> str:
+    left, right = lhs.render(params), rhs.render(params)
+    if op in ("/", "%", "div"):  # a zero divisor gives NULL, not an error
+        if op == "%":
+            return f"(({left})::numeric % NULLIF(({right})::numeric, 0))::float8"
+        text = f"({left} {ARITHMETIC[op]} NULLIF({right}, 0))"
+        return f"trunc{text}" if op == "div" else text
+    return f"({left} {ARITHMETIC[op]} {right})"
+
+
+def _same_kind(op: str, lhs: Checked, rhs: Checked, kinds: tuple[str, ...]) -> None:
     if lhs.kind not in kinds or rhs.kind != lhs.kind:
         raise InvalidParameter(
             f"filter : {op.upper()} ne peut comparer un {KIND_FR[lhs.kind]} "
@@ -591,18 +655,3 @@ def _shown(node: Json) -> str:
     text = repr(node) if isinstance(node, str) else json.dumps(node, ensure_ascii=False,
                                                               default=str)
     return text if len(text) <= 80 else text[:80] + "…"
-
-
-def spatial_literals(tree: Json) -> list[Json]:
-    """Geometry literals of spatial predicates that every match must satisfy (top-level AND)."""
-    if not isinstance(tree, dict):
-        return []
-    op = str(tree.get("op", "")).lower()
-    args = tree.get("args")
-    if not isinstance(args, list):
-        return []
-    if op == "and":
-        return [g for arg in args for g in spatial_literals(arg)]
-    if op in ("s_intersects", "s_within", "s_equals", "s_overlaps", "s_crosses", "s_touches"):
-        return [a for a in args if isinstance(a, dict) and "property" not in a]
-    return []

@@ -18,15 +18,15 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from geoportal.core import formats
+from geoportal.core.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.core.formats import Format
 from geoportal.core.history import HISTORY_TABLES
 from geoportal.core.links import Link, Links, replace_params
-from geoportal.db.versions import layer_version
+from geoportal.core.versions import layer_version
 from geoportal.deps import get_pool
 from geoportal.errors import NotFound
 from geoportal.ogc import html, sql
 from geoportal.ogc.caching import cache_headers, make_etag, not_modified
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.params import parse_int, reject_unknown
 from geoportal.ogc.query import Statement, feature_sql
 from geoportal.ogc.sql import Params
@@ -208,12 +208,13 @@ def _history_html(links: Links, layer: Layer, fid: int, query: HistoryQuery,
         rows=list(zip(versions, previews, _changed(versions), strict=True)))
 
 
-def history_router() -> APIRouter:
-    """The route of a feature's history (included by the OGC API router)."""
+def history_router(openapi_extra: dict[str, Any]) -> APIRouter:
+    """The route of a feature's history (included by the OGC API router, which gives its
+    parameters' OpenAPI description)."""
     router = APIRouter(tags=["OGC API Features"])
 
     @router.get("/ogc/collections/{collection_id}/items/{feature_id}/history",
-                summary="Versions of one feature")
+                summary="Versions of one feature", openapi_extra=openapi_extra)
     async def feature_history(collection_id: str, feature_id: str,
                               request: Request) -> Response:
         """Every change to the feature, newest first: who, when, in which change-set, and the

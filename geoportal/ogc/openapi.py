@@ -6,9 +6,9 @@ from typing import Any
 
 from geoportal import __version__
 from geoportal.core import formats
+from geoportal.core.crs import CRS84, offered_uris
 from geoportal.core.links import Links
 from geoportal.core.openapi import OpenApiPart
-from geoportal.ogc.crs import CRS84, offered_uris
 from geoportal.ogc.documents import DESCRIPTION, TITLE
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
@@ -25,6 +25,14 @@ def _param(name: str, description: str, schema: dict[str, Any], style: str | Non
     if explode is not None:
         param["explode"] = explode
     return param
+
+
+ITEMS_PARAMETERS = ("f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "filter",
+                    "filter-lang", "filter-crs", "sortby", "properties", "at")
+"""The items' query parameters (``datetime`` too on a layer with time; no bbox on a table)."""
+FEATURE_PARAMETERS = ("f", "crs", "properties", "at")
+HISTORY_PARAMETERS = ("f", "crs")
+METADATA_PARAMETERS = ("f",)
 
 
 def _parameters(settings: Settings) -> dict[str, Any]:
@@ -62,6 +70,20 @@ def _parameters(settings: Settings) -> dict[str, Any]:
     }
 
 
+HISTORY_PAGING = (
+    _param("limit", "Changes per page.", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                          "default": 100}),
+    _param("offset", "Changes to skip (prefer the `next` link).",
+           {"type": "integer", "minimum": 0, "default": 0}))
+
+
+def route_parameters(names: tuple[str, ...], settings: Settings) -> list[dict[str, Any]]:
+    """The query parameters ``names`` as inline OpenAPI objects, for the FastAPI routes'
+    ``openapi_extra``: ``/openapi.json`` and ``/ogc/api`` read the same table."""
+    table = _parameters(settings)
+    return [table[name] for name in names]
+
+
 def _content(*fmts: formats.Format) -> dict[str, Any]:
     return {fmt.media_type: JSON_OBJECT if "json" in fmt.media_type
             else {"schema": {"type": "string"}} for fmt in fmts}
@@ -81,8 +103,7 @@ def _get(op_id: str, summary: str, tag: str, params: list[str], responses: dict[
 
 def _collection_paths(layer: Layer) -> dict[str, Any]:
     base = f"/collections/{layer.id}"
-    item_params = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "filter",
-                   "filter-lang", "filter-crs", "sortby", "properties", "at"]
+    item_params = list(ITEMS_PARAMETERS)
     if not layer.has_geometry:  # no bbox on a table (400); crs stays: CRS84 is accepted
         item_params = [p for p in item_params if p not in ("bbox", "bbox-crs")]
     if layer.temporal is not None:
@@ -90,20 +111,16 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
     not_found = {"404": {"$ref": "#/components/responses/NotFound"}}
     fid = {"name": "featureId", "in": "path", "required": True, "schema": {"type": "integer"}}
     feature = _get(f"get_{layer.id}_feature", f"One feature of {layer.title}", layer.id,
-                   ["f", "crs", "properties", "at"],
+                   list(FEATURE_PARAMETERS),
                    {**_ok("The feature", *formats.FEATURE), **not_found})
     feature["get"]["parameters"].insert(0, fid)
     history = _get(f"get_{layer.id}_feature_history", f"Versions of one feature of {layer.title}",
-                   layer.id, ["f", "crs"],
+                   layer.id, list(HISTORY_PARAMETERS),
                    {**_ok("Every change to the feature, newest first (who, when, change-set, "
                           "the feature as it was); a deletion is an entry of its own",
                           formats.JSON, formats.HTML),
                     "404": {"$ref": "#/components/responses/NotFound"}})
-    history["get"]["parameters"][:0] = [fid, _param(
-        "limit", "Changes per page.", {"type": "integer", "minimum": 1, "maximum": 1000,
-                                       "default": 100}), _param(
-        "offset", "Changes to skip (prefer the `next` link).",
-        {"type": "integer", "minimum": 0, "default": 0})]
+    history["get"]["parameters"][:0] = [fid, *HISTORY_PAGING]
     items = _get(f"get_{layer.id}_items", f"Features of {layer.title}", layer.id, item_params,
                  _ok("A page of features", *formats.FEATURES))
     if layer.editable:

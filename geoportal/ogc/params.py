@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from geoportal.core.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.core.history import HISTORY_TABLES, parse_at
 from geoportal.errors import InvalidParameter
-from geoportal.ogc.crs import CRS84, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.ogc.filters import ParsedFilter, parse_filter
 from geoportal.registry import Layer, LayerProperty
 from geoportal.settings import Settings
@@ -289,7 +289,7 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
         crs=crs,
         crs_given="crs" in params,
         interval=interval,
-        filter=_filter(params),
+        filter=_filter(params, layer),
         sortby=sortby,
         properties=parse_properties(params["properties"], layer)
         if "properties" in params else list(layer.properties),
@@ -300,7 +300,7 @@ def parse_items_query(params: Mapping[str, str], layer: Layer, settings: Setting
     )
 
 
-def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
+def _filter(params: Mapping[str, str], layer: Layer) -> ParsedFilter | None:
     lang = params.get("filter-lang", "cql2-text")
     if lang not in FILTER_LANGS:
         langs = ", ".join(FILTER_LANGS)
@@ -313,7 +313,7 @@ def _filter(params: Mapping[str, str]) -> ParsedFilter | None:
             raise InvalidParameter("filter-lang/filter-crs : donnés sans filter",
                                    en="filter-lang/filter-crs: given without filter")
         return None
-    return parse_filter(params["filter"], lang, crs)
+    return parse_filter(params["filter"], lang, layer, crs)
 
 
 def parse_feature_params(params: Mapping[str, str], layer: Layer) -> tuple[Crs, bool,

@@ -10,12 +10,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs
 from geoportal.core.formats import CSV, JSONFG, JSONSEQ, Format
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version_sql
+from geoportal.core.versions import data_version_sql, layer_version_sql
 from geoportal.ogc import sql
-from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs
-from geoportal.ogc.filters import FilterTranslator, spatial_literals
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.sql import Params
 from geoportal.registry import Layer, LayerProperty
@@ -65,7 +64,7 @@ def spatial_first(query: ItemsQuery, layer_area: float) -> bool:
     """
     if query.bbox is not None:
         return bbox_share(query, layer_area) <= SPATIAL_FIRST_MAX_SHARE
-    return query.filter is not None and bool(spatial_literals(query.filter.tree))
+    return query.filter is not None and bool(query.filter.spatial)
 
 
 def conditions(layer: Layer, query: ItemsQuery, params: Params,
@@ -83,9 +82,8 @@ def conditions(layer: Layer, query: ItemsQuery, params: Params,
         cast = "float8" if isinstance(value, float) else "bool" if isinstance(value, bool) \
             else "text"
         clauses.append(f"{sql.column(layer, prop)} = {params.add(value, cast)}")
-    if query.filter is not None:
-        translator = FilterTranslator(layer, params, query.filter.crs)
-        clauses.append(translator.condition(query.filter.tree))
+    if query.filter is not None:  # checked when parsed: writing it cannot fail
+        clauses.append(query.filter.condition.render(params))
     return clauses
 
 
@@ -133,7 +131,7 @@ def version_sql(layer: Layer, at_sql: str | None = None) -> str:
     bound timestamptz), the data version then (the layer counter does not go back)."""
     if at_sql is not None:
         return data_version_sql(f"{at_sql}::timestamptz")
-    return f"(SELECT version FROM layer_versions WHERE table_name = {sql.literal(layer.table)})"
+    return layer_version_sql(sql.literal(layer.table))
 
 
 def moment_sql(at: dt.datetime | None, params: Params) -> str | None:
@@ -161,9 +159,8 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
     if not layer.has_geometry or not spatial_first(query, layer_area):
         return (f"WITH page AS (SELECT t.* FROM {table} t {sql.where(clauses + keyset)} "
                 f"{order} {limit})")
-    if envelope is None and query.filter is not None:  # a spatial filter's geometry
-        literal = spatial_literals(query.filter.tree)[0]
-        envelope = FilterTranslator(layer, params, query.filter.crs).expression(literal).text
+    if envelope is None and query.filter is not None:  # a spatial filter's geometry, the
+        envelope = query.filter.spatial[0].render(params)  # same bound value as the filter's
     # Candidates from the GiST index (bounding boxes meet), ordered, then the exact tests in
     # that order until the page is full (OFFSET 0 keeps the filter above the sort).
     candidates = [sql.bbox_candidates_clause(layer, str(envelope)), *keyset]

@@ -20,7 +20,15 @@ from geoportal.ogc.docs import add_docs_routes, swagger_page
 from geoportal.ogc.edit_routes import add_edit_routes
 from geoportal.ogc.extensions import conformance_classes, extra_openapi
 from geoportal.ogc.history import history_router
-from geoportal.ogc.openapi import openapi_document
+from geoportal.ogc.openapi import (
+    FEATURE_PARAMETERS,
+    HISTORY_PAGING,
+    HISTORY_PARAMETERS,
+    ITEMS_PARAMETERS,
+    METADATA_PARAMETERS,
+    openapi_document,
+    route_parameters,
+)
 from geoportal.ogc.params import (
     parse_feature_params,
     parse_items_query,
@@ -63,12 +71,22 @@ def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: 
     return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
 
 
-def ogc_router() -> APIRouter:
-    """The OGC API Features router (and ``/docs``), built when the app is created."""
+def ogc_router(settings: Settings) -> APIRouter:
+    """The OGC API Features router (and ``/docs``), built when the app is created.
+
+    Each route's query parameters in ``/openapi.json`` come from the table that writes
+    ``/ogc/api`` (``ogc.openapi``): one declaration for both documents.
+    """
     router = APIRouter(tags=["OGC API Features"])
     add_docs_routes(router)
 
-    @router.get("/ogc", summary="Landing page")
+    def query(names: tuple[str, ...]) -> dict[str, Any]:
+        return {"parameters": route_parameters(names, settings)}
+
+    metadata = query(METADATA_PARAMETERS)
+
+    @router.get("/ogc", summary="Landing page",
+                openapi_extra=metadata)
     async def landing(request: Request) -> Response:
         """What the API offers, as links."""
         settings, _ = _state(request)
@@ -79,7 +97,8 @@ def ogc_router() -> APIRouter:
         return _document(request, doc, fmt, "landing.html", "OGC API",
                          html.crumbs(links.base), links)
 
-    @router.get("/ogc/conformance", summary="Conformance classes")
+    @router.get("/ogc/conformance", summary="Conformance classes",
+                openapi_extra=metadata)
     async def conformance(request: Request) -> Response:
         """The conformance classes this API implements."""
         settings, _ = _state(request)
@@ -91,7 +110,8 @@ def ogc_router() -> APIRouter:
         return _document(request, doc, fmt, "conformance.html", "Conformance",
                          html.crumbs(links.base, ("Conformance", None)), links)
 
-    @router.get("/ogc/api", summary="OpenAPI 3.0 definition (f=html: documentation)")
+    @router.get("/ogc/api", summary="OpenAPI 3.0 definition (f=html: documentation)",
+                openapi_extra=metadata)
     async def api(request: Request) -> Response:
         """The API definition as OpenAPI 3.0 JSON, or its Swagger UI page."""
         settings, registry = _state(request)
@@ -103,7 +123,8 @@ def ogc_router() -> APIRouter:
                                extra_openapi(request))
         return Response(orjson.dumps(doc), media_type=formats.OPENAPI.media_type)
 
-    @router.get("/ogc/collections", summary="The collections")
+    @router.get("/ogc/collections", summary="The collections",
+                openapi_extra=metadata)
     async def collections(request: Request) -> Response:
         """Every published layer as a collection."""
         settings, registry = _state(request)
@@ -116,7 +137,8 @@ def ogc_router() -> APIRouter:
         return _document(request, doc, fmt, "collections.html", "Collections",
                          html.crumbs(links.base, ("Collections", None)), links)
 
-    @router.get("/ogc/collections/{collection_id}", summary="One collection")
+    @router.get("/ogc/collections/{collection_id}", summary="One collection",
+                openapi_extra=metadata)
     async def collection(collection_id: str, request: Request) -> Response:
         """A collection: extent, CRSs and links to its items and queryables."""
         settings, registry = _state(request)
@@ -130,13 +152,15 @@ def ogc_router() -> APIRouter:
             links.base, ("Collections", f"{links.base}/ogc/collections?f=html"),
             (layer.title, None)), links)
 
-    @router.get("/ogc/collections/{collection_id}/queryables", summary="Queryables")
+    @router.get("/ogc/collections/{collection_id}/queryables", summary="Queryables",
+                openapi_extra=metadata)
     async def queryables(collection_id: str, request: Request) -> Response:
         """The properties usable in filter, sortby and name=value, as JSON Schema."""
         settings, registry = _state(request)
         return _schema(request, settings, _layer(registry, collection_id), "queryables")
 
-    @router.get("/ogc/collections/{collection_id}/schema", summary="Schema of the features")
+    @router.get("/ogc/collections/{collection_id}/schema", summary="Schema of the features",
+                openapi_extra=metadata)
     async def schema(collection_id: str, request: Request) -> Response:
         """Every property of the features, as JSON Schema."""
         settings, registry = _state(request)
@@ -157,7 +181,8 @@ def ogc_router() -> APIRouter:
             return Response(status_code=304, headers=cache_headers(etag))
         return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
 
-    @router.get("/ogc/collections/{collection_id}/items", summary="Features")
+    @router.get("/ogc/collections/{collection_id}/items", summary="Features",
+                openapi_extra=query((*ITEMS_PARAMETERS, "datetime")))
     async def items(collection_id: str, request: Request) -> Response:
         """A page of features (GeoJSON, JSON-FG, HTML) or the whole set streamed (jsonseq, CSV)."""
         settings, registry = _state(request)
@@ -173,7 +198,8 @@ def ogc_router() -> APIRouter:
             if query.bbox else 0.0
         return await features.items_response(request, pool, links, layer, query, fmt, area)
 
-    @router.get("/ogc/collections/{collection_id}/items/{feature_id}", summary="One feature")
+    @router.get("/ogc/collections/{collection_id}/items/{feature_id}", summary="One feature",
+                openapi_extra=query(FEATURE_PARAMETERS))
     async def item(collection_id: str, feature_id: str, request: Request) -> Response:
         """One feature by its id."""
         settings, registry = _state(request)
@@ -185,7 +211,8 @@ def ogc_router() -> APIRouter:
         return await features.feature_response(request, get_pool(request), links, layer,
                                                feature_id, fmt, crs, props, crs_given, at)
 
-    router.include_router(history_router())
+    router.include_router(history_router({"parameters": [
+        *HISTORY_PAGING, *route_parameters(HISTORY_PARAMETERS, settings)]}))
     add_edit_routes(router)
     return router
 

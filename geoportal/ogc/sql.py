@@ -6,12 +6,13 @@ parameter (``$n``) collected in a :class:`Params`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from geoportal.ogc.crs import Crs, output_geometry_sql
+from geoportal.core.area import STORAGE_SRID
+from geoportal.core.crs import Crs, output_geometry_sql
 from geoportal.registry import Layer, LayerProperty
-from geoportal.settings import STORAGE_SRID
 
 # Bumped when the encoding of features changes for the same data (2: numbers keep their
 # decimal point, rings counter-clockwise, CSV typed), so that no page cached by a client
@@ -24,12 +25,22 @@ class Params:
     """The bound values of one statement, numbered in the order they are added."""
 
     values: list[Any] = field(default_factory=list)
+    _written: dict[int, tuple[object, str]] = field(default_factory=dict, repr=False)
 
     def add(self, value: Any, cast: str | None = None) -> str:
         """Bind a value and return its placeholder, e.g. ``$3::float8``."""
         self.values.append(value)
         placeholder = f"${len(self.values)}"
         return f"{placeholder}::{cast}" if cast else placeholder
+
+    def once(self, key: object, write: Callable[[], str]) -> str:
+        """The SQL ``write`` gives for ``key``, written (and its values bound) once per
+        statement however often it is used, e.g. a filter's geometry literal."""
+        found = self._written.get(id(key))
+        if found is None or found[0] is not key:
+            found = (key, write())
+            self._written[id(key)] = found
+        return found[1]
 
 
 def ident(name: str) -> str:

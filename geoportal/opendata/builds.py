@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from geoportal.core import formats as ogc_formats
-from geoportal.ogc.crs import STORAGE, Crs
+from geoportal.core.crs import STORAGE, Crs
 from geoportal.ogc.query import csv_header, feature_sql
 from geoportal.ogc.sql import ident
 from geoportal.opendata import files

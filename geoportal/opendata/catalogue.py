@@ -21,7 +21,7 @@ from geoportal.opendata.formats import (
     TABLE_DOWNLOADS,
 )
 from geoportal.opendata.licenses import license_of
-from geoportal.opendata.rasters import RASTERS, RasterDataset
+from geoportal.opendata.rasters import RasterDataset, raster_datasets
 from geoportal.registry import Layer, LayerRegistry
 
 CRS_TITLES = {"CRS84": "longitude/latitude WGS 84", "EPSG:26191": "Merchich / Nord Maroc"}
@@ -140,7 +140,8 @@ def catalogue_document(registry: LayerRegistry, stats: dict[str, LayerStats],
                        raster_folder: Path, links: Links) -> dict[str, Any]:
     """Every dataset: the registry's layers in map order, then the rasters."""
     datasets = [layer_document(layer, stats.get(layer.id), links) for layer in registry]
-    datasets += [raster_document(RasterFile.look(r, raster_folder), links) for r in RASTERS]
+    datasets += [raster_document(RasterFile.look(r, raster_folder), links)
+                 for r in raster_datasets(registry)]
     return {
         "title": "Données ouvertes — Agence urbaine de Casablanca",
         "datasets": datasets,

@@ -13,8 +13,8 @@ import asyncpg
 
 from geoportal.core import formats as ogc_formats
 from geoportal.core.area import STORAGE_SRID
-from geoportal.db.versions import data_version
-from geoportal.ogc.crs import WGS84_LON_LAT
+from geoportal.core.crs import WGS84_LON_LAT
+from geoportal.core.versions import LAYER_VERSIONS_SQL, data_version
 from geoportal.ogc.query import feature_sql
 from geoportal.ogc.sql import ident, literal
 from geoportal.registry import Layer, LayerRegistry
@@ -70,7 +70,7 @@ def stats_sql(registry: LayerRegistry) -> str:
     parts = " UNION ALL ".join(_layer_part(layer) for layer in registry)
     return (f"WITH s AS ({parts}) SELECT s.id, s.features, s.sample, v.version, v.updated_at, "  # noqa: S608
             "ST_XMin(s.extent), ST_YMin(s.extent), ST_XMax(s.extent), ST_YMax(s.extent) "
-            "FROM s LEFT JOIN layer_versions v ON v.table_name = s.table_name")
+            f"FROM s LEFT JOIN ({LAYER_VERSIONS_SQL}) v ON v.table_name = s.table_name")
 
 
 def stats_from_rows(rows: list[Any]) -> dict[str, LayerStats]:

@@ -21,7 +21,7 @@ import asyncpg
 import pyarrow as pa
 import pyogrio.raw
 
-from geoportal.ogc.crs import Crs, output_geometry_sql
+from geoportal.core.crs import Crs, output_geometry_sql
 from geoportal.ogc.sql import geometry_column, id_column, ident, table
 from geoportal.opendata.formats import GPKG, SHAPEFILE, Download
 from geoportal.registry import Layer, LayerProperty

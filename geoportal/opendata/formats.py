@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoportal.core.crs import STORAGE, WGS84_LON_LAT, Crs, parse_crs
 from geoportal.errors import InvalidParameter, NotFound
-from geoportal.ogc.crs import STORAGE, WGS84_LON_LAT, Crs, parse_crs
 
 
 @dataclass(frozen=True)

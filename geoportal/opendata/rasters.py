@@ -1,13 +1,11 @@
-"""The raster datasets (GeoTIFF) of the open data, from the rules' list of raster layers."""
+"""The raster datasets (GeoTIFF) of the open data: the registry's raster layers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoportal.rules.rasters import RASTER_LAYERS, RasterLayer
-
-RASTER_LICENSE = "ODbL-1.0"
+from geoportal.registry import LayerRegistry, RasterLayer
 
 
 @dataclass(frozen=True)
@@ -19,7 +17,7 @@ class RasterDataset:
     @property
     def id(self) -> str:
         """The dataset id, e.g. ``flood-hazard``."""
-        return self.layer.name.replace("_", "-")
+        return self.layer.id.replace("_", "-")
 
     @property
     def title(self) -> str:
@@ -36,7 +34,7 @@ class RasterDataset:
     @property
     def license(self) -> str:
         """Its license identifier."""
-        return RASTER_LICENSE
+        return self.layer.license
 
     @property
     def keywords(self) -> list[str]:
@@ -48,9 +46,11 @@ class RasterDataset:
         return folder / self.layer.file
 
 
-RASTERS: tuple[RasterDataset, ...] = tuple(RasterDataset(layer) for layer in RASTER_LAYERS)
+def raster_datasets(registry: LayerRegistry) -> tuple[RasterDataset, ...]:
+    """The registry's raster layers, as datasets."""
+    return tuple(RasterDataset(layer) for layer in registry.rasters)
 
 
-def raster(dataset_id: str) -> RasterDataset | None:
+def raster(registry: LayerRegistry, dataset_id: str) -> RasterDataset | None:
     """The raster dataset with that id."""
-    return next((r for r in RASTERS if r.id == dataset_id), None)
+    return next((r for r in raster_datasets(registry) if r.id == dataset_id), None)

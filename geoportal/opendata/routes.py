@@ -7,7 +7,6 @@ in place); with the cache turned off, GeoJSON and CSV are streamed as they are r
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache, partial
@@ -24,12 +23,13 @@ from starlette.responses import StreamingResponse
 
 from geoportal.core import formats as ogc_formats
 from geoportal.core.caching import not_modified
+from geoportal.core.crs import WGS84_LON_LAT, Crs
 from geoportal.core.links import Links
 from geoportal.core.ranges import OpenFile, RangedResponse
 from geoportal.core.services import services_of
+from geoportal.core.versions import layer_version_row
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound, outage_log
-from geoportal.ogc.crs import WGS84_LON_LAT, Crs
 from geoportal.ogc.query import csvt_line
 from geoportal.opendata import files
 from geoportal.opendata.builds import (
@@ -121,12 +121,6 @@ def _headers(links: Links, dataset_id: str, license_id: str, filename: str,
     return headers
 
 
-async def _version_row(conn: asyncpg.Connection, layer: Layer) -> tuple[int, dt.datetime | None]:
-    row = await conn.fetchrow("SELECT version, updated_at FROM layer_versions "
-                              "WHERE table_name = $1", layer.table)
-    return (int(row["version"]), row["updated_at"]) if row else (0, None)
-
-
 def _license_text(layer: Layer, links: Links) -> Callable[[LayerStamp], str]:
     def text(stamp: LayerStamp) -> str:
         return license_file(layer.title, layer.license, layer.attribution, stamp.updated,
@@ -182,7 +176,7 @@ async def _streamed(request: Request, pool: asyncpg.Pool, layer: Layer, crs: Crs
                     download: Download, links: Links, headers: dict[str, str]) -> Response:
     """Without the cache: GeoJSON and CSV streamed (no length), files written per request."""
     async with pool.acquire() as conn:
-        version, _ = await _version_row(conn, layer)
+        version, _ = await layer_version_row(conn, layer.table)
     headers["ETag"] = f'W/"{layer.id}-{version}-{download.ext}-{crs.srid}"'
     if not_modified(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
@@ -212,11 +206,11 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
     layer = registry.get(dataset_id)
     if layer is not None:
         async with pool.acquire() as conn:
-            version, updated = await _version_row(conn, layer)
+            version, updated = await layer_version_row(conn, layer.table)
         text = license_file(layer.title, layer.license, layer.attribution, updated,
                             str(version), source)
     else:
-        dataset = raster(dataset_id)
+        dataset = raster(registry, dataset_id)
         if dataset is None:
             raise NotFound(f"no dataset {dataset_id!r}; see /opendata for the list")
         text = license_file(dataset.title, dataset.license,
@@ -225,9 +219,9 @@ async def _license_response(pool: asyncpg.Pool, registry: LayerRegistry, dataset
     return PlainTextResponse(text, headers={"Cache-Control": "no-cache"})
 
 
-def _raster_response(request: Request, settings: Settings, dataset_id: str,
-                     links: Links) -> Response:
-    dataset = raster(dataset_id)
+def _raster_response(request: Request, settings: Settings, registry: LayerRegistry,
+                     dataset_id: str, links: Links) -> Response:
+    dataset = raster(registry, dataset_id)
     if dataset is None:
         raise NotFound(f"no raster dataset {dataset_id!r}; see /opendata for the list")
     path = dataset.path(settings.raster_dir)
@@ -254,7 +248,7 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if ext == LICENSE_EXT:
         return await _license_response(pool, registry, dataset_id, links)
     if ext == GEOTIFF.ext:
-        return _raster_response(request, settings, dataset_id, links)
+        return _raster_response(request, settings, registry, dataset_id, links)
     if dataset_id not in registry:
         dataset_id, crs = storage_alias(dataset_id, crs)
     layer = _layer(registry, dataset_id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from geoportal.registry.models import Layer
+from geoportal.registry.models import Layer, RasterLayer
 
 
 class RegistryError(ValueError):
@@ -16,10 +16,14 @@ class RegistryError(ValueError):
 
 
 class LayerRegistry:
-    """The published layers, by id, in map order. The only source of table names for SQL."""
+    """The published layers, by id, in map order. The only source of table names for SQL.
 
-    def __init__(self, layers: list[Layer]) -> None:
+    Iterating gives the feature layers (tables); ``rasters`` holds the raster layers.
+    """
+
+    def __init__(self, layers: list[Layer], rasters: Sequence[RasterLayer] = ()) -> None:
         self._layers = {layer.id: layer for layer in sorted(layers, key=lambda x: x.order)}
+        self.rasters: tuple[RasterLayer, ...] = tuple(sorted(rasters, key=lambda r: r.id))
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self._layers.values())
@@ -48,15 +52,24 @@ def _location(error: dict[str, object]) -> str:
 
 
 def load_layer(path: Path) -> Layer:
-    """One layer file, validated."""
+    """One feature layer's file, validated."""
+    layer = load_definition(path)
+    if not isinstance(layer, Layer):
+        raise RegistryError(f"{path}: key 'kind' is 'raster': not a layer of features")
+    return layer
+
+
+def load_definition(path: Path) -> Layer | RasterLayer:
+    """One layer file, validated: a feature layer, or a raster layer (``kind: raster``)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise RegistryError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    model: type[Layer] | type[RasterLayer] = RasterLayer if raw.get("kind") == "raster" else Layer
     try:
-        layer = Layer.model_validate(raw)
+        layer = model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"key '{_location(dict(e))}': {e['msg']}" for e in exc.errors()
@@ -89,6 +102,7 @@ def load_registry(folder: Path) -> LayerRegistry:
     files = sorted(folder.glob("*.yml"))
     if not files:
         raise RegistryError(f"{folder}: no layer definitions (*.yml) found")
-    layers = [load_layer(path) for path in files]
+    definitions = [load_definition(path) for path in files]
+    layers = [d for d in definitions if isinstance(d, Layer)]
     _check_references(folder, layers)
-    return LayerRegistry(layers)
+    return LayerRegistry(layers, [d for d in definitions if isinstance(d, RasterLayer)])

@@ -203,3 +203,57 @@ class Layer(Strict):
     def queryables(self) -> list[LayerProperty]:
         """The properties that filters and sorting may use."""
         return [p for p in self.properties if p.queryable]
+
+
+class RasterRule(Strict):
+    """How the rules answer reads a raster layer: from which class it warns, and how."""
+
+    warn_from: int = Field(description="A highest class at or above this gives a warning.")
+    high_from: int | None = Field(
+        default=None, description="At or above this class, the level is this class's label "
+                                  "(values beyond the declared classes included).")
+    warning: str = Field(description="The French warning; {level}, {where} and {value} are "
+                                     "replaced (e.g. 'moyen', 'sur la parcelle', '2').")
+
+    @field_validator("warning")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            value.format(level="", where="", value="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{level}}, {{where}} and {{value}} may be used: {exc}") \
+                from None
+        return value
+
+
+class RasterLayer(Strict):
+    """A raster layer (``kind: raster``): a GeoTIFF of the data folder, in the storage CRS,
+    whose integer cells are classes; sampled by the rules, published as open data and as a
+    coverage."""
+
+    kind: Literal["raster"]
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    title: str
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.tif{1,2}$",
+                      description="The file's name in the data folder (GEOPORTAL_DATA_DIR).")
+    classes: dict[int, str] = Field(min_length=1)
+    license: str = "ODbL-1.0"
+    rules: RasterRule | None = None
+
+    @model_validator(mode="after")
+    def _rule_names_classes(self) -> RasterLayer:
+        if self.rules is not None and self.rules.high_from is not None \
+                and self.rules.high_from not in self.classes:
+            raise ValueError(f"rules.high_from {self.rules.high_from} is not one of the classes")
+        return self
+
+    def warning(self, highest: float, label: str | None, where: str) -> str | None:
+        """The rules' warning for this highest value over a place, if it calls for one."""
+        rule = self.rules
+        if rule is None or highest < rule.warn_from:
+            return None
+        if rule.high_from is not None and highest >= rule.high_from:
+            level = self.classes[rule.high_from]
+        else:
+            level = label or "présent"
+        return rule.warning.format(level=level, where=where, value=f"{highest:g}")

@@ -1,2 +1,8 @@
-"""e-renseignement: requests for the official note, their review, and the signed, verifiable
-notes the agency issues."""
+"""e-renseignement: the official note de renseignement urbanistique, asked for, reviewed,
+issued.
+
+The public asks at ``/renseignement`` (or ``POST /renseignement/requests``) and follows its
+request by a private link; staff review it at ``/renseignement/admin``. Mail goes through
+the job queue (``geoportal.jobs``). Everything here reads and writes with the writer's pool:
+the read-only role cannot see personal data.
+"""

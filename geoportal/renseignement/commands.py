@@ -130,12 +130,12 @@ def revoke(
 ) -> None:
     """Revoke an issued note: /verify/NUMBER says so, with the reason, from now on."""
     from geoportal.db.cluster import ClusterError
-    from geoportal.db.urls import libpq_url
+    from geoportal.db.urls import libpq_url, resolve_write_database_url
     from geoportal.errors import GeoportalError
 
     settings = Settings()
     try:
-        url = libpq_url(settings.resolved_write_database_url())
+        url = libpq_url(resolve_write_database_url(settings))
         text = asyncio.run(_revoke(url, number, reason, f"cli:{getpass.getuser()}"))
     except ClusterError as exc:
         raise _fail(str(exc)) from exc

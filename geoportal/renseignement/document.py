@@ -198,11 +198,12 @@ def rules_query(request: NoteRequest) -> RulesQuery:
     then ``request.as_of`` goes here (see the README's "Signed notes and verification").
     """
     day = local_day(request.as_of)
+    # the envelope in EPSG:26191, as the map extract draws it
+    options = {"at": day, "data_at": request.as_of, "envelope": True, "envelope_crs84": False}
     if request.outline is not None:
-        return RulesQuery.for_geometry(request.outline, "EPSG:26191", at=day,
-                                       data_at=request.as_of)
+        return RulesQuery.for_geometry(request.outline, "EPSG:26191", **options)
     assert request.parcel_ref is not None
-    return RulesQuery.for_parcel(request.parcel_ref, at=day, data_at=request.as_of)
+    return RulesQuery.for_parcel(request.parcel_ref, **options)
 
 
 def subject_of(request: NoteRequest, answer: RulesAnswer) -> Subject:
@@ -262,7 +263,8 @@ async def _map(db: asyncpg.Pool | asyncpg.Connection, request: NoteRequest,
         extract["parcels"] = [*(extract.get("parcels") or []),
                               {"ref": subject.label, "geom": request.outline}]
         plot_label = subject.label
-    return frame, draw_map(frame, extract, plot_label, style.zone_colours, width, height)
+    return frame, draw_map(frame, extract, plot_label, style.zone_colours, width, height,
+                           render.envelope_geometry(answer))
 
 
 # --- rendering --------------------------------------------------------------------------

@@ -65,10 +65,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb) RETURNING id"""
 # through the GiST indexes of parcels and outlines, then by reference.
 SUPERSEDE = r"""
 WITH mine AS (
-  SELECT upper(regexp_replace(coalesce(r.parcel_ref, ''), '\s+', '', 'g')) AS ref,
+  SELECT geoportal_ref_norm(coalesce(r.parcel_ref, '')) AS ref,
          coalesce(r.outline, (SELECT p.geom FROM parcels p
-                              WHERE p.ref_norm = upper(regexp_replace(r.parcel_ref, '\s+', '',
-                                                                      'g'))
+                              WHERE p.ref_norm = geoportal_ref_norm(r.parcel_ref)
                               LIMIT 1)) AS geom
   FROM nru_requests r WHERE r.id = $1
 ), same_land AS (
@@ -80,7 +79,7 @@ WITH mine AS (
         >= 0.5 * least(ST_Area(p.geom), ST_Area(mine.geom))
 ), candidates AS (
   SELECT r.id FROM nru_requests r
-  JOIN same_land s ON upper(regexp_replace(r.parcel_ref, '\s+', '', 'g')) = s.ref_norm
+  JOIN same_land s ON geoportal_ref_norm(r.parcel_ref) = s.ref_norm
   UNION
   SELECT r.id FROM nru_requests r, mine
   WHERE r.outline && mine.geom

@@ -59,7 +59,7 @@ def _issuer(request: Request, settings: SettingsDep, registry: RegistryDep) -> I
     except SigningKeyError as exc:
         raise unavailable_key(exc) from exc
     return Issuer(key=key, public_base=Links.for_request(request, settings).base,
-                  style=NoteStyle.from_registry(registry), rasters=rasters_of(request, settings))
+                  style=NoteStyle.from_registry(registry), rasters=rasters_of(request))
 
 
 @router.post("/renseignement/admin/requests/{request_id}/sign", status_code=201,

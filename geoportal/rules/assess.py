@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from geoportal.registry import RasterLayer
 from geoportal.rules import french
 from geoportal.rules.models import (
     AdminAreas,
@@ -44,7 +45,6 @@ DISCLAIMER = (
     "d'urbanisme approuvés, qui seuls font foi. Surfaces calculées en Merchich / Nord Maroc "
     "(EPSG:26191)."
 )
-HIGH_HAZARD = 3
 
 
 def plan_situation(plan: dict[str, Any], at: dt.date, today: dt.date) -> PlanSituation:
@@ -175,8 +175,10 @@ def _plan_infos(facts: dict[str, Any], at: dt.date, today: dt.date
 
 
 def build_answer(query: RulesQuery, facts: dict[str, Any], *, today: dt.date,
-                 rasters: list[RasterValue]) -> RulesAnswer:
-    """The full answer from the database facts, on the query's date (default: today)."""
+                 rasters: list[RasterValue],
+                 raster_layers: Sequence[RasterLayer] = ()) -> RulesAnswer:
+    """The full answer from the database facts, on the query's date (default: today);
+    ``raster_layers`` say how the ``rasters`` values are read (their warnings)."""
     at = query.at or today
     plot_area: float | None = facts.get("area_m2")
     zone_rows = [{**z, "plan_id": z["plan"]["id"]} for z in _kept(facts.get("zones"))]
@@ -213,7 +215,8 @@ def build_answer(query: RulesQuery, facts: dict[str, Any], *, today: dt.date,
     )
     answer.warnings = warnings_for(answer, plot_area, sum(float(z["area_m2"] or 0)
                                                           for z in zone_rows
-                                                          if z["plan_id"] in applies))
+                                                          if z["plan_id"] in applies),
+                                   raster_layers)
     return answer
 
 
@@ -238,8 +241,8 @@ def _share_text(area: float | None, pct: float | None) -> str:
     return f" ({french.area(area)}, soit {french.percent(pct)} de la parcelle)"
 
 
-def warnings_for(answer: RulesAnswer, plot_area: float | None,
-                 zoned_area: float) -> list[RulesWarning]:
+def warnings_for(answer: RulesAnswer, plot_area: float | None, zoned_area: float,
+                 raster_layers: Sequence[RasterLayer] = ()) -> list[RulesWarning]:
     """The warnings of an answer, in plain French, most important first."""
     notes: list[RulesWarning] = []
 
@@ -288,11 +291,13 @@ def warnings_for(answer: RulesAnswer, plot_area: float | None,
                 add("below_min_area", f"La surface de la parcelle "
                     f"({french.area(answer.plot.area_m2)}) est inférieure à la surface minimale "
                     f"de la zone {zone.code} ({french.area(minimum)}).")
+    declared = {layer.id: layer for layer in raster_layers}
     for raster in answer.rasters:
-        if raster.layer == "flood_hazard" and raster.max is not None and raster.max >= 1:
-            level = "fort" if raster.max >= HIGH_HAZARD else raster.label or "présent"
-            add("flood_hazard", f"Aléa d'inondation {level} {where} (classe "
-                f"{raster.max:g}) : le projet doit en tenir compte.")
+        layer = declared.get(raster.layer)
+        if layer is not None and raster.max is not None:
+            message = layer.warning(raster.max, raster.label, where)
+            if message is not None:
+                add(layer.id, message)
     return notes
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.rules.compare import Change, compare, summary
 from geoportal.rules.models import Answer, RulesAnswer, RulesQuery
@@ -60,7 +60,7 @@ class RulesChanges(Answer):
     changesets_truncated: bool = False
 
 
-_REF = "ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"
+_REF = "ref_norm = geoportal_ref_norm($1::text)"
 _SPATIAL = "t.geom && s.g AND ST_Intersects(t.geom, s.g)"
 _ZONE = ("((SELECT pl.ref FROM plans pl WHERE pl.id = t.plan_id), t.code) IN "
          "(SELECT * FROM unnest($4::text[], $5::text[]))")

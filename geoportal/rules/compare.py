@@ -17,6 +17,7 @@ from pydantic import Field
 
 from geoportal.core.history import AGENCY_TZ
 from geoportal.core.i18n import Language
+from geoportal.errors import expected
 from geoportal.rules import french
 from geoportal.rules.models import Answer, PlanInfo, RulesAnswer, ZoneShare
 
@@ -167,10 +168,9 @@ def _keyed(items: Iterable[Any], key: Callable[[Any], tuple[str, ...]]) -> dict[
 def _plot_changes(before: RulesAnswer | None, after: RulesAnswer | None) -> list[Change]:
     old = before.plot if before is not None else None
     new = after.plot if after is not None else None
-    if old is None and new is None:
-        return []
     if old is None:
-        assert new is not None
+        if new is None:
+            return []
         return [Change(kind="plot", subject="la parcelle", before=None,
                        after={"area_m2": new.area_m2},
                        text_fr=f"La parcelle n'existait pas encore ; elle mesure désormais "
@@ -225,7 +225,7 @@ def _plan_changes(before: Sequence[PlanInfo], after: Sequence[PlanInfo]) -> list
         plan_old, plan_new = old.get(key), new.get(key)
         subject_fr, subject_en = f"le plan {key[0]}", f"plan {key[0]}"
         if plan_old is None:
-            assert plan_new is not None
+            plan_new = expected(plan_new, f"plan {key[0]}")
             changes.append(Change(
                 kind="plan", subject=subject_fr, before=None,
                 after=plan_new.model_dump(mode="json"),
@@ -260,11 +260,9 @@ def _zone_changes(before: Sequence[ZoneShare], after: Sequence[ZoneShare]) -> li
     changes = []
     for key in sorted(old.keys() | new.keys()):
         zone_old, zone_new = old.get(key), new.get(key)
-        zone = zone_new or zone_old
-        assert zone is not None
-        subject_fr, subject_en = _zone_subject(zone)
+        subject_fr, subject_en = _zone_subject(expected(zone_new or zone_old, f"zone {key}"))
         if zone_old is None:
-            assert zone_new is not None
+            zone_new = expected(zone_new, f"zone {key}")
             changes.append(Change(
                 kind="zone", subject=subject_fr, before=None, after=_share(zone_new),
                 text_fr=f"{_capital(subject_fr)} couvre désormais "

@@ -6,43 +6,25 @@ official axis order; ``x``/``y`` of ``EPSG:4326`` are therefore longitude/latitu
 
 from __future__ import annotations
 
-import asyncio
 import math
-import re
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError, ProjError
+from pyproj import Transformer
+from pyproj.exceptions import ProjError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geoportal.core.area import STORAGE_SRID
+from geoportal.core.crs import CrsName, InputCrs, crs_name, input_crs
 from geoportal.errors import GeoportalError, InvalidBody, InvalidParameter, OutsideArea
 from geoportal.rules import french
-from geoportal.settings import STORAGE_SRID
 
 MAX_VERTICES = 20_000
 MAX_AREA_M2 = 25e6
 """A lookup is about a plot or a project; larger areas are refused (split them)."""
-MAX_CRS_LENGTH = 100
-"""The longest CRS name read (the longest accepted form, an http URI, is about 50)."""
-_CRS84_FORMS = {
-    "crs84", "ogc:crs84", "[ogc:crs84]", "urn:ogc:def:crs:ogc:1.3:crs84",
-    "http://www.opengis.net/def/crs/ogc/1.3/crs84", "https://www.opengis.net/def/crs/ogc/1.3/crs84",
-}
-_EPSG_FORMS = (
-    re.compile(r"^\[?EPSG:(\d{4,6})\]?$", re.IGNORECASE),
-    re.compile(r"^urn:ogc:def:crs:EPSG:[\d.]{0,12}:(\d{4,6})$", re.IGNORECASE),
-    re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d{4,6})$", re.IGNORECASE),
-)
-RESIDENT_CODES = frozenset({STORAGE_SRID, 4326, 3857})
-"""CRS common enough to be transformed on the event loop (built once per process); any
-other CRS is built and used only in the CRS worker thread."""
 ACCEPTED_TYPES = ("Point", "Polygon", "MultiPolygon")
 PLAUSIBLE_STORAGE = (-1e6, -1e6, 2e6, 2e6)
 """Storage coordinates beyond these are a thousand kilometres off: certainly not in the area."""
@@ -52,11 +34,6 @@ OUTSIDE = ("Ce lieu est hors du territoire de l'Agence urbaine de Casablanca (pr
 OUTSIDE_EN = ("This place is outside the area of the Agence urbaine de Casablanca (préfectures "
               "of Casablanca and Mohammedia, provinces of Nouaceur and Médiouna, commune of "
               "Mansouria); no rules are known here.")
-T = TypeVar("T")
-
-# pyproj keeps a transformer per thread and rebuilds it on first use in another thread, so
-# a CRS built in this thread is also used only here: one thread, one copy of each.
-_CRS_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoportal-crs")
 
 
 def outside_area() -> OutsideArea:
@@ -69,92 +46,6 @@ def _within_reason(xy: np.ndarray) -> None:
     if not ((xy[:, 0] >= xmin).all() and (xy[:, 0] <= xmax).all()
             and (xy[:, 1] >= ymin).all() and (xy[:, 1] <= ymax).all()):
         raise outside_area()
-
-
-@dataclass(frozen=True)
-class CrsName:
-    """A CRS as a client named it: its EPSG code and the label answers use."""
-
-    code: int
-    label: str
-
-
-@dataclass(frozen=True)
-class InputCrs:
-    """A CRS a client may give coordinates in, with its transformer to the storage CRS."""
-
-    name: CrsName
-    geographic: bool
-    transformer: Transformer | None  # None: already the storage CRS
-
-
-def _not_understood(value: str) -> InvalidParameter:
-    shown = value if len(value) <= 40 else value[:40] + "…"
-    return InvalidParameter(
-        f"crs : {shown!r} n'est pas compris ; donnez par exemple EPSG:26191, EPSG:4326 ou "
-        "CRS84 (ou leur URI http://www.opengis.net/def/crs/EPSG/0/… ou URN)",
-        en=f"crs: {shown!r} is not understood; use e.g. EPSG:26191, EPSG:4326 or CRS84 "
-           "(or their http://www.opengis.net/def/crs/EPSG/0/… URI or URN)")
-
-
-@lru_cache(maxsize=256)
-def crs_name(value: str) -> CrsName:
-    """The CRS named by an EPSG code, CURIE, URI, URN or CRS84, read without pyproj (cheap);
-    400 when the text has none of those shapes."""
-    if len(value) > MAX_CRS_LENGTH:
-        raise _not_understood(value)
-    text = value.strip()
-    if text.lower() in _CRS84_FORMS:
-        return CrsName(4326, "CRS84")
-    for form in _EPSG_FORMS:
-        match = form.match(text)
-        if match:
-            code = int(match.group(1))
-            return CrsName(code, f"EPSG:{code}")
-    raise _not_understood(value)
-
-
-@lru_cache(maxsize=128)
-def _build(code: int) -> InputCrs | InvalidParameter:
-    name = CrsName(code, f"EPSG:{code}")
-    if code == STORAGE_SRID:
-        return InputCrs(name, geographic=False, transformer=None)
-    try:
-        crs = CRS.from_epsg(code)
-    except CRSError:
-        return InvalidParameter(f"crs : EPSG:{code} n'est pas un système de coordonnées connu",
-                                en=f"crs: EPSG:{code} is not a known CRS")
-    if not (crs.is_geographic or crs.is_projected) or crs.is_vertical:
-        return InvalidParameter(
-            f"crs : EPSG:{code} n'est pas un système de coordonnées horizontal à 2 dimensions",
-            en=f"crs: EPSG:{code} is not a horizontal 2D CRS")
-    try:
-        transformer = Transformer.from_crs(crs, CRS.from_epsg(STORAGE_SRID), always_xy=True)
-    except ProjError:
-        return InvalidParameter(
-            f"crs : aucune transformation connue de EPSG:{code} vers EPSG:{STORAGE_SRID}",
-            en=f"crs: no known transformation from EPSG:{code} to EPSG:{STORAGE_SRID}")
-    return InputCrs(name, geographic=crs.is_geographic, transformer=transformer)
-
-
-def input_crs(name: CrsName) -> InputCrs:
-    """The CRS with its transformer (cached, refusals too); 400 when unknown or unusable.
-
-    Call it on the event loop only for ``RESIDENT_CODES``, elsewhere through ``in_crs_worker``.
-    """
-    built = _build(name.code)
-    if isinstance(built, InvalidParameter):
-        raise InvalidParameter(built.message, en=built.en)
-    return built if built.name == name else InputCrs(name, built.geographic, built.transformer)
-
-
-async def in_crs_worker(crs: CrsName | None, work: Callable[..., T], *args: Any) -> T:
-    """Run CRS work off the event loop, in the CRS worker thread; in place for a resident CRS
-    (``crs``), always in the worker when ``crs`` is None (CPU-heavy geometry work)."""
-    if crs is not None and crs.code in RESIDENT_CODES:
-        return work(*args)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_CRS_WORKER, partial(work, *args))
 
 
 def _check_coordinate(x: float, y: float, crs: InputCrs, where: str) -> None:

@@ -25,6 +25,9 @@ class RulesQuery(BaseModel):
     data_at: dt.datetime | None = Field(
         default=None, description="The data as it stood at this moment (null: now).")
     with_geometry: bool = Field(default=False, description="Return the plot's geometry.")
+    envelope: bool = Field(default=False, description="Compute the buildable envelope.")
+    envelope_crs84: bool = Field(
+        default=True, description="Envelope geometries in CRS84 (false: in EPSG:26191).")
 
     @classmethod
     def at_lonlat(cls, lon: float, lat: float, **options: Any) -> RulesQuery:
@@ -205,6 +208,92 @@ class Figures(Answer):
     max_floor_area_m2: float | None = Field(description="Sum of the zones' floor areas.")
 
 
+class EnvelopeBoundary(Answer):
+    """The plot's boundary by class, in metres: what each setback is measured from."""
+
+    front_m: float = Field(description="Length facing a road or public space.")
+    side_m: float
+    rear_m: float
+
+
+class EnvelopePart(Answer):
+    """The envelope in one zone: the part of the plot in the zone, its setbacks and limits."""
+
+    plan_ref: str
+    zone: str
+    plot_area_m2: float = Field(description="Area of the plot in this zone.")
+    setback_front_m: float | None
+    setback_side_m: float | None
+    setback_rear_m: float | None
+    area_m2: float = Field(description="Area of the envelope in this zone (after the "
+                                       "setbacks, servitudes and reservations).")
+    cos: float | None
+    cus: float | None
+    max_footprint_m2: float = Field(description="min(envelope area, COS × plot area in the "
+                                                "zone).")
+    max_floor_area_m2: float | None = Field(
+        description="min(CUS × plot area in the zone, footprint × (levels + 1)).")
+    max_height_m: float | None = Field(description="Highest allowed height in this part "
+                                                   "(zone rule, lowered by height limits).")
+    max_levels: int | None = Field(description="Levels above ground (R+n: n).")
+    max_volume_m3: float | None = Field(
+        description="The footprint placed under the highest parts first, times their height.")
+
+
+class EnvelopePiece(Answer):
+    """A piece of the envelope with one maximum height (for a 3D view: extrude it)."""
+
+    plan_ref: str
+    zone: str
+    area_m2: float
+    max_height_m: float | None
+    limited_by: str | None = Field(description="The height-limit servitude that sets the "
+                                               "height here; null: the zone's rule.")
+    geometry: dict[str, Any] = Field(description="GeoJSON (Multi)Polygon, in the envelope's "
+                                                 "crs.")
+
+
+class EnvelopeCut(Answer):
+    """A servitude or reservation that forbids building on part of the plot."""
+
+    source: Literal["servitude", "reservation"]
+    kind: str
+    name: str
+    plot_area_m2: float = Field(description="Area of the plot under it.")
+    removed_m2: float = Field(description="Area it removes from the set-back envelope.")
+
+
+class EnvelopeHeightLimit(Answer):
+    """A servitude that limits the height over part of the plot."""
+
+    name: str
+    max_height_m: float
+    plot_area_m2: float
+
+
+class Envelope(Answer):
+    """What can be built: the plot minus its setbacks and the servitudes that forbid
+    building, per zone, with its area, footprint, heights, floor area and volume."""
+
+    method: str = Field(description="How the envelope is computed, in words (French).")
+    summary: str = Field(description="The envelope in one or two sentences (French).")
+    buildable: bool = Field(description="Whether anything can be built (envelope not empty).")
+    crs: str = Field(description="CRS of the geometries (CRS84 unless asked otherwise).")
+    geometry: dict[str, Any] | None = Field(description="The envelope, a GeoJSON "
+                                                        "MultiPolygon; null when empty.")
+    area_m2: float
+    max_footprint_m2: float
+    max_floor_area_m2: float | None
+    max_height_m: float | None
+    max_levels: int | None
+    max_volume_m3: float | None
+    boundary: EnvelopeBoundary
+    parts: list[EnvelopePart]
+    pieces: list[EnvelopePiece]
+    cuts: list[EnvelopeCut]
+    height_limits: list[EnvelopeHeightLimit]
+
+
 class RulesWarning(Answer):
     """Something the reader must know, in plain French."""
 
@@ -236,6 +325,9 @@ class RulesAnswer(Answer):
     planned_roads: list[PlannedRoad]
     rasters: list[RasterValue]
     figures: Figures
+    envelope: Envelope | None = Field(
+        default=None, description="The buildable envelope, when asked (`envelope=true`) for a "
+                                  "plot.")
     warnings: list[RulesWarning]
     disclaimer: str
 
@@ -259,6 +351,8 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BatchItem]
+    envelope: bool = Field(default=False, description="Compute each plot's buildable "
+                                                      "envelope.")
     at: str | None = Field(
         default=None, max_length=40,
         description="Rules in force on this date, from the data as it stood then (a date of "

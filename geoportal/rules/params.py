@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
+from geoportal.core.area import STORAGE_SRID
+from geoportal.core.crs import crs_name
 from geoportal.core.history import AGENCY_TZ, parse_at
-from geoportal.errors import InvalidParameter
-from geoportal.rules.geometry import crs_name
+from geoportal.errors import InvalidParameter, expected
 from geoportal.rules.models import RulesQuery
 
 MAX_REF_LENGTH = 64
@@ -42,6 +43,13 @@ class RulesParams(BaseModel):
                                            "(spacing and case do not matter).")
     at: str | None = Field(default=None, max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)
     geometry: bool = Field(default=False, description="Include the plot's geometry (CRS84).")
+    envelope: bool = Field(default=False, description=(
+        "Include the plot's buildable envelope: the plot minus its zones' setbacks (front: "
+        "the boundary facing a road or public space) and the servitudes and reservations that "
+        "forbid building, with its area, footprint, heights, floor area and volume."))
+    envelope_crs: str | None = Field(
+        default=None, alias="envelope-crs", max_length=200,
+        description="CRS of the envelope's geometries: CRS84 (default) or EPSG:26191.")
 
 
 # What each parameter must be, said in both languages when pydantic refuses it.
@@ -56,10 +64,13 @@ _EXPECTED: dict[str, tuple[str, str]] = {
     "at": ("une date AAAA-MM-JJ (année 1 à 9999) ou une date-heure RFC 3339",
            "a date YYYY-MM-DD (year 1 to 9999) or an RFC 3339 date-time"),
     "geometry": ("true ou false", "true or false"),
+    "envelope": ("true ou false", "true or false"),
+    "envelope-crs": ("CRS84 ou EPSG:26191", "CRS84 or EPSG:26191"),
 }
 
 
-def _refused(exc: ValidationError) -> InvalidParameter:
+def params_refused(exc: ValidationError) -> InvalidParameter:
+    """What the model refused, said parameter by parameter in both languages."""
     names = list(dict.fromkeys(str(e.get("loc", ("query",))[0]) for e in exc.errors()))
     french = "; ".join(f"{n} : {_EXPECTED.get(n, ('valeur invalide', ''))[0]} attendu"
                        for n in names)
@@ -104,13 +115,31 @@ def rules_moment(text: str | None, now: dt.datetime | None = None
     return moment.astimezone(AGENCY_TZ).date(), moment
 
 
+def envelope_in_crs84(crs: str | None) -> bool:
+    """Whether the envelope's geometries are asked in CRS84 (else EPSG:26191); 400 for any
+    other CRS."""
+    if crs is None:
+        return True
+    try:
+        code = crs_name(crs).code
+    except InvalidParameter:
+        code = 0
+    if code not in (4326, STORAGE_SRID):
+        raise InvalidParameter(
+            "envelope-crs : l'enveloppe est donnée en CRS84 ou en EPSG:26191",
+            en="envelope-crs: the envelope is given in CRS84 or in EPSG:26191")
+    return code != STORAGE_SRID
+
+
 def question(*, lon: float | None = None, lat: float | None = None, x: float | None = None,
              y: float | None = None, crs: str | None = None, parcel: str | None = None,
              at: dt.date | None = None, data_at: dt.datetime | None = None,
-             with_geometry: bool = False) -> RulesQuery:
+             with_geometry: bool = False, envelope: bool = False,
+             envelope_crs84: bool = True) -> RulesQuery:
     """The one question asked: a point in WGS 84, a point in a CRS, or a plot; 400 when it
     asks none, several, or an unusable one. The CRS is read here (cheaply), not built."""
-    options: dict[str, Any] = {"at": at, "data_at": data_at, "with_geometry": with_geometry}
+    options: dict[str, Any] = {"at": at, "data_at": data_at, "with_geometry": with_geometry,
+                               "envelope": envelope, "envelope_crs84": envelope_crs84}
     by_lonlat = lon is not None or lat is not None
     by_xy = x is not None or y is not None
     if by_lonlat + by_xy + (parcel is not None) != 1:
@@ -129,8 +158,7 @@ def question(*, lon: float | None = None, lat: float | None = None, x: float | N
         crs = crs or DEFAULT_XY_CRS
         crs_name(crs)  # a malformed name is refused here, before any work
         return RulesQuery.at_xy(x, y, crs, **options)
-    assert parcel is not None
-    return RulesQuery.for_parcel(clean_parcel(parcel), **options)
+    return RulesQuery.for_parcel(clean_parcel(expected(parcel, "parcel")), **options)
 
 
 def parse_rules_params(params: QueryParams) -> RulesQuery:
@@ -138,11 +166,12 @@ def parse_rules_params(params: QueryParams) -> RulesQuery:
     try:
         parsed = RulesParams.model_validate(dict(params))
     except ValidationError as exc:
-        raise _refused(exc) from None
+        raise params_refused(exc) from None
     at, data_at = rules_moment(parsed.at)
     return question(lon=parsed.lon, lat=parsed.lat, x=parsed.x, y=parsed.y, crs=parsed.crs,
                     parcel=parsed.parcel, at=at, data_at=data_at,
-                    with_geometry=parsed.geometry)
+                    with_geometry=parsed.geometry, envelope=parsed.envelope,
+                    envelope_crs84=envelope_in_crs84(parsed.envelope_crs))
 
 
 def openapi_parameters() -> list[dict[str, Any]]:

@@ -1,5 +1,7 @@
 """Raster values over a plot or a point (e.g. flood hazard class), read with rasterio.
 
+The raster layers are declared in ``layers/`` (``kind: raster``, see the registry).
+
 A raster small enough (``IN_MEMORY_CELLS``) is read whole once, off the event loop, and
 sampled in memory afterwards: a lookup then costs microseconds, not a GDAL read. Larger
 rasters are read by window from a dataset handle kept open, in a worker thread.
@@ -12,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,10 @@ from rasterio.windows import Window
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
+from geoportal.core.area import STORAGE_SRID
+from geoportal.errors import expected
+from geoportal.registry import RasterLayer
 from geoportal.rules.models import RasterValue
-from geoportal.settings import STORAGE_SRID
 
 log = logging.getLogger("geoportal")
 IN_MEMORY_CELLS = 16_000_000
@@ -35,22 +39,6 @@ RECHECK_SECONDS = 1.0
 """How often the files are checked for a new version."""
 SHAPELY_CELLS = 4_096
 """Windows up to this many cells are tested cell by cell with shapely; larger ones rasterised."""
-
-
-@dataclass(frozen=True)
-class RasterLayer:
-    """A raster file of the data folder and the meaning of its classes."""
-
-    name: str
-    file: str
-    title: str
-    classes: dict[int, str]
-
-
-RASTER_LAYERS: tuple[RasterLayer, ...] = (
-    RasterLayer("flood_hazard", "flood_hazard.tif", "Aléa d'inondation",
-                {0: "nul", 1: "faible", 2: "moyen", 3: "fort"}),
-)
 
 
 class Grid:
@@ -86,9 +74,9 @@ class Grid:
         """The cells of a window inside the raster."""
         if self.cells is not None:
             return self.cells[row:row + height, col:col + width]
-        assert self.dataset is not None
+        dataset = expected(self.dataset, "the raster's cells or dataset")
         with self._lock:
-            block: np.ndarray = self.dataset.read(1, window=Window(col, row, width, height))
+            block: np.ndarray = dataset.read(1, window=Window(col, row, width, height))
         return block
 
     def close(self) -> None:
@@ -145,11 +133,12 @@ class Grid:
 
 
 class RasterSampler:
-    """Reads the raster layers of a folder; grids are opened once and reopened on change."""
+    """Reads the raster layers (the registry's ``kind: raster``) from a folder; grids are
+    opened once and reopened on change. One per application (``core.services``)."""
 
-    def __init__(self, folder: Path, layers: tuple[RasterLayer, ...] = RASTER_LAYERS) -> None:
+    def __init__(self, folder: Path, layers: Sequence[RasterLayer]) -> None:
         self.folder = folder
-        self.layers = layers
+        self.layers = tuple(layers)
         self._grids: dict[str, Grid] = {}
         self._open_lock = threading.Lock()
         self._checked_at = -math.inf
@@ -171,17 +160,17 @@ class RasterSampler:
                 try:
                     mtime = path.stat().st_mtime
                 except OSError:
-                    old = self._grids.pop(layer.name, None)
+                    old = self._grids.pop(layer.id, None)
                     if old is not None:
                         old.close()
                     continue
-                grid = self._grids.get(layer.name)
+                grid = self._grids.get(layer.id)
                 if grid is None or grid.mtime != mtime:
                     if grid is not None:
                         grid.close()
-                        del self._grids[layer.name]
+                        del self._grids[layer.id]
                     try:
-                        self._grids[layer.name] = Grid(rasterio.open(path), mtime)
+                        self._grids[layer.id] = Grid(rasterio.open(path), mtime)
                     except (rasterio.errors.RasterioError, ValueError) as exc:
                         log.error("raster layer %s unusable: %s", path, exc)
             self._checked_at = now
@@ -196,13 +185,13 @@ class RasterSampler:
         self._refresh()
         values = []
         for layer in self.layers:
-            grid = self._grids.get(layer.name)
+            grid = self._grids.get(layer.id)
             if grid is None:
                 continue
             at_point = grid.value_at(location)
             highest = at_point if isinstance(subject, Point) else grid.max_over(subject)
             label = layer.classes.get(int(highest)) if highest is not None else None
-            values.append(RasterValue(layer=layer.name, title=layer.title,
+            values.append(RasterValue(layer=layer.id, title=layer.title,
                                       at_point=at_point, max=highest, label=label))
         return values
 

@@ -7,30 +7,33 @@ settled, is cached for a year: it will never change."""
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from geoportal.core.admission import admission_of, client_of
 from geoportal.core.caching import body_etag, not_modified
 from geoportal.core.history import IMMUTABLE, parse_at, settled
 from geoportal.core.i18n import preferred_language
-from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool, get_settings
-from geoportal.errors import InvalidParameter
+from geoportal.core.routing import DirectRoute
+from geoportal.core.services import services_of
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool
+from geoportal.errors import GeoportalError, InvalidParameter
 from geoportal.rules import changes as rules_changes
+from geoportal.rules import printmap
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import (
     AT_DESCRIPTION,
     MAX_AT_LENGTH,
+    envelope_in_crs84,
     openapi_parameters,
     parse_rules_params,
     rules_moment,
 )
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import lookup, lookup_batch
-from geoportal.settings import Settings
 
 LIGHT_BATCH = 20  # a few plots are a lookup; more go through the heavy lane
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -44,13 +47,9 @@ WithGeometry = Annotated[bool, Query(alias="geometry",
                                      description="Include the plot's geometry (CRS84).")]
 
 
-def rasters_of(request: Request, settings: Settings) -> RasterSampler:
-    """The app's raster sampler, opened on first use (handles are kept between requests)."""
-    sampler: RasterSampler | None = getattr(request.app.state, "rules_rasters", None)
-    if sampler is None or sampler.folder != settings.raster_dir:
-        sampler = RasterSampler(settings.raster_dir)
-        request.app.state.rules_rasters = sampler
-    return sampler
+def rasters_of(request: Request) -> RasterSampler:
+    """The app's one raster sampler (built in create_app; handles kept between requests)."""
+    return services_of(request).get(RasterSampler)
 
 
 def _json(model: RulesAnswer | BatchAnswer, request: Request | None = None) -> Response:
@@ -73,18 +72,22 @@ def past_response(request: Request, body: bytes, media_type: str, moment: dt.dat
     return Response(body, media_type=media_type, headers=headers)
 
 
-@router.get("", response_model=RulesAnswer, summary="What rules apply here",
-            openapi_extra={"parameters": openapi_parameters()},
-            responses={400: {"description": "Unusable parameters"},
-                       404: {"description": "Unknown plot, or outside the AUC area"}})
 async def rules_at(request: Request) -> Response:
     """The plot at a point (WGS 84 or any CRS) or by its land-title reference: its plans,
     zones with their shares, rules, servitudes, reservations, figures and warnings."""
     # Parameters and app state are read directly: this is the hot path.
     query = parse_rules_params(request.query_params)
-    settings = get_settings(request)
-    answer = await lookup(get_pool(request), query, rasters=rasters_of(request, settings))
+    answer = await lookup(get_pool(request), query, rasters=rasters_of(request))
     return _json(answer, request)
+
+
+# The hot path, declared once: FastAPI documents it and applies the router's dependencies,
+# DirectRoute serves it without FastAPI's layers while it has none (see core.routing).
+router.add_api_route("", rules_at, methods=["GET"], route_class_override=DirectRoute,
+                     response_model=RulesAnswer, summary="What rules apply here",
+                     openapi_extra={"parameters": openapi_parameters()},
+                     responses={400: {"description": "Unusable parameters"},
+                                404: {"description": "Unknown plot, or outside the AUC area"}})
 
 
 @router.post("", response_model=RulesAnswer, summary="What rules apply to a geometry",
@@ -98,12 +101,17 @@ async def rules_for_geometry(
         openapi_examples={"surveyed plot": {"value": GEOJSON_EXAMPLE}})],
     crs: Annotated[str, Query(description="CRS of the coordinates.")] = "OGC:CRS84",
     at: At = None, with_geometry: WithGeometry = False,
+    envelope: Annotated[bool, Query(description="Include the buildable envelope.")] = False,
+    envelope_crs: Annotated[str | None, Query(
+        alias="envelope-crs", max_length=200,
+        description="CRS of the envelope's geometries: CRS84 (default) or EPSG:26191.")] = None,
 ) -> Response:
     """The rules that apply to a submitted geometry, e.g. a surveyed plot not registered."""
     day, data_at = rules_moment(at)
     query = RulesQuery.for_geometry(geometry, crs, at=day, data_at=data_at,
-                                    with_geometry=with_geometry)
-    return _json(await lookup(pool, query, rasters=rasters_of(request, settings)), request)
+                                    with_geometry=with_geometry, envelope=envelope,
+                                    envelope_crs84=envelope_in_crs84(envelope_crs))
+    return _json(await lookup(pool, query, rasters=rasters_of(request)), request)
 
 
 @router.post("/batch", response_model=BatchAnswer, summary="Rules for many plots or points",
@@ -119,9 +127,9 @@ async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
     slot = await admission_of(request).acquire(client_of(request)) if heavy else None
     try:
         answer = await lookup_batch(pool, batch.items, at=day, data_at=data_at,
-                                    rasters=rasters_of(request, settings),
+                                    rasters=rasters_of(request),
                                     language=preferred_language(request.headers.get(
-                                        "accept-language")))
+                                        "accept-language")), envelope=batch.envelope)
     finally:
         if slot is not None:
             slot.release()
@@ -146,9 +154,15 @@ async def rules_note(
     """A printable A4 note about one registered plot, in French."""
     from geoportal.rules.note import render
 
-    data_at = parse_at(at) if at is not None else None
-    note = await render.build_note(pool, parcel, date, rasters_of(request, settings),
-                                   render.NoteStyle.from_registry(registry), data_at)
+    try:
+        data_at = parse_at(at) if at is not None else None
+        note = await render.build_note(pool, parcel, date, rasters_of(request),
+                                       render.NoteStyle.from_registry(registry), data_at)
+    except GeoportalError as error:
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if f != "html" or error.status_code >= 500 or not wants_page:
+            raise
+        return note_error_page(request, error)  # a browser: a person followed a link
     if f == "pdf":
         pdf = await render.to_pdf(note)
         filename = f"{note.reference}.pdf"
@@ -160,6 +174,21 @@ async def rules_note(
     if data_at is not None:
         return past_response(request, page.encode(), "text/html; charset=utf-8", data_at)
     return HTMLResponse(page)
+
+
+def note_error_page(request: Request, error: GeoportalError) -> HTMLResponse:
+    """Why the note cannot be given, as a small page in French (English if preferred)."""
+    language = preferred_language(request.headers.get("accept-language"))
+    english = language == "en"
+    title = "The note cannot be given" if english else "La note ne peut pas être délivrée"
+    back = "Back to the map" if english else "Revenir à la carte"
+    page = (f'<!doctype html><html lang="{"en" if english else "fr"}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title}</title></head><body><main><h1>{title}</h1>"
+            f'<p role="alert">{escape(error.text(language))}</p>'
+            f'<p><a href="../">{back}</a></p></main></body></html>')
+    return HTMLResponse(page, status_code=error.status_code,
+                        headers={**error.headers(), "Cache-Control": "no-cache"})
 
 
 @router.get("/changes", response_model=rules_changes.RulesChanges,
@@ -198,13 +227,6 @@ def _moment_param(value: str, name: str) -> dt.datetime:
 
 
 def install(app: FastAPI) -> None:
-    """Mount ``/rules``; GET is also served by a plain route placed ahead of the others.
-
-    GET /rules parses its own parameters and reads app state directly, so FastAPI's
-    dependency and validation layers add nothing but time: about a third of a lookup at 8
-    connections on 2 cores (1,112 -> 1,570 lookups/s in the benchmark). The documented
-    APIRoute stays in the router for the OpenAPI document.
-    """
-    app.router.routes.insert(0, Route("/rules", rules_at, methods=["GET"],
-                                      include_in_schema=False))
+    """Mount ``/rules`` (GET /rules is a ``DirectRoute``: one declaration, the fast path)."""
     app.include_router(router)
+    app.include_router(printmap.router)

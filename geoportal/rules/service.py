@@ -18,8 +18,9 @@ import asyncpg
 import shapely
 from shapely.geometry import Point
 
+from geoportal.core.crs import CrsName, crs_name, in_crs_worker
 from geoportal.core.i18n import Language
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.errors import (
     GeoportalError,
     InvalidParameter,
@@ -28,11 +29,9 @@ from geoportal.errors import (
 )
 from geoportal.rules import sql
 from geoportal.rules.assess import build_answer
+from geoportal.rules.envelope import add_envelopes
 from geoportal.rules.geometry import (
-    CrsName,
-    crs_name,
     geometry_to_storage,
-    in_crs_worker,
     outside_area,
     point_to_storage,
     points_to_storage,
@@ -129,7 +128,8 @@ async def _answer(query: RulesQuery, facts: dict[str, Any], wkb: bytes,
     if facts.get("prefecture") is None:
         raise outside_area()
     values = await _raster_values(rasters, facts, wkb)
-    return build_answer(query, facts, today=today, rasters=values)
+    return build_answer(query, facts, today=today, rasters=values,
+                        raster_layers=rasters.layers if rasters is not None else ())
 
 
 async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | None = None,
@@ -144,8 +144,12 @@ async def lookup(db: Database, query: RulesQuery, *, rasters: RasterSampler | No
     row = await db.fetchrow(statement, *args)
     if row is None:
         raise _unknown_ref(query.parcel)
-    return await _answer(query, _decoded(row["facts"]), row["wkb"], rasters,
-                         today or answer_day(query.data_at))
+    answer = await _answer(query, _decoded(row["facts"]), row["wkb"], rasters,
+                           today or answer_day(query.data_at))
+    if query.envelope:
+        await add_envelopes(db, [(0, row["wkb"], answer)], crs84=query.envelope_crs84,
+                            data_at=query.data_at)
+    return answer
 
 
 def batch_query(item: BatchItem, at: dt.date | None,
@@ -171,6 +175,17 @@ async def _fetch_chunk(db: Database, chunk: Wanted,
     else:
         rows = await db.fetch(sql.THEN.batch, ords, refs, xs, ys, data_at)
     return rows
+
+
+async def _add_envelopes(db: Database, plots: list[tuple[int, bytes, RulesAnswer]],
+                         data_at: dt.datetime | None) -> None:
+    """The envelopes of a batch's plots, by chunks (at once on several connections)."""
+    chunks = [plots[i:i + BATCH_CHUNK] for i in range(0, len(plots), BATCH_CHUNK)]
+    if isinstance(db, asyncpg.Pool):
+        await asyncio.gather(*(add_envelopes(db, c, data_at=data_at) for c in chunks))
+    else:
+        for chunk in chunks:
+            await add_envelopes(db, chunk, data_at=data_at)
 
 
 def _points_by_crs(queries: dict[int, RulesQuery]) -> dict[int, tuple[CrsName, list[int]]]:
@@ -212,13 +227,14 @@ async def _wanted(queries: dict[int, RulesQuery], results: dict[int, BatchResult
 async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date | None = None,
                        data_at: dt.datetime | None = None,
                        rasters: RasterSampler | None = None, today: dt.date | None = None,
-                       language: Language = "fr") -> BatchAnswer:
+                       language: Language = "fr", envelope: bool = False) -> BatchAnswer:
     """Answers for up to ``BATCH_LIMIT`` plots or points, in set-based statements (on the
     data as it stood at ``data_at`` when given).
 
     With a pool, the items are split into chunks answered on several connections at once.
     Each item gets its answer or its own error (in ``language``); the batch fails only when
-    it is too large or uses too many CRS. The event loop is given back every
+    it is too large or uses too many CRS. With ``envelope``, each plot's answer gets its
+    buildable envelope (in set-based statements too). The event loop is given back every
     ``YIELD_AFTER_S``, so other requests are served while a large batch is assembled.
     """
     if len(items) > BATCH_LIMIT:
@@ -242,6 +258,7 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
     else:
         fetched = [await _fetch_chunk(db, c, data_at) for c in chunks]
     version = ""
+    plots: list[tuple[int, bytes, RulesAnswer]] = []
     held_since = time.perf_counter()
     for rows in fetched:
         for row in rows:
@@ -257,6 +274,10 @@ async def lookup_batch(db: Database, items: Sequence[BatchItem], *, at: dt.date 
                 results[index] = _error(index, exc, language)
                 continue
             results[index] = BatchResult(index=index, answer=answer)
+            if envelope:
+                plots.append((index, row["wkb"], answer))
+    if plots:
+        await _add_envelopes(db, plots, data_at)
     for index, query in queries.items():
         if index not in results:
             results[index] = _error(index, _unknown_ref(query.parcel), language)

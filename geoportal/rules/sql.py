@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.core.history import as_of
-from geoportal.db.versions import data_version_sql
-from geoportal.settings import STORAGE_SRID
+from geoportal.core.versions import data_version_sql
 
 LOOKUP_TABLES = ("prefectures", "communes", "plans", "zoning", "zone_rules", "servitudes",
                  "reservations", "parcels", "roads")
@@ -120,7 +120,7 @@ LEFT JOIN LATERAL (
 _BY_REF = """
 SELECT id AS parcel_id, ref, area_m2, geom AS g, ST_PointOnSurface(geom) AS probe,
        true AS is_area
-FROM {parcels} WHERE ref_norm = upper(regexp_replace({ref}, '\\s+', '', 'g'))"""
+FROM {parcels} WHERE ref_norm = geoportal_ref_norm({ref})"""
 
 _BY_GEOMETRY = f"""
 SELECT NULL::bigint AS parcel_id, NULL::text AS ref, NULL::float8 AS area_m2, x.g,

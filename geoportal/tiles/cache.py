@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-VERSIONS_SQL = "SELECT table_name, version FROM layer_versions"
+from geoportal.core.versions import LAYER_VERSIONS_SQL
+
 GZIP_MIN_BYTES = 1024
 
 
@@ -41,6 +42,8 @@ class TileCache:
         self.max_bytes = max_bytes
         self._tiles: OrderedDict[str, CachedTile] = OrderedDict()
         self._bytes = 0
+        self.hits = 0  # look-ups answered and not, for the metrics (plain ints: no lock)
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._tiles)
@@ -50,7 +53,15 @@ class TileCache:
         tile = self._tiles.get(key)
         if tile is not None:
             self._tiles.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
         return tile
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
 
     def put(self, key: str, tile: CachedTile) -> None:
         """Keep a tile, evicting the least recently used ones beyond the size bound."""
@@ -73,25 +84,32 @@ class TileCache:
 
 
 class DataVersions:
-    """The change counter of every table, re-read at most once per ``max_age_s`` seconds."""
+    """The change counter of every table, re-read at most once per ``max_age_s`` seconds.
+
+    Kept per pool: with read replicas (db.routing) each node may be a little behind the
+    others, and a tile drawn on one node must be keyed by that node's versions, or a lagging
+    replica's tile would be cached under a newer version. One pool: as a single cache.
+    """
 
     def __init__(self, max_age_s: float) -> None:
         self.max_age_s = max_age_s
-        self._versions: dict[str, int] = {}
-        self._read_at = float("-inf")
+        self._by_pool: dict[int, tuple[float, dict[str, int]]] = {}
         self._lock = asyncio.Lock()
 
     def invalidate(self, _table: str = "*") -> None:
         """Read the versions again on next use (a change committed: see db.changes)."""
-        self._read_at = float("-inf")
+        self._by_pool = {}
 
     async def current(self, pool: asyncpg.Pool) -> dict[str, int]:
         """Table name → version; one small query when the last read is too old."""
-        if time.monotonic() - self._read_at < self.max_age_s:
-            return self._versions
+        known = self._by_pool.get(id(pool))
+        if known is not None and time.monotonic() - known[0] < self.max_age_s:
+            return known[1]
         async with self._lock:
-            if time.monotonic() - self._read_at >= self.max_age_s:
-                rows = await pool.fetch(VERSIONS_SQL)
-                self._versions = {row["table_name"]: int(row["version"]) for row in rows}
-                self._read_at = time.monotonic()
-        return self._versions
+            known = self._by_pool.get(id(pool))
+            if known is None or time.monotonic() - known[0] >= self.max_age_s:
+                rows = await pool.fetch(LAYER_VERSIONS_SQL)
+                known = (time.monotonic(),
+                         {row["table_name"]: int(row["version"]) for row in rows})
+                self._by_pool[id(pool)] = known
+        return known[1]

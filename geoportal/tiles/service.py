@@ -14,7 +14,7 @@ from fastapi import Request
 from geoportal.core.extent import Bounds, ExtentCache
 from geoportal.core.history import at_text, settled
 from geoportal.core.services import services_of
-from geoportal.db.versions import data_version
+from geoportal.core.versions import data_version
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
 from geoportal.tiles.cache import CachedTile, DataVersions, TileCache
@@ -28,7 +28,7 @@ from geoportal.tiles.sql import (
 )
 
 # Bump when the tile SQL changes, so that ETags held by clients are not reused across it.
-TILE_FORMAT = "1"
+TILE_FORMAT = "2"  # 2: label points carry the Arabic name too
 # Simplification tolerance, in tile units (1/4096 of a tile): below what a screen shows.
 SIMPLIFY_UNITS = 1.0
 

@@ -86,16 +86,28 @@ def label_layer_id(layer: Layer) -> str:
     return layer.label_layer_id
 
 
+def arabic_twin(layer: Layer, label: LayerProperty) -> LayerProperty | None:
+    """The Arabic property beside a French label (``name_ar`` for ``name_fr``), if in tiles."""
+    if not label.name.endswith("_fr"):
+        return None
+    twin = layer.find_property(label.name[:-3] + "_ar")
+    return twin if twin is not None and twin.in_tiles else None
+
+
 def label_tile_sql(layer: Layer, label: LayerProperty, affine: bool = False,
                    at_sql: str | None = None) -> str:
-    """One label point per polygon (on its surface), in the one tile that holds the point."""
+    """One label point per polygon (on its surface), in the one tile that holds the point,
+    with the label's Arabic twin when the layer has one (the viewer shows both)."""
     geom = quote(layer.spatial_column)
     name = quote_literal(label_layer_id(layer))
+    twin = arabic_twin(layer, label)
+    names = quote(label.name) + (f", s.{quote(twin.name)}" if twin else "")
+    columns = _property_sql(label) + (f", {_property_sql(twin)}" if twin else "")
     return (  # identifiers from the registry, quoted; values are bound parameters
         f"SELECT coalesce(ST_AsMVT(t, {name}, {EXTENT}, 'geom', 'id'), ''::bytea)"  # noqa: S608
-        f" FROM (SELECT s.id, s.{quote(label.name)},"
+        f" FROM (SELECT s.id, s.{names},"
         f" ST_AsMVTGeom({_to_mercator('s.point', affine)}, {TILE}, {EXTENT}, 0, true) AS geom"
-        f" FROM (SELECT {quote(layer.id_column)} AS id, {_property_sql(label)},"
+        f" FROM (SELECT {quote(layer.id_column)} AS id, {columns},"
         f" ST_PointOnSurface({geom}) AS point FROM {as_of(layer.table, at_sql)}"
         f" WHERE {geom} && {BOX}) AS s) AS t"
     )

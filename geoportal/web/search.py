@@ -1,18 +1,25 @@
-"""``/search``: find a plot by land-title reference, or a commune or préfecture by name.
+"""``/search``: find a plot by land-title reference, a commune or préfecture by name, or a
+place by its coordinates.
 
-References are matched by prefix on ``parcels.ref_norm`` (spacing and case removed), served
-by its ``text_pattern_ops`` index; names by substring, accents and case ignored.
+References are matched by prefix on ``parcels.ref_norm`` (spacing and case removed, ``T.F.``
+and ``TF 1861325-C`` spellings accepted), served by its ``text_pattern_ops`` index; names by
+substring, accents and case ignored; two numbers are read as WGS 84 latitude and longitude
+(``33.57, -7.59``) or as Nord Maroc easting and northing in metres (``296630 332700``).
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from pyproj import Transformer
 
+from geoportal.core.area import STORAGE_CRS
+from geoportal.core.refs import ref_norm
 from geoportal.core.sql import ident as quote
 from geoportal.deps import PoolDep, RegistryDep
 from geoportal.errors import InvalidParameter
@@ -25,13 +32,17 @@ ACCENTED = "àáâãäåā" "çćč" "èéêëēėę" "îïíīì" "ñń" "ôö�
 PLAIN = "aaaaaaa" "ccc" "eeeeeee" "iiiii" "nn" "ooooooo" "uuuuu" "y" "zzz" "   "
 AreaKind = Literal["commune", "prefecture"]
 AREAS: tuple[tuple[str, AreaKind], ...] = (("communes", "commune"), ("prefectures", "prefecture"))
+# Two numbers, decimal point or comma, separated by a comma, a semicolon or spaces.
+TWO_NUMBERS = re.compile(r"^\s*(-?\d+(?:[.,]\d+)?)\s*[,;\s]\s*(-?\d+(?:[.,]\d+)?)\s*$")
+LOCAL_RANGE = (1_000.0, 2_000_000.0)  # Nord Maroc eastings and northings, in metres
+POINT_BOX_DEG = 0.002  # the box a searched point is shown in (about 200 m)
 BOX = ("ST_XMin(b) AS west, ST_YMin(b) AS south, ST_XMax(b) AS east, ST_YMax(b) AS north")
 
 
 class SearchResult(BaseModel):
     """One suggestion: what it is, how to show it, where it is (longitude, latitude)."""
 
-    kind: Literal["parcel", "commune", "prefecture"]
+    kind: Literal["parcel", "commune", "prefecture", "point"]
     label: str
     detail: str
     ref: str | None = Field(default=None, description="Land-title reference of a plot.")
@@ -47,8 +58,49 @@ class SearchAnswer(BaseModel):
 
 
 def normalised_ref(text: str) -> str:
-    """A reference spelled as ``ref_norm`` is: upper case, no spaces."""
-    return re.sub(r"\s+", "", text).upper()
+    """A reference spelled as ``ref_norm`` is: upper case, no spaces, ``TF`` without dots
+    or "n°", the index after a slash (``TF 1861325-C`` is ``TF1861325/C``)."""
+    ref = ref_norm(text)
+    ref = re.sub(r"^T\.?F\.?(?:N°|N\.|Nº)?", "TF", ref)
+    return re.sub(r"(?<=\d)-(?=[A-Z])", "/", ref)
+
+
+@lru_cache(maxsize=1)
+def _local_to_wgs84() -> Transformer:
+    return Transformer.from_crs(STORAGE_CRS, "EPSG:4326", always_xy=True)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def coordinates_of(text: str) -> tuple[float, float, str] | None:
+    """Longitude, latitude and how it was read, when the text is a pair of coordinates."""
+    match = TWO_NUMBERS.match(text)
+    if match is None:
+        return None
+    a, b = _number(match[1]), _number(match[2])
+    low, high = LOCAL_RANGE
+    if low <= a <= high and low <= b <= high:
+        lon, lat = _local_to_wgs84().transform(a, b)
+        return lon, lat, f"Nord Maroc X {a:,.0f} · Y {b:,.0f} m".replace(",", "\u202f")
+    if abs(a) <= 90 and abs(b) <= 180:
+        lat, lon = a, b
+        if abs(a) < 20 and 20 <= abs(b) <= 90:  # typed longitude first (-7.59, 33.57)
+            lat, lon = b, a
+        return lon, lat, f"WGS 84 {lat:.5f}, {lon:.5f}"
+    return None
+
+
+def point_result(text: str) -> SearchResult | None:
+    """The searched coordinates as a suggestion, when they are some."""
+    found = coordinates_of(text)
+    if found is None:
+        return None
+    lon, lat, read_as = found
+    d = POINT_BOX_DEG
+    return SearchResult(kind="point", label=read_as, detail="Coordonnées",
+                        center=(lon, lat), bbox=(lon - d, lat - d, lon + d, lat + d))
 
 
 def like_prefix(text: str) -> str:
@@ -64,7 +116,7 @@ def plain(expression: str) -> str:
 async def find_parcels(pool: asyncpg.Pool, layer: Layer, q: str,
                        limit: int) -> list[SearchResult]:
     """Plots whose reference starts with what was typed (``TF`` assumed before digits)."""
-    typed = normalised_ref(q)
+    typed = ref_norm(q)
     patterns = [like_prefix(typed)]
     if typed[:1].isdigit():
         patterns.append(like_prefix("TF" + typed))
@@ -130,6 +182,9 @@ async def search(
     results: list[SearchResult] = []
     if len(typed) < 2:
         return SearchAnswer(query=typed, results=results)
+    point = point_result(typed)
+    if point is not None:  # coordinates are not a reference nor a name
+        return SearchAnswer(query=typed, results=[point])
     parcels = registry.get("parcels")
     if parcels is not None and any(ch.isdigit() for ch in typed):
         results += await find_parcels(pool, parcels, typed, limit)

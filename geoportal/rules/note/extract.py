@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 from shapely import box, unary_union
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.errors import NotFound
 from geoportal.rules.sql import tables
-from geoportal.settings import STORAGE_SRID
 
 SCALES = (200, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 25_000)
 """Printed map scales (1/n); the note uses the largest that shows the plot with a margin."""
@@ -21,7 +21,7 @@ FILL = 0.6
 
 _BOUNDS = """SELECT ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1,
                    ST_YMax(geom) AS y1
-            FROM {parcels} WHERE ref_norm = upper(regexp_replace($1::text, '\\s+', '', 'g'))"""
+            FROM {parcels} WHERE ref_norm = geoportal_ref_norm($1::text)"""
 
 _EXTRACT = f"""
 WITH f AS (SELECT ST_MakeEnvelope($1, $2, $3, $4, {STORAGE_SRID}) AS b)

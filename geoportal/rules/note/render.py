@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,13 +22,16 @@ import asyncpg
 import jinja2
 
 from geoportal import __version__
-from geoportal.errors import ServiceUnavailable
+from geoportal.core.refs import ref_norm
+from geoportal.errors import ServiceUnavailable, expected
 from geoportal.registry import LayerRegistry
 from geoportal.rules import french
+from geoportal.rules.envelope import METHOD_SHORT
 from geoportal.rules.models import RulesAnswer, RulesQuery
 from geoportal.rules.note.extract import MapFrame, fetch_extract
 from geoportal.rules.note.svgmap import (
     DEFAULT_ZONE_COLOUR,
+    ENVELOPE_COLOUR,
     SERVITUDE_COLOURS,
     draw_map,
     legend_key,
@@ -77,9 +79,9 @@ def legend_for(answer: RulesAnswer, style: NoteStyle,
                subject: str | None = None) -> list[tuple[str, str]]:
     """Swatches and labels of what the map shows; ``subject`` names the plot (default: its
     land-title reference)."""
-    assert answer.plot is not None
+    plot = expected(answer.plot, "the note's plot")
     entries = [(legend_key("#f6d1d1", "#d7191c", stroke_width=1.0),
-                subject or f"Parcelle {answer.plot.ref}")]
+                subject or f"Parcelle {plot.ref}")]
     for zone in answer.zones:
         colour = style.zone_colours.get(zone.code, DEFAULT_ZONE_COLOUR)
         entries.append((legend_key(colour, "#555", opacity=0.55),
@@ -93,12 +95,21 @@ def legend_for(answer: RulesAnswer, style: NoteStyle,
                         "Réservation pour équipement public"))
     if answer.planned_roads:
         entries.append((legend_key("#fde0ef", "#c51b7d", hatch="-45"), "Voie projetée"))
+    if answer.envelope is not None and answer.envelope.buildable:
+        entries.append((legend_key("#ffffff", ENVELOPE_COLOUR, hatch="-45"),
+                        "Emprise constructible (enveloppe)"))
     return entries
+
+
+def envelope_geometry(answer: RulesAnswer) -> dict[str, Any] | None:
+    """The envelope to hatch on the map (EPSG:26191), when there is one."""
+    envelope = answer.envelope
+    return envelope.geometry if envelope is not None and envelope.buildable else None
 
 
 def note_reference(parcel_ref: str, data_version: str) -> str:
     """A reference number that depends only on the plot and the data version."""
-    normalised = re.sub(r"\s+", "", parcel_ref).upper()
+    normalised = ref_norm(parcel_ref)
     digest = hashlib.sha256(f"{normalised}|{data_version}".encode()).hexdigest()
     return f"NRU-{digest[:10].upper()}"
 
@@ -110,16 +121,17 @@ async def build_note(db: asyncpg.Pool | asyncpg.Connection, parcel: str,
     """The note about a registered plot, dated ``date`` (default: the day of ``data_at``, or
     today), rules of that date, from the data as it stood at ``data_at`` (default: now)."""
     day = date or (answer_day(data_at) if data_at is not None else agency_today())
-    answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day, data_at=data_at),
+    answer = await lookup(db, RulesQuery.for_parcel(parcel, at=day, data_at=data_at,
+                                                    envelope=True, envelope_crs84=False),
                           rasters=rasters, today=answer_day(data_at))
-    assert answer.plot is not None and answer.plot.ref is not None
+    plot_ref = expected(expected(answer.plot, "the note's plot").ref, "the plot's reference")
     plan_refs = [p.ref for p in answer.plans if p.applies]
-    frame, extract = await fetch_extract(db, answer.plot.ref, plan_refs, MAP_WIDTH_MM,
+    frame, extract = await fetch_extract(db, plot_ref, plan_refs, MAP_WIDTH_MM,
                                          MAP_HEIGHT_MM, data_at)
     style = style or NoteStyle()
-    svg = draw_map(frame, extract, answer.plot.ref, style.zone_colours, MAP_WIDTH_MM,
-                   MAP_HEIGHT_MM)
-    return Note(reference=note_reference(answer.plot.ref, answer.data_version), date=day,
+    svg = draw_map(frame, extract, plot_ref, style.zone_colours, MAP_WIDTH_MM,
+                   MAP_HEIGHT_MM, envelope_geometry(answer))
+    return Note(reference=note_reference(plot_ref, answer.data_version), date=day,
                 answer=answer, frame=frame, map_svg=svg, legend=legend_for(answer, style),
                 style=style)
 
@@ -147,6 +159,8 @@ def environment() -> jinja2.Environment:
         coef=french.coefficient, fdate=lambda d: "–" if d is None else french.date(d),
         levels=_levels, metres=_metres,
     )
+    env.globals["envelope_method"] = METHOD_SHORT
+    env.tests["startingwith"] = lambda value, prefix: str(value).startswith(str(prefix))
     return env
 
 
@@ -165,10 +179,11 @@ _pdf_pending = 0
 
 
 def pdf_bytes(html: str, identifier: bytes) -> bytes:
-    """Render HTML to PDF with WeasyPrint (blocking: call it in the PDF worker)."""
+    """Render HTML to PDF with WeasyPrint (blocking: call it in the PDF worker); a tagged PDF
+    (structure tree, reading order, language) that screen readers can follow."""
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier)
+    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True)
     return pdf
 
 

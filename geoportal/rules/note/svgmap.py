@@ -9,14 +9,15 @@ from typing import Any
 
 from pyproj import Transformer
 
+from geoportal.core.area import STORAGE_SRID
 from geoportal.rules.note.extract import MapFrame
-from geoportal.settings import STORAGE_SRID
 
 Ring = list[list[float]]
 DEFAULT_ZONE_COLOUR = "#dddddd"
 SERVITUDE_COLOURS = {"inondation": "#2171b5", "littoral": "#1d91c0", "aeronautique": "#636363",
                      "patrimoine": "#cb181d", "ligne_electrique": "#e6550d",
                      "voie_ferree": "#252525"}
+ENVELOPE_COLOUR = "#1a7f37"
 
 
 class Canvas:
@@ -87,6 +88,10 @@ def _defs(servitude_kinds: Iterable[str]) -> str:
         '<pattern id="hatch-road" patternUnits="userSpaceOnUse" width="1.6" height="1.6" '
         'patternTransform="rotate(-45)"><rect width="1.6" height="1.6" fill="#fde0ef"/>'
         '<line x1="0" y1="0" x2="0" y2="1.6" stroke="#c51b7d" stroke-width="0.35"/></pattern>')
+    patterns.append(
+        f'<pattern id="hatch-envelope" patternUnits="userSpaceOnUse" width="1.2" height="1.2" '
+        f'patternTransform="rotate(-45)"><line x1="0" y1="0" x2="0" y2="1.2" '
+        f'stroke="{ENVELOPE_COLOUR}" stroke-width="0.4"/></pattern>')
     return "<defs>" + "".join(patterns) + "</defs>"
 
 
@@ -152,8 +157,10 @@ def _scale_bar(canvas: Canvas) -> str:
 
 
 def draw_map(frame: MapFrame, extract: dict[str, Any], plot_ref: str | None,
-             zone_colours: dict[str, str], width_mm: float, height_mm: float) -> str:
-    """An SVG map of the plot and its surroundings, ``width_mm`` × ``height_mm``."""
+             zone_colours: dict[str, str], width_mm: float, height_mm: float,
+             envelope: dict[str, Any] | None = None) -> str:
+    """An SVG map of the plot and its surroundings, ``width_mm`` × ``height_mm``; with the
+    buildable ``envelope`` (GeoJSON in EPSG:26191) hatched over the plot."""
     canvas = Canvas(frame, width_mm, height_mm)
     zones = extract.get("zones") or []
     servitudes = extract.get("servitudes") or []
@@ -198,6 +205,10 @@ def draw_map(frame: MapFrame, extract: dict[str, Any], plot_ref: str | None,
                        'fill-opacity="0.18" stroke="#d7191c" stroke-width="0.9" '
                        'stroke-linejoin="round"/>')
             out.append(_plot_label(canvas, parcel["geom"], parcel["ref"]))
+    if envelope:
+        out.append(f'<path d="{canvas.path(envelope)}" fill="url(#hatch-envelope)" '
+                   f'stroke="{ENVELOPE_COLOUR}" stroke-width="0.5" fill-rule="evenodd" '
+                   'class="envelope"/>')
     centre_x, centre_y = (frame.x0 + frame.x1) / 2, (frame.y0 + frame.y1) / 2
     out += [_north_arrow(canvas, true_north_deg(centre_x, centre_y)), _scale_bar(canvas),
             f'<rect width="{width_mm}" height="{height_mm}" fill="none" stroke="#333" '

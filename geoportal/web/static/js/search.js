@@ -2,7 +2,7 @@
 
 import {esc} from './format.js';
 
-const KINDS = {parcel: 'Parcelle', commune: 'Commune', prefecture: 'Préfecture'};
+const KINDS = {parcel: 'Parcelle', commune: 'Commune', prefecture: 'Préfecture', point: 'Point'};
 
 export class SearchBox {
   constructor({input, list, endpoint, onChoose}) {
@@ -55,7 +55,7 @@ export class SearchBox {
     if (!results.length) {
       const q = this.input.value.trim();
       this.list.innerHTML = q.length >= 2
-        ? '<li class="empty" role="presentation">Aucun résultat : essayez « TF 12345/C » ou un nom de commune.</li>' : '';
+        ? '<li class="empty" role="presentation">Aucun résultat : essayez « TF 12345/C », un nom de commune ou « 33.57, -7.59 ».</li>' : '';
       this.list.hidden = q.length < 2;
     } else {
       this.list.innerHTML = results.map((r, i) => `

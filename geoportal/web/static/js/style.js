@@ -1,6 +1,10 @@
 // The map style, built from the layer registry (web/config.json): a base map drawn from our
 // own layers (land, districts, roads) under the planning layers, with labels on top.
-// No glyph server: MapLibre draws the labels itself with the browser's fonts.
+// No glyph server: MapLibre draws the labels itself with the browser's fonts; Arabic names are
+// shaped by the vendored RTL text plugin.
+
+import {drawLayers} from './tools.js';
+import {envelopeLayers} from './envelope.js';
 
 export const SOURCE = 'auc';
 export const PALETTE = {
@@ -128,6 +132,16 @@ function roadLayers(roads) {
   ];
 }
 
+/** A commune's or préfecture's label: French and Arabic, the interface's language first. */
+export function areaLabel(field, lang) {
+  const french = ['get', field];
+  if (!field.endsWith('_fr')) return french;
+  const arabic = ['get', `${field.slice(0, -3)}_ar`];
+  const [first, second] = lang === 'ar' ? [arabic, french] : [french, arabic];
+  return ['case', ['has', `${field.slice(0, -3)}_ar`],
+    ['format', first, {}, '\n', {}, second, {'font-scale': 0.85}], french];
+}
+
 function labelLayers(config, byId) {
   const halo = {'text-color': PALETTE.text, 'text-halo-color': PALETTE.halo, 'text-halo-width': 1.4};
   const layers = [];
@@ -146,12 +160,14 @@ function labelLayers(config, byId) {
       metadata: {registry: layer.id}};
     if (layer.id === config.base.land) {
       layers.push({...base, id: `${layer.id}-label`, minzoom: 7, maxzoom: 11,
-        layout: {'text-field': field, 'text-font': BOLD, 'text-transform': 'uppercase',
+        metadata: {registry: layer.id, areaLabel: layer.style.label},
+        layout: {'text-field': areaLabel(layer.style.label, 'fr'), 'text-font': BOLD, 'text-transform': 'uppercase',
           'text-letter-spacing': 0.12, 'text-size': 13, 'text-max-width': 9},
         paint: {...halo, 'text-color': '#4a3b7a'}});
     } else if (layer.id === config.base.districts) {
       layers.push({...base, id: `${layer.id}-label`, minzoom: 10.5, maxzoom: 15.5,
-        layout: {'text-field': field, 'text-font': REGULAR, 'text-size': 12, 'text-max-width': 8},
+        metadata: {registry: layer.id, areaLabel: layer.style.label},
+        layout: {'text-field': areaLabel(layer.style.label, 'fr'), 'text-font': REGULAR, 'text-size': 12, 'text-max-width': 8},
         paint: halo});
     } else {
       // One label per polygon at mid zooms; per visible piece of polygon when zoomed in.
@@ -202,7 +218,7 @@ export function overlayLayers(config, {withBase}) {
         'line-width': ['interpolate', ['linear'], ['zoom'], 15, 0.4, 19, 1.4],
         'line-opacity': ['interpolate', ['linear'], ['zoom'], 15, 0.45, 17, 0.9]}});
   }
-  layers.push(...selectionLayers(), ...labelLayers(config, byId));
+  layers.push(...selectionLayers(), ...envelopeLayers(), ...drawLayers(), ...labelLayers(config, byId));
   return layers;
 }
 
@@ -212,6 +228,8 @@ export function sources(config, tilesUrl) {
     [SOURCE]: {type: 'vector', tiles: [tilesUrl], minzoom: 0, maxzoom: config.tiles_maxzoom,
       bounds: config.bounds, attribution: 'Agence urbaine de Casablanca (démo synthétique)'},
     selection: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
+    envelope: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
+    draw: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
   };
 }
 

@@ -7,7 +7,8 @@ Two kinds, each read in one place:
   ``baseline`` before any; the same data and date always give the same version, so a note
   reproduced with ``at=`` carries the version it was issued with;
 * the **layer version** — a counter per table bumped by a statement trigger, for the ETags
-  and tile caches of one layer.
+  and tile caches of one layer: ``layer_version_sql`` is the one SQL fragment that reads it,
+  ``LAYER_VERSIONS_SQL`` the one statement that reads them all.
 """
 
 from __future__ import annotations
@@ -32,12 +33,27 @@ DATA_VERSION_SQL = f"SELECT {data_version_sql()}"
 DATA_VERSION_AT_SQL = f"SELECT {data_version_sql('$1::timestamptz')}"
 
 
+def layer_version_sql(table_sql: str) -> str:
+    """A scalar subquery: the change counter of the table named by the SQL expression
+    ``table_sql`` (a quoted literal from the registry or a bound parameter); NULL if unknown."""
+    return f"(SELECT version FROM layer_versions WHERE table_name = {table_sql})"  # noqa: S608
+
+
+LAYER_VERSION_SQL = "SELECT version, updated_at FROM layer_versions WHERE table_name = $1"
+LAYER_VERSIONS_SQL = "SELECT table_name, version, updated_at FROM layer_versions"
+"""Every table's counter and last change (a statement, or a subquery to join)."""
+
+
 async def layer_version(conn: asyncpg.Connection | asyncpg.Pool, table: str) -> int:
     """The change counter of one table (0 when unknown)."""
-    value = await conn.fetchval(
-        "SELECT version FROM layer_versions WHERE table_name = $1", table
-    )
-    return int(value or 0)
+    return (await layer_version_row(conn, table))[0]
+
+
+async def layer_version_row(conn: asyncpg.Connection | asyncpg.Pool, table: str
+                            ) -> tuple[int, dt.datetime | None]:
+    """The change counter of one table and when it last moved ((0, None) when unknown)."""
+    row = await conn.fetchrow(LAYER_VERSION_SQL, table)
+    return (int(row["version"]), row["updated_at"]) if row else (0, None)
 
 
 async def data_version(conn: asyncpg.Connection | asyncpg.Pool,

@@ -1,0 +1,1 @@
+"""Operations: the metrics endpoint, the nginx front of several instances, their supervisor."""

@@ -1,0 +1,36 @@
+"""The demo holds the land titles the README's examples use, at every ``--parcels`` size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geoportal.demo.parcels import README_TITLE, ParcelSet, build_parcels
+from geoportal.demo.territory import Territory, build_territory
+
+README_REF = f"TF {README_TITLE[0]}/{README_TITLE[1]}"
+
+
+@pytest.fixture(scope="module")
+def territory() -> Territory:
+    return build_territory()
+
+
+def plot_of(plots: ParcelSet, ref: str) -> np.ndarray:
+    refs = plots.refs()
+    assert ref in refs, f"{ref} missing from {len(refs)} plots"
+    return plots.corners[refs.index(ref)]
+
+
+def test_the_readme_title_is_in_the_demo_at_every_size_and_is_the_same_plot(
+        territory: Territory) -> None:
+    first = plot_of(build_parcels(1, territory, 42), README_REF)
+    for count in (7, 300, 20_000):
+        plots = build_parcels(count, territory, 42)
+        assert np.array_equal(plot_of(plots, README_REF), first)
+        assert len(set(plots.refs())) == count  # titles stay unique
+
+
+def test_the_readme_title_is_in_casablanca_whatever_the_seed(territory: Territory) -> None:
+    for seed in (1, 7):
+        assert README_REF in build_parcels(50, territory, seed).refs()
