@@ -33,6 +33,7 @@ from geoportal.db.urls import resolve_database_url, resolve_replica_urls
 from geoportal.errors import install_error_handlers
 from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
+from geoportal.ogc.counts import MatchCounts
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
@@ -67,6 +68,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
         heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
+    services.provide(MatchCounts())
     tiles = services.provide(TileService(settings, registry, extents))
     changes = services.provide(ChangeFeed(partial(resolve_database_url, settings),
                                            settings.db_retry_max_s))

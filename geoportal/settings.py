@@ -31,6 +31,9 @@ class Settings(BaseSettings):
 
     items_default_limit: int = Field(default=10, ge=1)
     items_max_limit: int = Field(default=10_000, ge=1)
+    items_count_cap: int = Field(
+        default=10_000, ge=0, description="numberMatched of a filtered request is counted up "
+        "to this many matches (bounded work), else omitted; an unfiltered layer is exact.")
     max_request_bytes: int = Field(default=5_000_000, ge=1024)
     body_timeout_s: float = Field(
         default=30.0, gt=0, description="Time a client has to send its whole request body (408)."

@@ -47,12 +47,16 @@ def test_epsg_4326_output_is_in_lat_lon_order(small_client):
         lat, lon]
 
 
-def test_storage_crs_output_is_identical_to_storage(small_client, small_database_url):
+def test_storage_crs_output_is_the_stored_geometry_with_rings_by_the_right_hand_rule(
+        small_client, small_database_url):
+    # the same coordinates as stored; a clockwise exterior ring (parcel 5) is given in the
+    # RFC 7946 order, counter-clockwise
     response = small_client.get("/ogc/collections/parcels/items/5",
                                 params={"crs": "http://www.opengis.net/def/crs/EPSG/0/26191"})
     assert response.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/26191>"
     with psycopg.connect(small_database_url) as conn:
-        stored = conn.execute("SELECT ST_AsGeoJSON(geom, 15)::json FROM parcels WHERE id = 5")
+        stored = conn.execute("SELECT ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 15)::json "
+                              "FROM parcels WHERE id = 5")
         expected = stored.fetchone()[0]
     assert response.json()["geometry"]["coordinates"] == expected["coordinates"]
 

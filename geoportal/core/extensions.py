@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from geoportal.core.links import Link, Links
+from geoportal.core.openapi import OpenApiPart
 from geoportal.core.services import Services
 from geoportal.registry import Layer
 
@@ -20,11 +21,13 @@ CollectionLinks = Callable[[Layer, Links], list[Link]]
 
 @dataclass(frozen=True)
 class OgcExtension:
-    """Conformance classes and per-collection links contributed by another capability."""
+    """Conformance classes, per-collection links and OpenAPI paths contributed by another
+    capability (``openapi``: built once, when the API document is first asked)."""
 
     conformance: tuple[str, ...] = ()
     collection_links: CollectionLinks | None = None
     landing_links: Callable[[Links], list[Link]] | None = None
+    openapi: Callable[[], OpenApiPart] | None = None
 
 
 class OgcExtensions(list[OgcExtension]):

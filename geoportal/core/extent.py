@@ -52,21 +52,86 @@ def union_bounds(bounds: list[Bounds]) -> Bounds:
 
 
 def extent_sql(layer: Layer) -> str:
-    """One statement: version, storage box, CRS84 box, time bounds (no box without geometry)."""
-    box = f"ST_Extent({ident(layer.spatial_column)})" if layer.has_geometry else "NULL::box2d"
+    """One statement: version, storage box, CRS84 box, time bounds (no box without geometry).
+
+    The CRS84 box is that of the data, not of the storage box's corners (up to 800 m wider
+    here: EPSG:26191's grid turns against the meridians). Transforming every geometry would
+    cost a PROJ call per row, so each row is first placed by an affine fit of the projection
+    through the box's corners (arithmetic on its bounding box); only the rows that can hold
+    an extreme — within a margin over the fit's error and the tilt of a row's own box — are
+    transformed.
+    """
+    if not layer.has_geometry:
+        return _time_only_sql(layer)
+    geom, storage_srid = ident(layer.spatial_column), 26191
     time_bounds = "NULL AS t_min, NULL AS t_max"
     if layer.temporal is not None:
         col = ident(layer.temporal.column)
         time_bounds = f"min({col}) AS t_min, max({col}) AS t_max"
-    # Aggregates give one row; with none (a table without geometry or time), read nothing.
-    source = f"FROM {ident(layer.table)}" if layer.has_geometry or layer.temporal else ""
+    table = ident(layer.table)
+
+    def corner(x: str, y: str) -> str:
+        return (f"ST_Transform(ST_SetSRID(ST_MakePoint(ST_{x}(b), ST_{y}(b)), "
+                f"{storage_srid}), 4326)")
+
+    # lon ≈ ax·x + ay·y + c, lat ≈ bx·x + by·y + d: the row's least (or greatest) value
+    # over the corners of its box
+    def low(x_lo: str, x_hi: str, y_lo: str, y_hi: str, kx: str, ky: str) -> str:
+        return (f"{kx} * CASE WHEN {kx} >= 0 THEN {x_lo} ELSE {x_hi} END + "
+                f"{ky} * CASE WHEN {ky} >= 0 THEN {y_lo} ELSE {y_hi} END")
+
+    x1, y1, x2, y2 = (f"ST_{f}(t.{geom})" for f in ("XMin", "YMin", "XMax", "YMax"))
+    lon_lo = low(x1, x2, y1, y2, "f.ax", "f.ay")
+    lon_hi = low(x2, x1, y2, y1, "f.ax", "f.ay")
+    lat_lo = low(x1, x2, y1, y2, "f.bx", "f.by")
+    lat_hi = low(x2, x1, y2, y1, "f.bx", "f.by")
     return f"""
-        WITH box AS (SELECT {box} AS b, {time_bounds}
-                     {source})
+        WITH box AS (SELECT ST_Extent({geom}) AS b, max(ST_XMax({geom}) - ST_XMin({geom})) AS row_w,
+                            max(ST_YMax({geom}) - ST_YMin({geom})) AS row_h, {time_bounds}
+                     FROM {table}),
+        c AS (SELECT {corner("XMin", "YMin")} AS p00, {corner("XMax", "YMin")} AS p10,
+                     {corner("XMin", "YMax")} AS p01, box.* FROM box),
+        f AS (SELECT coalesce((ST_X(p10) - ST_X(p00)) / nullif(ST_XMax(b) - ST_XMin(b), 0), 0)
+                       AS ax,
+                     coalesce((ST_X(p01) - ST_X(p00)) / nullif(ST_YMax(b) - ST_YMin(b), 0), 0)
+                       AS ay,
+                     coalesce((ST_Y(p10) - ST_Y(p00)) / nullif(ST_XMax(b) - ST_XMin(b), 0), 0)
+                       AS bx,
+                     coalesce((ST_Y(p01) - ST_Y(p00)) / nullif(ST_YMax(b) - ST_YMin(b), 0), 0)
+                       AS by,
+                     row_w, row_h FROM c),
+        placed AS NOT MATERIALIZED (SELECT t.{geom} AS g, {lon_lo} AS lon_lo, {lon_hi} AS lon_hi,
+                          {lat_lo} AS lat_lo, {lat_hi} AS lat_hi FROM {table} t, f
+                   WHERE t.{geom} IS NOT NULL),
+        ends AS (SELECT min(lon_lo) AS lon_lo, max(lon_hi) AS lon_hi, min(lat_lo) AS lat_lo,
+                        max(lat_hi) AS lat_hi FROM placed),
+        -- margin: the tilt over a row's own box, plus 0.002° (200 m) for the fit's error
+        margin AS (SELECT abs(ay) * coalesce(row_h, 0) + 0.002 AS lon,
+                          abs(bx) * coalesce(row_w, 0) + 0.002 AS lat FROM f),
+        exact AS (SELECT ST_Extent(ST_Transform(p.g, 4326)) AS w FROM placed p, ends e, margin m
+                  WHERE p.lon_lo <= e.lon_lo + m.lon OR p.lon_hi >= e.lon_hi - m.lon
+                     OR p.lat_lo <= e.lat_lo + m.lat OR p.lat_hi >= e.lat_hi - m.lat)
         SELECT {layer_version_sql(literal(layer.table))},
                ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b),
                ST_XMin(w), ST_YMin(w), ST_XMax(w), ST_YMax(w), box.t_min, box.t_max
-        FROM box, LATERAL (SELECT ST_Transform(ST_SetSRID(b::geometry, 26191), 4326) AS w) t
+        FROM box, exact
+    """
+
+
+def _time_only_sql(layer: Layer) -> str:
+    """The extent statement of a table without geometry: its time bounds alone."""
+    time_bounds = "NULL AS t_min, NULL AS t_max"
+    source = ""
+    if layer.temporal is not None:
+        col = ident(layer.temporal.column)
+        time_bounds = f"min({col}) AS t_min, max({col}) AS t_max"
+        source = f"FROM {ident(layer.table)}"
+    return f"""
+        WITH box AS (SELECT {time_bounds} {source})
+        SELECT {layer_version_sql(literal(layer.table))},
+               NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+               NULL::float8, NULL::float8, NULL::float8, NULL::float8, box.t_min, box.t_max
+        FROM box
     """
 
 

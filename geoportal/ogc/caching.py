@@ -26,6 +26,7 @@ from fastapi import Request
 from geoportal.core.caching import not_modified, strong_etag, weak_etag
 from geoportal.core.formats import GEOJSON, Format
 from geoportal.core.history import IMMUTABLE, settled
+from geoportal.ogc.sql import ENCODING
 
 __all__ = ["ANY", "cache_headers", "content_etag", "feature_etag", "if_match_versions",
            "make_etag", "not_modified", "past_etag", "representation_etag"]
@@ -39,7 +40,7 @@ ANY = "*"
 def make_etag(request: Request, base: str, version: int, fmt: Format) -> str:
     """A weak ETag: same data version, same URL, same format → same representation."""
     params = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
-    key = f"{version}|{base}|{request.url.path}|{params}|{fmt.media_type}"
+    key = f"{ENCODING}|{version}|{base}|{request.url.path}|{params}|{fmt.media_type}"
     return 'W/"' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
 
 

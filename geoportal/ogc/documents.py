@@ -14,6 +14,8 @@ from geoportal.ogc.extensions import extra_collection_links, extra_landing_links
 from geoportal.registry import Layer, LayerProperty
 
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SCHEMA_REL = "http://www.opengis.net/def/rel/ogc/1.0/schema"  # Part 5: QGIS reads types there
+JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 TITLE = "Géoportail de l'Agence urbaine de Casablanca — OGC API"
 DESCRIPTION = ("Urban-planning layers of the Agence urbaine de Casablanca (synthetic demonstration "
@@ -69,7 +71,12 @@ def collection(request: Request, layer: Layer, extent: Extent, links: Links,
         *(links.link(f"{path}/items", "items", f, f"Features as {f.title}")
           for f in formats.FEATURES),
         links.link(f"{path}/queryables", QUERYABLES_REL, formats.SCHEMA, "Queryables"),
-        links.link(f"{path}/schema", "describedby", formats.SCHEMA, "Schema of the features"),
+        links.link(f"{path}/schema", SCHEMA_REL, formats.SCHEMA, "Schema of the features"),
+        # GDAL's OAPIF driver types its fields from a schema of a whole GeoJSON feature; up
+        # to 3.6 at least it matches the rel case-sensitively as "describedBy" (RFC 8288
+        # rels are case-insensitive: both spellings name the same relation).
+        *(links.link(f"{path}/schema/geojson", rel, formats.SCHEMA,
+                     "Schema of a GeoJSON feature") for rel in ("describedby", "describedBy")),
         {"rel": "license", "href": f"https://spdx.org/licenses/{layer.license}.html",
          "title": layer.license, "type": "text/html"},
         *extra_collection_links(request, layer, links),
@@ -114,9 +121,18 @@ def _schema_type(prop: LayerProperty) -> dict[str, Any]:
     return schema
 
 
+def _roles(layer: Layer, schemas: dict[str, Any]) -> dict[str, Any]:
+    """Part 5 roles: the feature's time is its ``primary-instant``."""
+    if layer.temporal is not None:
+        for prop in layer.properties:
+            if prop.column_name == layer.temporal.column and prop.name in schemas:
+                schemas[prop.name]["x-ogc-role"] = "primary-instant"
+    return schemas
+
+
 def json_schema(layer: Layer, links: Links, props: list[LayerProperty], kind: str
                 ) -> dict[str, Any]:
-    """A JSON Schema of the layer's properties (``queryables`` or ``schema``)."""
+    """A JSON Schema of the layer's properties (``queryables`` or ``schema``, Part 5)."""
     properties: dict[str, Any] = {}
     if layer.geometry_type is not None:
         properties["geometry"] = {"x-ogc-role": "primary-geometry",
@@ -124,9 +140,10 @@ def json_schema(layer: Layer, links: Links, props: list[LayerProperty], kind: st
                                   "title": "Géométrie"}
     if kind == "schema":
         properties["id"] = {"x-ogc-role": "id", "type": "integer", "title": "Identifiant"}
-    properties.update({p.name: _schema_type(p) for p in props})
+    described = {p.name: _schema_type(p) for p in props}
+    properties.update(_roles(layer, described) if kind == "schema" else described)
     schema: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": JSON_SCHEMA,
         "$id": links.url(f"/ogc/collections/{layer.id}/{kind}"),
         "type": "object",
         "title": layer.title,
@@ -136,3 +153,30 @@ def json_schema(layer: Layer, links: Links, props: list[LayerProperty], kind: st
     if kind == "schema":
         schema["required"] = [p.name for p in props if p.required]
     return schema
+
+
+def feature_schema(layer: Layer, links: Links) -> dict[str, Any]:
+    """A JSON Schema of one GeoJSON feature of the layer (``rel=describedby``): what GDAL's
+    OAPIF driver reads its field types from (``properties.properties``), nulls or not."""
+    geometry: dict[str, Any] = {"type": "null"}
+    if layer.geometry_type is not None:
+        geometry = {"title": "Géométrie", "oneOf": [
+            {"type": "null"},
+            {"$ref": f"https://geojson.org/schema/{layer.geometry_type}.json"}]}
+    return {
+        "$schema": JSON_SCHEMA,
+        "$id": links.url(f"/ogc/collections/{layer.id}/schema/geojson"),
+        "title": layer.title,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer", "title": "Identifiant"},
+            "geometry": geometry,
+            "properties": {
+                "type": "object",
+                "properties": _roles(layer, {p.name: _schema_type(p)
+                                             for p in layer.properties}),
+            },
+        },
+    }

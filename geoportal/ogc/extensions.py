@@ -17,6 +17,7 @@ from geoportal.core.extensions import (
     register_extension,
 )
 from geoportal.core.links import Link, Links
+from geoportal.core.openapi import OpenApiPart
 from geoportal.core.services import services_of
 from geoportal.registry import Layer
 
@@ -24,6 +25,7 @@ FEATURES_1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
 FEATURES_2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf"
 FEATURES_3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
 FEATURES_4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf"
+FEATURES_5 = "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 
 CONFORMANCE: tuple[str, ...] = (
@@ -40,6 +42,8 @@ CONFORMANCE: tuple[str, ...] = (
     f"{FEATURES_4}/update",
     f"{FEATURES_4}/features",
     f"{FEATURES_4}/optimistic-locking-etags",
+    f"{FEATURES_5}/schemas",
+    f"{FEATURES_5}/core-roles-features",
     f"{CQL2}/cql2-text",
     f"{CQL2}/cql2-json",
     f"{CQL2}/basic-cql2",
@@ -69,6 +73,11 @@ def extra_collection_links(request: Request, layer: Layer, links: Links) -> list
             for link in ext.collection_links(layer, links)]
 
 
+def extra_openapi(request: Request) -> list[OpenApiPart]:
+    """The OpenAPI paths that extensions add to ``/ogc/api`` (e.g. tiles)."""
+    return [ext.openapi() for ext in _extensions(request) if ext.openapi]
+
+
 def extra_landing_links(request: Request, links: Links) -> list[Link]:
     """Links that extensions add to the landing page."""
     return [link for ext in _extensions(request) if ext.landing_links
@@ -76,4 +85,5 @@ def extra_landing_links(request: Request, links: Links) -> list[Link]:
 
 
 __all__ = ["CollectionLinks", "OgcExtension", "OgcExtensions", "conformance_classes",
-           "extra_collection_links", "extra_landing_links", "register_extension"]
+           "extra_collection_links", "extra_landing_links", "extra_openapi",
+           "register_extension"]

@@ -18,6 +18,7 @@ from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
 from geoportal.core.links import Link, Links, replace_params
+from geoportal.core.services import services_of
 from geoportal.core.versions import data_version, layer_version
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.ogc import html
@@ -28,12 +29,14 @@ from geoportal.ogc.caching import (
     past_etag,
     representation_etag,
 )
+from geoportal.ogc.counts import MatchCounts, Matches, question_key
 from geoportal.ogc.params import ItemsQuery
 from geoportal.ogc.query import (
     Statement,
     csv_header,
     feature_statement,
     feature_version_statement,
+    filtered,
     geometry_crs,
     items_statement,
     stream_statement,
@@ -81,8 +84,22 @@ def _place_crs_uri(layer: Layer, place_crs: Crs) -> str | None:
     return place_crs.uri if place_crs.srid != 4326 and layer.has_geometry else None
 
 
+def _has_next(query: ItemsQuery, returned: int, last_id: int | None,
+              matches: Matches | None) -> bool:
+    """Whether a page follows: a full page has one unless the count says it was the last."""
+    limit = query.limit or 0
+    if returned < limit or limit <= 0:
+        return False
+    if matches is None or matches.count is None:
+        return True
+    if query.keyset and last_id is not None:  # ordered by id: the last id says it
+        return matches.max_id is not None and last_id < matches.max_id
+    return query.offset + returned < matches.count
+
+
 def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery, fmt: Format,
-                returned: int, last_id: int | None) -> list[Link]:
+                returned: int, last_id: int | None, matches: Matches | None = None
+                ) -> list[Link]:
     path = f"/ogc/collections/{layer.id}/items"
     own = list(request.query_params.multi_items())
     result = links.alternates(path, fmt, formats.FEATURES, own)
@@ -91,7 +108,7 @@ def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery,
     limit = query.limit or 0
     if query.at is not None:  # every page reads the same moment, "today" included
         own = replace_params(own, (), {"at": at_text(query.at)})
-    if returned >= limit > 0:
+    if _has_next(query, returned, last_id, matches):
         if query.keyset and last_id is not None:
             after = replace_params(own, ("offset", "cursor"), {"cursor": str(last_id)})
         else:
@@ -104,7 +121,7 @@ def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery,
 
 
 def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
-              links: list[Link]) -> tuple[bytes, bytes]:
+              links: list[Link], matches: Matches | None = None) -> tuple[bytes, bytes]:
     """The bytes around the features array (the features themselves are never decoded)."""
     head: dict[str, Any] = {"type": "FeatureCollection"}
     if fmt is formats.JSONFG:
@@ -112,11 +129,12 @@ def _envelope(fmt: Format, layer: Layer, query: ItemsQuery, row: asyncpg.Record,
         head.update(conformsTo=JSONFG_CONFORMS, featureType=layer.id,
                     coordRefSys=_place_crs_uri(layer, place_crs))
     tail: dict[str, Any] = {"numberReturned": row["returned"]}
-    if query.after is None and row["returned"] < (query.limit or 0) \
+    if matches is not None and matches.count is not None:
+        tail["numberMatched"] = matches.count
+    elif query.after is None and row["returned"] < (query.limit or 0) \
             and (row["returned"] > 0 or query.offset == 0):
-        # The last page: the count is known for free. Elsewhere counting would cost a
-        # second pass over the matches (a COUNT(*) of a million rows), so it is omitted;
-        # so it is for an empty page past the end, which says only "at most offset".
+        # The last page of a question over the cap: the count is known for free (an empty
+        # page past the end says only "at most offset": no count then).
         tail["numberMatched"] = query.offset + row["returned"]
     if query.at is None:  # a read of the past is the same bytes whenever it is made
         tail["timeStamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -131,7 +149,11 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     if early and not_modified(request, early):
         return Response(status_code=304, headers=_headers(query.crs, early, query.at))
     body_fmt = formats.GEOJSON if fmt is formats.HTML else fmt
-    statement = items_statement(layer, query, body_fmt, layer_area)
+    counts = services_of(request).get(MatchCounts)
+    key = question_key(layer.id, request.query_params.multi_items())
+    known = counts.get(key)
+    cap = request.app.state.settings.items_count_cap if filtered(query) else None
+    statement = items_statement(layer, query, body_fmt, layer_area, known is None, cap)
     slot = await _admit(request, pool, query, statement)
     try:
         row = await _run(pool, statement)
@@ -141,14 +163,32 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     if row is None:  # an aggregate always answers one row
         raise RuntimeError("the items statement returned no row")
     etag = _etag(request, links, row["version"], fmt, query.at)
-    page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"])
-    head, tail = _envelope(body_fmt, layer, query, row, page_links)
+    matches = _matches(counts, key, known, row, cap)
+    page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"],
+                             matches)
+    head, tail = _envelope(body_fmt, layer, query, row, page_links, matches)
     body = head + row["features"] + tail
     if fmt is formats.HTML:
         return _items_html(links, layer, query, body, etag)
     content_crs = geometry_crs(query, fmt)
     return Response(body, media_type=fmt.media_type,
                     headers=_headers(content_crs, etag, query.at))
+
+
+def _matches(counts: MatchCounts, key: tuple[str, bytes], known: Matches | None,
+             row: asyncpg.Record, cap: int | None) -> Matches | None:
+    """The count of this page's question: made by its statement, or known from an earlier
+    page of the same data version (a count of another version is dropped, not used)."""
+    version = str(row["version"])
+    if known is None:
+        over = cap is not None and row["matched"] > cap
+        made = Matches(version, None if over else int(row["matched"]), row["max_id"])
+        counts.remember(key, made)
+        return made
+    if known.version == version:
+        return known
+    counts.forget(key)
+    return None
 
 
 def _items_html(links: Links, layer: Layer, query: ItemsQuery, body: bytes,

@@ -8,6 +8,7 @@ from geoportal import __version__
 from geoportal.core import formats
 from geoportal.core.crs import CRS84, offered_uris
 from geoportal.core.links import Links
+from geoportal.core.openapi import OpenApiPart
 from geoportal.ogc.documents import DESCRIPTION, TITLE
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
@@ -137,6 +138,9 @@ def _collection_paths(layer: Layer) -> dict[str, Any]:
                                                         formats.HTML)),
         f"{base}/schema": _get(f"get_{layer.id}_schema", "Schema of the features", layer.id,
                                ["f"], _ok("JSON Schema", formats.SCHEMA, formats.HTML)),
+        f"{base}/schema/geojson": _get(f"get_{layer.id}_feature_schema",
+                                       "Schema of a GeoJSON feature", layer.id, ["f"],
+                                       _ok("JSON Schema", formats.SCHEMA)),
     }
 
 
@@ -198,9 +202,10 @@ def _edit_operations(layer: Layer, fid: dict[str, Any]) -> tuple[dict[str, Any],
     return items, item
 
 
-def openapi_document(registry: LayerRegistry, settings: Settings, links: Links
-                     ) -> dict[str, Any]:
-    """The whole API definition, one set of paths per collection."""
+def openapi_document(registry: LayerRegistry, settings: Settings, links: Links,
+                     parts: list[OpenApiPart] | None = None) -> dict[str, Any]:
+    """The whole API definition, one set of paths per collection, and the paths that other
+    capabilities (tiles, styles) declare as ``parts``."""
     error = {"description": "An OGC exception", "content": {"application/json": {"schema": {
         "type": "object", "required": ["code"], "properties": {
             "code": {"type": "string"}, "description": {"type": "string"},
@@ -219,17 +224,23 @@ def openapi_document(registry: LayerRegistry, settings: Settings, links: Links
     }
     for layer in registry:
         paths.update(_collection_paths(layer))
+    parts = parts or []
+    for part in parts:
+        paths.update(part.paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": TITLE, "description": DESCRIPTION, "version": __version__,
                  "license": {"name": "Apache-2.0"}},
         "servers": [{"url": links.url("/ogc")}],
         "tags": [{"name": "Capabilities"}, *({"name": layer.id, "description": layer.title}
-                                             for layer in registry)],
+                                             for layer in registry),
+                 *(tag for part in parts for tag in part.tags)],
         "paths": paths,
         "components": {
             "parameters": _parameters(settings),
             "responses": {"InvalidParameter": error, "NotFound": error, "Error": error},
+            "schemas": {name: schema for part in parts
+                        for name, schema in part.schemas.items()},
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API key (gp_…) or a JWT; editors of the layer may write."}},

@@ -92,10 +92,10 @@ def feature_sql(layer: Layer, fmt: Format, crs: Crs, props: list[LayerProperty])
     fid = sql.id_column(layer)
     properties = sql.properties_json(layer, props)
     if fmt is CSV:
-        cells = [fid, *(sql.csv_value(layer, p) for p in props)]
+        cells = [sql.csv_bare(fid), *(sql.csv_cell(layer, p) for p in props)]
         if layer.has_geometry:
-            cells.append(sql.wkt_sql(layer, crs))
-        return " || ',' || ".join(sql.csv_field(c) for c in cells) + " || E'\\n'"
+            cells.append(sql.csv_field(sql.wkt_sql(layer, crs)))
+        return " || ',' || ".join(cells) + " || E'\\n'"
     if fmt is JSONFG:
         place = "'null'" if crs.srid == 4326 else sql.geojson_sql(layer, crs)
         return (f"""'{{"type":"Feature","id":' || {fid} || ',"featureType":'"""
@@ -180,16 +180,39 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
             f"{sql.where(clauses)} {limit})")
 
 
-def items_statement(layer: Layer, query: ItemsQuery, fmt: Format,
-                    layer_area: float) -> Statement:
-    """The page: (version, number returned, last id, features as bytea)."""
+def filtered(query: ItemsQuery) -> bool:
+    """Whether the request narrows the layer (a read of the past counts as one)."""
+    return bool(query.bbox is not None or query.interval is not None or query.equals
+                or query.filter is not None or query.at is not None)
+
+
+def _counted_source(layer: Layer, query: ItemsQuery, params: Params, at_sql: str | None,
+                    cap: int | None) -> str:
+    """The CTE named ``counted``: how many features match (all pages) and their largest id,
+    up to ``cap`` + 1 matches when capped (beyond, the count is not given)."""
+    ids = (f"SELECT {sql.id_column(layer)} AS id FROM {source_sql(layer, at_sql)} t "
+           f"{sql.where(conditions(layer, query, params))}")
+    if cap is not None:
+        ids += f" LIMIT {params.add(cap + 1, 'int8')}"
+    return f"counted AS (SELECT count(*) AS matched, max(m.id) AS max_id FROM ({ids}) m)"
+
+
+def items_statement(layer: Layer, query: ItemsQuery, fmt: Format, layer_area: float,
+                    count: bool = False, cap: int | None = None) -> Statement:
+    """The page: (version, number returned, last id, features as bytea, and — when
+    ``count`` — the number of matches of every page and their largest id)."""
     params = Params()
     at_sql = moment_sql(query.at, params)
     source = _page_source(layer, query, params, layer_area, at_sql)
+    matched = "NULL::int8 AS matched, NULL::int8 AS max_id"
+    if count:
+        source += ", " + _counted_source(layer, query, params, at_sql, cap)
+        matched = ("(SELECT matched FROM counted) AS matched, "
+                   "(SELECT max_id FROM counted) AS max_id")
     feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
     text = f"""{source}
         SELECT {version_sql(layer, at_sql)} AS version, count(*) AS returned,
-               max({sql.id_column(layer)}) AS last_id,
+               max({sql.id_column(layer)}) AS last_id, {matched},
                convert_to(coalesce(string_agg({feature}, ',' {sql.order_by(layer, query.sortby)}),
                                    ''), 'UTF8') AS features
         FROM page t"""
@@ -239,3 +262,16 @@ def csv_header(props: list[LayerProperty], geometry: bool = True) -> bytes:
             + "\n").encode()
 
 
+
+
+CSVT_TYPES = {"integer": "Integer64", "number": "Real", "boolean": "Integer(Boolean)",
+              "date": "Date", "datetime": "DateTime"}
+
+
+def csvt_line(props: list[LayerProperty], geometry: bool = True) -> bytes:
+    """The column types of the CSV encoding in GDAL's ``.csvt`` sidecar form, which GDAL
+    fetches beside a ``.csv`` it opens (also over ``/vsicurl/``): typed columns without
+    ``AUTODETECT_TYPE``."""
+    types = ["Integer64", *(CSVT_TYPES.get(p.type, "String") for p in props),
+             *(["WKT"] if geometry else [])]
+    return (",".join(f'"{t}"' for t in types) + "\n").encode()

@@ -18,7 +18,7 @@ from geoportal.ogc import documents, features, html
 from geoportal.ogc.caching import cache_headers, content_etag, not_modified
 from geoportal.ogc.docs import add_docs_routes, swagger_page
 from geoportal.ogc.edit_routes import add_edit_routes
-from geoportal.ogc.extensions import conformance_classes
+from geoportal.ogc.extensions import conformance_classes, extra_openapi
 from geoportal.ogc.history import history_router
 from geoportal.ogc.openapi import (
     FEATURE_PARAMETERS,
@@ -119,7 +119,8 @@ def ogc_router(settings: Settings) -> APIRouter:
         fmt = formats.negotiate(request, (formats.OPENAPI, formats.HTML))
         if fmt is formats.HTML:
             return swagger_page(request, "/ogc/api?f=json", documents.TITLE)
-        doc = openapi_document(registry, settings, Links.for_request(request, settings))
+        doc = openapi_document(registry, settings, Links.for_request(request, settings),
+                               extra_openapi(request))
         return Response(orjson.dumps(doc), media_type=formats.OPENAPI.media_type)
 
     @router.get("/ogc/collections", summary="The collections",
@@ -164,6 +165,21 @@ def ogc_router(settings: Settings) -> APIRouter:
         """Every property of the features, as JSON Schema."""
         settings, registry = _state(request)
         return _schema(request, settings, _layer(registry, collection_id), "schema")
+
+    @router.get("/ogc/collections/{collection_id}/schema/geojson",
+                summary="Schema of a GeoJSON feature")
+    async def feature_schema(collection_id: str, request: Request) -> Response:
+        """One GeoJSON feature of the collection, as JSON Schema (what GDAL types fields by)."""
+        settings, registry = _state(request)
+        layer = _layer(registry, collection_id)
+        reject_unknown(request.query_params, ONLY_F)
+        fmt = formats.negotiate(request, (formats.SCHEMA,))
+        doc = documents.feature_schema(layer, Links.for_request(request, settings))
+        body = orjson.dumps(doc)
+        etag = content_etag(body)
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=cache_headers(etag))
+        return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
 
     @router.get("/ogc/collections/{collection_id}/items", summary="Features",
                 openapi_extra=query((*ITEMS_PARAMETERS, "datetime")))

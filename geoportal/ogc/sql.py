@@ -14,6 +14,11 @@ from geoportal.core.area import STORAGE_SRID
 from geoportal.core.crs import Crs, output_geometry_sql
 from geoportal.registry import Layer, LayerProperty
 
+# Bumped when the encoding of features changes for the same data (2: numbers keep their
+# decimal point, rings counter-clockwise, CSV typed), so that no page cached by a client
+# (ETag) or built download is served in the old encoding.
+ENCODING = 2
+
 
 @dataclass
 class Params:
@@ -137,12 +142,23 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def json_value(layer: Layer, prop: LayerProperty) -> str:
+    """A property's value as JSON text. A whole ``number`` keeps a decimal point (``45.0``,
+    not ``45``): clients that type fields from the first features (QGIS 3.22, GDAL without
+    a schema) then see a real, not an integer."""
+    col = column(layer, prop)
+    if prop.type == "number":
+        return (f"CASE WHEN abs({col}) < 1e15 AND {col} = trunc({col}) "
+                f"THEN {col}::text || '.0' ELSE to_json({col})::text END")
+    return f"to_json({col})::text"
+
+
 def properties_json(layer: Layer, props: list[LayerProperty]) -> str:
     """The ``properties`` object of a feature, assembled by PostgreSQL (compact JSON)."""
     if not props:
         return "'{}'"
     members = " || ',' || ".join(
-        f"""'"{p.name}":' || coalesce(to_json({column(layer, p)})::text, 'null')"""
+        f"""'"{p.name}":' || coalesce({json_value(layer, p)}, 'null')"""
         for p in props
     )
     return f"('{{' || {members} || '}}')"
@@ -153,8 +169,17 @@ def geojson_sql(layer: Layer, crs: Crs) -> str:
     for a layer without geometry)."""
     if not layer.has_geometry:
         return "'null'"
-    geom = output_geometry_sql(geometry_column(layer), crs)
+    geom = output_geometry_sql(right_hand_sql(layer), crs)
     return f"coalesce(ST_AsGeoJSON({geom}, {crs.decimals}, 0), 'null')"
+
+
+def right_hand_sql(layer: Layer) -> str:
+    """The geometry with exterior rings counter-clockwise and holes clockwise (RFC 7946
+    §3.1.6, JSON-FG), oriented in storage: a projection to CRS84 or 3857 keeps the turn;
+    a lat/lon axis order flips the coordinates, not the ring on the ground."""
+    if layer.geometry_type is None or "Polygon" not in layer.geometry_type:
+        return geometry_column(layer)
+    return f"ST_ForcePolygonCCW({geometry_column(layer)})"
 
 
 def wkt_sql(layer: Layer, crs: Crs) -> str:
@@ -163,11 +188,31 @@ def wkt_sql(layer: Layer, crs: Crs) -> str:
     return f"coalesce(ST_AsText({geom}, {crs.decimals}), '')"
 
 
+CSV_BARE = frozenset({"integer", "number", "boolean", "date", "datetime"})
+
+
 def csv_value(layer: Layer, prop: LayerProperty) -> str:
     """A property's value for a CSV cell: an array as its JSON text (``["a","b"]``), which
-    keeps elements holding commas or quotes apart; other values as PostgreSQL writes them."""
+    keeps elements holding commas or quotes apart; a timestamp in ISO 8601 (``T``, offset
+    ``+00:00``) as in the JSON encodings; other values as PostgreSQL writes them."""
     col = column(layer, prop)
-    return f"to_json({col})::text" if prop.type == "array" else col
+    if prop.type == "array":
+        return f"to_json({col})::text"
+    if prop.type in ("date", "datetime"):  # whatever the session's DateStyle
+        return f"to_json({col}) #>> '{{}}'"
+    return col
+
+
+def csv_cell(layer: Layer, prop: LayerProperty) -> str:
+    """One property's CSV cell: numbers, booleans and dates bare (a reader types them),
+    text quoted."""
+    value = csv_value(layer, prop)
+    return csv_bare(value) if prop.type in CSV_BARE else csv_field(value)
+
+
+def csv_bare(value_sql: str) -> str:
+    """One CSV cell without quotes (a value that holds no comma, quote or newline)."""
+    return f"coalesce(({value_sql})::text, '')"
 
 
 def csv_field(value_sql: str) -> str:

@@ -29,6 +29,8 @@ from typing import IO
 
 import anyio.to_thread
 
+from geoportal.ogc.sql import ENCODING
+
 log = logging.getLogger("geoportal")
 GZIP_SUFFIX = ".gz"
 LOCK_POLL_S = 0.05
@@ -52,7 +54,9 @@ class Family:
 
     def file_name(self, stamp_key: str) -> str:
         """The name of the file holding the version ``stamp_key``."""
-        digest = hashlib.sha256(f"{self.layer}|{self.ext}|{self.srid}|{stamp_key}".encode())
+        # the encoding's revision too: a file built by an older encoding is not served
+        digest = hashlib.sha256(
+            f"{ENCODING}|{self.layer}|{self.ext}|{self.srid}|{stamp_key}".encode())
         return f"{self.prefix}{digest.hexdigest()[:20]}.{self.ext}"
 
 

@@ -30,6 +30,7 @@ from geoportal.core.services import services_of
 from geoportal.core.versions import layer_version_row
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep
 from geoportal.errors import NotFound, outage_log
+from geoportal.ogc.query import csvt_line
 from geoportal.opendata import files
 from geoportal.opendata.builds import (
     LayerStamp,
@@ -58,6 +59,9 @@ from geoportal.opendata.serving import accepts_gzip, file_response
 from geoportal.opendata.slots import DownloadSlots, Slot
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
+
+CSVT_EXT = "csvt"
+
 
 router = APIRouter(tags=["open data"])
 CrsParam = Annotated[str | None, Query(
@@ -248,6 +252,9 @@ async def download(request: Request, name: str, pool: PoolDep, registry: Registr
     if dataset_id not in registry:
         dataset_id, crs = storage_alias(dataset_id, crs)
     layer = _layer(registry, dataset_id)
+    if ext == CSVT_EXT:  # GDAL's sidecar of the .csv: its column types
+        return Response(csvt_line(layer.properties, layer.has_geometry), media_type="text/plain",
+                        headers={"Cache-Control": "public, max-age=3600"})
     chosen = download_for(ext, layer.has_geometry)
     # a table without geometry has no coordinates to transform: one file, whatever ``crs``
     output_crs = download_crs(crs) if layer.has_geometry else WGS84_LON_LAT

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from geoportal.core.extensions import OgcExtension
 from geoportal.core.links import Link, Links
+from geoportal.core.openapi import OpenApiPart, router_part
 from geoportal.registry import Layer
-from geoportal.styles.routes import COLLECTION_ENCODINGS, STYLE_ID
+from geoportal.styles.routes import COLLECTION_ENCODINGS, STYLE_ID, router
 
 STYLES = "http://www.opengis.net/spec/ogcapi-styles-1/1.0/conf"
 CONFORMANCE = (f"{STYLES}/core", f"{STYLES}/mapbox-styles", f"{STYLES}/sld-11")
@@ -31,7 +34,14 @@ def landing_links(links: Links) -> list[Link]:
              "title": "Styles de la carte (toutes les couches)"}]
 
 
+@lru_cache(maxsize=1)
+def openapi_part() -> OpenApiPart:
+    """The styles paths of ``/ogc/api``, from the declarations of the styles routes."""
+    return router_part(router.routes, ({"name": "styles",
+                                        "description": "OGC API Styles: MapLibre, SLD, QML"},))
+
+
 def styles_extension() -> OgcExtension:
     """The styles capability, as an extension of the OGC API."""
     return OgcExtension(conformance=CONFORMANCE, collection_links=collection_links,
-                        landing_links=landing_links)
+                        landing_links=landing_links, openapi=openapi_part)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from geoportal.core.extensions import OgcExtension
 from geoportal.core.links import Link, Links
+from geoportal.core.openapi import OpenApiPart, router_part
 from geoportal.registry import Layer
 
 TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf"
@@ -42,7 +45,16 @@ def landing_links(links: Links) -> list[Link]:
     ]
 
 
+@lru_cache(maxsize=1)
+def openapi_part() -> OpenApiPart:
+    """The tiles paths of ``/ogc/api``, from the declarations of the tiles routes."""
+    from geoportal.tiles.routes import router
+
+    return router_part(router.routes, ({"name": "tiles",
+                                        "description": "OGC API Tiles: vector tiles (MVT)"},))
+
+
 def tiles_extension() -> OgcExtension:
     """The tiles capability, as an extension of the OGC API."""
     return OgcExtension(conformance=CONFORMANCE, collection_links=collection_links,
-                        landing_links=landing_links)
+                        landing_links=landing_links, openapi=openapi_part)
