@@ -17,7 +17,7 @@ PORT ?= 8000
 # nginx (the cache in front of several instances) and pgBackRest (backups, point-in-time recovery).
 SYSTEM_PACKAGES := gdal-bin chromium poppler-utils zbar-tools wrk libpango-1.0-0 libpangoft2-1.0-0 \
                    libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core python3-qgis nodejs nginx \
-                   pgbackrest
+                   pgbackrest postgresql-15-auto-failover pg-auto-failover-cli
 # MapLibre's style validator (gl-style-validate), from the npm registry, for the style tests.
 STYLE_SPEC := @maplibre/maplibre-gl-style-spec@26.11.0
 STYLE_VALIDATOR := $(VENV)/node/node_modules/.bin/gl-style-validate

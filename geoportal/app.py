@@ -28,7 +28,8 @@ from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
 from geoportal.db.pool import close_pool, create_pool, warm_up
-from geoportal.db.urls import resolve_database_url
+from geoportal.db.routing import ReadRouting, close_router, open_router
+from geoportal.db.urls import resolve_database_url, resolve_replica_urls
 from geoportal.errors import install_error_handlers
 from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured geoportal application; the pool opens in the lifespan."""
     settings = settings or Settings()
     registry = load_registry(settings.layers_dir)
+    replicas = resolve_replica_urls(settings)  # none: no routing step at all
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # database is down, and recovers by itself when it comes back.
         app.state.pool = await create_pool(settings)
         app.state.write_pool = await create_pool(settings, write=True)
+        if replicas:
+            app.state.read_router = await open_router(settings, app.state.pool, replicas)
         changes = services.get(ChangeFeed)
         changes.start()
         worker = job_worker(settings, JOBS, app.state.write_pool) \
@@ -122,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if metrics is not None:
                 metrics.close()
             await changes.stop()
+            if replicas:
+                await close_router(app.state.read_router)
             await close_pool(app.state.write_pool)
             await close_pool(app.state.pool)
 
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.pool = None
     app.state.write_pool = None
+    app.state.read_router = None
     services = app.state.services = _services(settings, registry)
     metrics = app.state.metrics = Metrics(settings) if settings.metrics_enabled else None
     configure_logging(settings.log_format)
@@ -153,10 +160,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH",
                                           "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "If-Match",
-                                          "If-None-Match", "Accept-Language", "Content-Crs"],
+                                          "If-None-Match", "Accept-Language", "Content-Crs",
+                                          "Geoportal-LSN"],
                            expose_headers=["ETag", "Location", "Link", "Content-Crs",
-                                           "Retry-After", "OGC-NumberMatched"],
+                                           "Retry-After", "OGC-NumberMatched", "Geoportal-LSN"],
                            max_age=3600)
+    if replicas:  # inside Edge: a refused request never waits for a replica
+        app.add_middleware(ReadRouting)
     app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
                                                settings.body_timeout_s))
     # Outermost: the request id and the access line cover what the edge refuses too.

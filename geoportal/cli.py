@@ -24,7 +24,12 @@ from geoportal.db.cluster import Cluster, ClusterError
 
 if TYPE_CHECKING:
     from geoportal.db.backup import Backups
-from geoportal.db.urls import redacted, resolve_admin_database_url, resolve_database_url
+from geoportal.db.urls import (
+    redacted,
+    resolve_admin_database_url,
+    resolve_database_url,
+    resolve_replica_urls,
+)
 from geoportal.registry import RegistryError, load_registry
 from geoportal.renseignement.commands import notes_cli, signing_key_cli
 from geoportal.settings import Settings
@@ -66,16 +71,27 @@ def _admin_url(settings: Settings) -> str:
 
 
 @db_cli.command("start")
-def db_start() -> None:
+def db_start(
+    replicas: int = typer.Option(0, "--replicas", min=0, max=8, help="Also make and start N "
+                                 "streaming replicas (pg_basebackup) on loopback ports; the "
+                                 "service then reads from them."),
+    ha: bool = typer.Option(False, "--ha", help="Instead, a highly available topology: "
+                            "pg_auto_failover's monitor, a primary and a synchronous standby "
+                            "(installing postgresql-15-auto-failover if needed)."),
+) -> None:
     """Start the private cluster (installing PostgreSQL + PostGIS if needed)."""
     settings = Settings()
     if settings.database_url:
         console.print(f"GEOPORTAL_DATABASE_URL is set ({redacted(settings.database_url)}): "
                       "nothing to start.")
         return
+    if ha:
+        _start_ha(settings)
+        return
     cluster = Cluster(settings)
     try:
         url = cluster.start()
+        replica_urls = cluster.start_replicas(replicas) if replicas else cluster.replica_urls()
     except ClusterError as exc:
         raise _fail(str(exc)) from exc
     if settings.backup_enabled or settings.backup_repo:
@@ -89,23 +105,51 @@ def db_start() -> None:
                       "`geoportal db backup` takes a backup")
     console.print(f"PostGIS ready at {redacted(url)} (the service's role)\n"
                   f"  schema owner (migrate, import, demo): {redacted(cluster.admin_url())}")
+    for replica in replica_urls:
+        console.print(f"  read replica (streaming): {redacted(replica)}")
+
+
+def _start_ha(settings: Settings) -> None:
+    from geoportal.db.ha import HaCluster
+
+    topology = HaCluster(settings)
+    try:
+        topology.start()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(topology.status())
+    console.print("Point the service at it (migrate and load the demo with the same "
+                  "settings):")
+    for name, value in topology.environment().items():
+        print(f"export {name}='{value}'")
 
 
 @db_cli.command("stop")
 def db_stop() -> None:
-    """Stop the private cluster."""
-    Cluster(Settings()).stop()
+    """Stop the private cluster, its replicas and the HA topology, whichever run."""
+    from geoportal.db.ha import HaCluster
+
+    settings = Settings()
+    HaCluster(settings).stop()
+    Cluster(settings).stop()
     console.print("stopped")
 
 
 @db_cli.command("status")
 def db_status() -> None:
-    """Say whether the private cluster runs."""
+    """Say whether the private cluster (and its replicas, or the HA topology) runs."""
+    from geoportal.db.ha import HaCluster
+
     settings = Settings()
     if settings.database_url:
         console.print(f"external database: {redacted(settings.database_url)}")
+        for replica in resolve_replica_urls(settings):
+            console.print(f"  read replica: {redacted(replica)}")
         return
     console.print(Cluster(settings).status())
+    topology = HaCluster(settings)
+    if topology.exists():
+        console.print(topology.status())
 
 
 def _backups(settings: Settings) -> Backups:

@@ -25,9 +25,14 @@ def get_registry(request: Request) -> LayerRegistry:
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
-    """The connection pool (it exists while the database is down: its connections fail fast
-    with a connection error, which is a 503); 503 before the lifespan has opened it."""
-    pool: asyncpg.Pool | None = getattr(request.app.state, "pool", None)
+    """The pool this request reads with: the replica (or primary) chosen for it by
+    :class:`~geoportal.db.routing.ReadRouting` when replicas are configured, else the one
+    pool (it exists while the database is down: its connections fail fast with a connection
+    error, which is a 503); 503 before the lifespan has opened it."""
+    pool: asyncpg.Pool | None = request.scope.get("state", {}).get("read_pool")
+    if pool is not None:
+        return pool
+    pool = getattr(request.app.state, "pool", None)
     if pool is None:
         raise ServiceUnavailable("La base de données n'est pas encore ouverte.",
                                  en="The database is not open yet.")

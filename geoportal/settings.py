@@ -126,6 +126,15 @@ class Settings(BaseSettings):
     db_retry_max_s: float = Field(
         default=2.0, gt=0, description="Longest pause between reconnection attempts."
     )
+    # Replicas (db.routing): reads on streaming replicas, writes and fresh reads on the primary
+    replica_urls: str = Field(
+        default="", description="Read replicas, comma-separated URLs (the service's read "
+        "role); each may be a multi-host URL with target_session_attrs=prefer-standby. Empty: "
+        "every read on database_url, as before (no routing at all); unset with the private "
+        "cluster: its replicas (`geoportal db start --replicas N`).")
+    read_your_writes_wait_s: float = Field(
+        default=2.0, ge=0, description="After an edit, how long that client's reads wait for "
+        "a replica to replay it before they are served by the primary.")
 
     # Operations (geoportal.ops, geoportal.core.observe): logs, metrics, proxy, backups
     log_format: Literal["plain", "json"] = Field(

@@ -48,7 +48,8 @@ def test_compose_puts_nginx_before_every_app_instance_and_trusts_only_it() -> No
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
     nginx = (CHECKOUT / "deploy" / "nginx.conf").read_text()
     upstreams = set(re.findall(r"^\s*server (\S+) max_fails", nginx, flags=re.MULTILINE))
-    apps = {name for name, service in services.items() if service.get("build") == "."}
+    apps = {name for name, service in services.items()
+            if service.get("build") == "." and not service.get("profiles")}
     assert upstreams == {f"{name}:8000" for name in apps} and len(apps) >= 2
     proxy_ip = proxy["networks"]["front"]["ipv4_address"]
     for name in apps:
@@ -64,3 +65,54 @@ def test_compose_archives_the_database_wal_with_the_mounted_pgbackrest_config() 
     assert "archive_mode=on" in db["command"]
     assert f"pgbackrest --stanza={stanza} archive-push %p" in db["command"]
     assert (CHECKOUT / db["build"]["context"] / db["build"]["dockerfile"]).exists()
+
+
+def _ha_services() -> dict[str, dict[str, object]]:
+    compose = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text())
+    return {name: service for name, service in compose["services"].items()
+            if "ha" in service.get("profiles", [])}
+
+
+def test_compose_ha_profile_has_a_monitor_two_nodes_two_apps_and_nginx() -> None:
+    services = _ha_services()
+    assert {"monitor", "pg1", "pg2", "ha-app1", "ha-app2", "nginx", "migrate"} <= set(services)
+    for name in ("monitor", "pg1", "pg2"):
+        assert services[name]["build"] == "deploy/pg_auto_failover"
+    dockerfile = (CHECKOUT / "deploy/pg_auto_failover/Dockerfile").read_text()
+    assert "postgresql-15-auto-failover" in dockerfile
+    assert services["monitor"]["command"] == ["monitor"]
+    assert services["pg1"]["command"] == services["pg2"]["command"] == ["node"]
+    assert services["pg1"]["hostname"] == "pg1" and services["pg2"]["hostname"] == "pg2"
+    volumes = services["nginx"]["volumes"]
+    assert isinstance(volumes, list)
+    assert any(str(v).startswith("./deploy/nginx-ha.conf:") for v in volumes)
+    assert set(services["nginx"]["depends_on"]) == {"ha-app1", "ha-app2"}  # type: ignore[arg-type]
+    upstreams = re.findall(r"^\s*server (\S+) max_fails",
+                           (CHECKOUT / "deploy" / "nginx-ha.conf").read_text(), flags=re.MULTILINE)
+    assert set(upstreams) == {"ha-app1:8000", "ha-app2:8000"}
+
+
+def test_compose_ha_apps_write_to_the_primary_and_read_from_the_standby() -> None:
+    services = _ha_services()
+    fields = {name.upper() for name in Settings.model_fields}
+    for name in ("ha-app1", "ha-app2", "migrate"):
+        env = services[name]["environment"]
+        assert isinstance(env, dict)
+        assert {key.removeprefix("GEOPORTAL_") for key in env} <= fields
+        for key in ("GEOPORTAL_DATABASE_URL", "GEOPORTAL_WRITE_DATABASE_URL",
+                    "GEOPORTAL_ADMIN_DATABASE_URL"):
+            assert "@pg1:5432,pg2:5432/geoportal" in env[key]
+            assert env[key].endswith("target_session_attrs=read-write"), key
+        replicas = env["GEOPORTAL_REPLICA_URLS"]
+        assert "@pg1:5432,pg2:5432/" in replicas and "prefer-standby" in replicas
+        assert "geoportal_writer" in env["GEOPORTAL_WRITE_DATABASE_URL"]
+    assert "serve" in str(services["ha-app1"]["command"])
+
+
+def test_the_ha_nodes_set_up_the_same_roles_as_the_private_cluster() -> None:
+    from geoportal.db.cluster import DATABASE_SQL, ROLES_SQL, SCHEMA_SQL
+
+    script = (CHECKOUT / "deploy/pg_auto_failover/roles.sql").read_text()
+    assert ROLES_SQL + SCHEMA_SQL + DATABASE_SQL in script
+    entrypoint = (CHECKOUT / "deploy/pg_auto_failover/entrypoint.sh").read_text()
+    assert "--auth scram-sha-256" in entrypoint and "trust" not in entrypoint

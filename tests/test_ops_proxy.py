@@ -83,13 +83,18 @@ def test_the_rendered_configuration_is_accepted_by_nginx(tmp_path: Path) -> None
     assert checked.returncode == 0, checked.stderr
 
 
-def test_the_committed_production_configuration_is_the_rendered_one() -> None:
+@pytest.mark.parametrize(("name", "upstreams"), [
+    ("nginx.conf", ("app:8000", "app2:8000")),  # the default topology
+    ("nginx-ha.conf", ("ha-app1:8000", "ha-app2:8000")),  # the `ha` profile
+])
+def test_the_committed_production_configurations_are_the_rendered_ones(
+        name: str, upstreams: tuple[str, str]) -> None:
     checkout = Path(__file__).resolve().parent.parent
     rendered = subprocess.run(
-        [sys.executable, "-m", "geoportal.cli", "proxy-config", "--upstream", "app:8000",
-         "--upstream", "app2:8000", "--listen", "80"], capture_output=True, text=True,
+        [sys.executable, "-m", "geoportal.cli", "proxy-config", "--upstream", upstreams[0],
+         "--upstream", upstreams[1], "--listen", "80"], capture_output=True, text=True,
         check=True).stdout
-    assert (checkout / "deploy" / "nginx.conf").read_text() == rendered
+    assert (checkout / "deploy" / name).read_text() == rendered
 
 
 def test_a_tile_is_served_from_the_cache_the_second_time(proxied: tuple[str, Path]) -> None:

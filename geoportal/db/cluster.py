@@ -154,19 +154,99 @@ class Cluster:
             entry = pwd.getpwnam(owner)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def is_running(self) -> bool:
+    def _pg_ctl_running(self, pgdata: Path) -> bool:
         pg = find_postgres_with_postgis()
-        if pg is None or not (self.pgdata / "PG_VERSION").exists():
+        if pg is None or not (pgdata / "PG_VERSION").exists():
             return False
-        return self._run([str(pg.bindir / "pg_ctl"), "status", "-D", str(self.pgdata)],
+        return self._run([str(pg.bindir / "pg_ctl"), "status", "-D", str(pgdata)],
                          check=False).returncode == 0
+
+    def is_running(self) -> bool:
+        return self._pg_ctl_running(self.pgdata)
 
     def status(self) -> str:
         """One line saying where the cluster is and whether it runs."""
         if not (self.pgdata / "PG_VERSION").exists():
             return f"not initialised ({self.pgdata})"
         state = "running" if self.is_running() else "stopped"
-        return f"{state}: {self.pgdata} on 127.0.0.1:{self._state()['port']}"
+        lines = [f"primary {state}: {self.pgdata} on 127.0.0.1:{self._state()['port']}"]
+        for replica in self._replicas():
+            pgdata = self._replica_pgdata(replica)
+            running = ("running (streaming from the primary)"
+                       if self._pg_ctl_running(pgdata) else "stopped")
+            lines.append(f"replica {running}: {pgdata} on 127.0.0.1:{replica}")
+        return "\n".join(lines)
+
+    # -- streaming replicas (`db start --replicas N`) --------------------------------------
+    def _replicas(self) -> list[int]:
+        """The replicas' ports, in the order they were made."""
+        if not self.state_file.exists():
+            return []
+        return [int(port) for port in json.loads(self.state_file.read_text()).get("replicas", [])]
+
+    def _replica_pgdata(self, port: int) -> Path:
+        return self.pgdata.parent / f"replica-{port}" / "pgdata"
+
+    def replica_urls(self) -> list[str]:
+        """The service's role on each replica (the roles and passwords are replicated)."""
+        state = self._state()
+        return [f"postgresql://{APP_ROLE}:{state['app_password']}@127.0.0.1:{port}/{DB_NAME}"
+                for port in self._replicas()]
+
+    def start_replicas(self, count: int) -> list[str]:
+        """Make (by ``pg_basebackup``) and start streaming replicas up to ``count``; their URLs.
+
+        Each has its own folder beside the primary's, its own loopback port and a replication
+        slot on the primary (so it never misses WAL); asynchronous: a replica down never
+        blocks an edit, and the service's readers wait for their own writes
+        (``db.routing``).
+        """
+        pg = find_postgres_with_postgis()
+        if pg is None or not self.is_running():
+            raise ClusterError("the primary does not run: `geoportal db start` first")
+        state = self._state()
+        ports = self._replicas()
+        while len(ports) < count:
+            ports.append(self._make_replica(pg, len(ports) + 1, _free_port()))
+            state["replicas"] = ports  # type: ignore[assignment]
+            self.state_file.write_text(json.dumps(state))
+        for port in ports:
+            self._start_replica(pg, port)
+        return self.replica_urls()
+
+    def _make_replica(self, pg: PgInstall, number: int, port: int) -> int:
+        pgdata = self._replica_pgdata(port)
+        for folder in (pgdata.parent, pgdata.parent / "run", pgdata.parent / "log"):
+            folder.mkdir(parents=True, exist_ok=True)
+            self._chown(folder)
+        env = {**os.environ, "PGPASSWORD": str(self._state()["password"])}
+        owner = self._owner()
+        primary_port = str(self._state()["port"])
+        cmd = [str(pg.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", primary_port,
+               "-U", DB_USER, "-D", str(pgdata), "-R", "-X", "stream", "-c", "fast",
+               "-C", "-S", f"geoportal_replica_{port}"]
+        if owner:
+            cmd = ["runuser", "-u", owner, "--", "env", f"PGPASSWORD={env['PGPASSWORD']}", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/",
+                                check=False)
+        if result.returncode != 0:
+            raise ClusterError(f"pg_basebackup of replica {number} failed:\n{result.stderr}")
+        with (pgdata / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# geoportal replica {number}\nport = {port}\n"
+                       f"unix_socket_directories = '{pgdata.parent / 'run'}'\n"
+                       "hot_standby = on\nhot_standby_feedback = on\n")
+        return port
+
+    def _start_replica(self, pg: PgInstall, port: int) -> None:
+        pgdata = self._replica_pgdata(port)
+        if self._pg_ctl_running(pgdata):
+            return
+        log_file = pgdata.parent / "log" / "postgres.log"
+        result = self._run([str(pg.bindir / "pg_ctl"), "start", "-D", str(pgdata), "-w",
+                            "-t", "60", "-l", str(log_file)], check=False)
+        if result.returncode != 0:
+            tail = log_file.read_text()[-2000:] if log_file.exists() else result.stderr
+            raise ClusterError(f"the replica on port {port} did not start:\n{tail}")
 
     def start(self, install: bool = True) -> str:
         """Install if needed, initialise once, start, and create the database; return its URL."""
@@ -204,19 +284,8 @@ class Cluster:
     def _psql(self, pg: PgInstall, database: str, script: str) -> None:
         """Run a script as the bootstrap superuser; role names and passwords as variables."""
         state = self._state()
-        env = {**os.environ, "PGPASSWORD": str(state["password"])}
-        variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "writer": WRITER_ROLE, "db": DB_NAME,
-                     "owner_password": str(state["owner_password"]),
-                     "app_password": str(state["app_password"]),
-                     "writer_password": str(state["writer_password"])}
-        cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER,
-               "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
-        for name, value in variables.items():
-            cmd[1:1] = ["-v", f"{name}={value}"]
-        result = subprocess.run(cmd, input=script, capture_output=True, text=True, env=env,
-                                check=False)
-        if result.returncode != 0:
-            raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
+        run_setup_script(pg, self.port, DB_USER, str(state["password"]), database, script,
+                         state)
 
     def _init(self, pg: PgInstall) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -314,9 +383,15 @@ class Cluster:
                            check=True, env=env, capture_output=True)
 
     def stop(self) -> None:
-        """Stop the cluster if it runs."""
+        """Stop the cluster and its replicas if they run."""
         pg = find_postgres_with_postgis()
-        if pg is not None and self.is_running():
+        if pg is None:
+            return
+        for port in self._replicas():
+            pgdata = self._replica_pgdata(port)
+            if self._pg_ctl_running(pgdata):
+                self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(pgdata), "-m", "fast"])
+        if self.is_running():
             self._run([str(pg.bindir / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"])
 
     # -- for geoportal.db.backup (pgBackRest runs as the server's system user) ------------
@@ -352,6 +427,26 @@ class Cluster:
             raise ClusterError("PostgreSQL with PostGIS is not installed")
         if not self.is_running():
             self._start(pg)
+
+
+def run_setup_script(pg: PgInstall, port: int, superuser: str, password: str | None,
+                     database: str, script: str, passwords: dict[str, str | int]) -> None:
+    """Run one of the set-up scripts below as a superuser on loopback; the role names and
+    their passwords (``owner_password``, ``app_password``, ``writer_password``) as psql
+    variables, never in the SQL text."""
+    env = {**os.environ, **({"PGPASSWORD": password} if password else {})}
+    variables = {"owner": OWNER_ROLE, "app": APP_ROLE, "writer": WRITER_ROLE, "db": DB_NAME,
+                 "owner_password": str(passwords["owner_password"]),
+                 "app_password": str(passwords["app_password"]),
+                 "writer_password": str(passwords["writer_password"])}
+    cmd = [str(pg.bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", superuser,
+           "-d", database, "-v", "ON_ERROR_STOP=1", "-qAt", "-f", "-"]
+    for name, value in variables.items():
+        cmd[1:1] = ["-v", f"{name}={value}"]
+    result = subprocess.run(cmd, input=script, capture_output=True, text=True, env=env,
+                            check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
 
 
 # Cluster-wide roles; every statement is idempotent, so `db start` upgrades an earlier

@@ -51,6 +51,12 @@ class ConnectGate:
         """Whether the last connection attempt failed."""
         return self._failing
 
+    @property
+    def may_probe(self) -> bool:
+        """Whether a connection may be tried now (answering, or the back-off is over)."""
+        return not self._failing or (time.monotonic() >= self._retry_at
+                                     and not self._probe.locked())
+
     def _failed(self) -> None:
         if not self._failing:
             log.warning("database unreachable: connections paused, retried every %.2g s at most",
@@ -125,15 +131,19 @@ def server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-async def create_pool(settings: Settings, write: bool = False) -> asyncpg.Pool:
+async def create_pool(settings: Settings, write: bool = False,
+                      gate: ConnectGate | None = None) -> asyncpg.Pool:
     """A bounded pool that opens no connection yet: it cannot fail when the database is down.
 
     ``write``: the pool of edits, with the writer's role (``settings.write_database_url``).
+    ``gate``: the connect gate of another server for the read role (a replica), kept by the
+    caller to know whether that server is failing.
     Connections time out after ``db_connect_timeout_s`` when connecting and after the
     statement timeout plus a margin on each command (the server's own timeout comes first).
     """
-    resolve = resolve_write_database_url if write else resolve_database_url
-    gate = ConnectGate(partial(resolve, settings), backoff_max_s=settings.db_retry_max_s)
+    if gate is None:
+        resolve = resolve_write_database_url if write else resolve_database_url
+        gate = ConnectGate(partial(resolve, settings), backoff_max_s=settings.db_retry_max_s)
     pool = await asyncpg.create_pool(
         connect=gate.connect,
         init_size=0,

@@ -84,25 +84,32 @@ class TileCache:
 
 
 class DataVersions:
-    """The change counter of every table, re-read at most once per ``max_age_s`` seconds."""
+    """The change counter of every table, re-read at most once per ``max_age_s`` seconds.
+
+    Kept per pool: with read replicas (db.routing) each node may be a little behind the
+    others, and a tile drawn on one node must be keyed by that node's versions, or a lagging
+    replica's tile would be cached under a newer version. One pool: as a single cache.
+    """
 
     def __init__(self, max_age_s: float) -> None:
         self.max_age_s = max_age_s
-        self._versions: dict[str, int] = {}
-        self._read_at = float("-inf")
+        self._by_pool: dict[int, tuple[float, dict[str, int]]] = {}
         self._lock = asyncio.Lock()
 
     def invalidate(self, _table: str = "*") -> None:
         """Read the versions again on next use (a change committed: see db.changes)."""
-        self._read_at = float("-inf")
+        self._by_pool = {}
 
     async def current(self, pool: asyncpg.Pool) -> dict[str, int]:
         """Table name → version; one small query when the last read is too old."""
-        if time.monotonic() - self._read_at < self.max_age_s:
-            return self._versions
+        known = self._by_pool.get(id(pool))
+        if known is not None and time.monotonic() - known[0] < self.max_age_s:
+            return known[1]
         async with self._lock:
-            if time.monotonic() - self._read_at >= self.max_age_s:
+            known = self._by_pool.get(id(pool))
+            if known is None or time.monotonic() - known[0] >= self.max_age_s:
                 rows = await pool.fetch(LAYER_VERSIONS_SQL)
-                self._versions = {row["table_name"]: int(row["version"]) for row in rows}
-                self._read_at = time.monotonic()
-        return self._versions
+                known = (time.monotonic(),
+                         {row["table_name"]: int(row["version"]) for row in rows})
+                self._by_pool[id(pool)] = known
+        return known[1]
