@@ -60,13 +60,14 @@ BATCH = 1_000
 PROCESSES = 2
 WARM_UP = 2
 PREFIX = "BENCH-"
+BENCH_MAIL = "bench@example.ma"
 SIGNER = Identity("bench-signataire", "signataire", None, "api_key")
 INSERT = """
 INSERT INTO nru_requests (number, token_hash, status, parcel_ref, requester_name,
                           requester_id_number, requester_email, capacity, purpose, due_at)
 SELECT %s || lpad(nextval('nru_number_seq')::text, 8, '0'), md5(random()::text) ||
        md5(random()::text), 'ready_to_sign', ref, 'Demandeur Banc d''essai', 'X000000',
-       'bench@example.ma', 'owner', 'Banc d''essai des notes', now() + interval '15 days'
+       %s, 'owner', 'Banc d''essai des notes', now() + interval '15 days'
 FROM unnest(%s::text[]) AS ref
 RETURNING id"""
 
@@ -74,11 +75,13 @@ RETURNING id"""
 def insert_requests(url: str, refs: list[str]) -> list[int]:
     """Requests ready to sign for these plots, in order."""
     with psycopg.connect(url) as conn:
-        return [int(r[0]) for r in conn.execute(INSERT, (PREFIX, refs)).fetchall()]
+        return [int(r[0]) for r in conn.execute(INSERT, (PREFIX, BENCH_MAIL,
+                                                         refs)).fetchall()]
 
 
 def remove_bench_requests(url: str) -> None:
-    """Everything this benchmark inserted (its notes, their events, the requests)."""
+    """Everything this benchmark inserted (its notes, their events, the requests, the
+    requesters' mails queued)."""
     with psycopg.connect(url) as conn:
         ids = "(SELECT id FROM nru_requests WHERE number LIKE %s)"
         conn.execute(f"UPDATE nru_notes SET superseded_by = NULL WHERE request_id IN {ids}",
@@ -86,6 +89,9 @@ def remove_bench_requests(url: str) -> None:
         for table in ("nru_notes", "nru_events"):
             conn.execute(f"DELETE FROM {table} WHERE request_id IN {ids}", (PREFIX + "%",))
         conn.execute("DELETE FROM nru_requests WHERE number LIKE %s", (PREFIX + "%",))
+        # issuing queues the requester's mail (never sent: no worker runs here)
+        conn.execute("DELETE FROM procrastinate_jobs WHERE args->'mail'->>'to' = %s "
+                     "AND status = 'todo'", (BENCH_MAIL,))
 
 
 def percentile(values: list[float], share: float) -> float:

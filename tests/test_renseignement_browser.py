@@ -1,7 +1,9 @@
 """e-renseignement in a real browser (Debian's Chromium, headless, Playwright): a citizen asks
 for the note and follows it; a staff member signs in, takes the request, asks for a piece the
-citizen then uploads, and approves it. No console error (the pages hold no script and satisfy
-the Content Security Policy), no request to another host. Screenshots in tests/artifacts."""
+citizen then uploads, and approves it; a signatory signs it from the page, which then shows
+the issued note, and the citizen downloads it from the tracking page. No console error (the
+pages hold no script and satisfy the Content Security Policy), no request to another host.
+Screenshots in tests/artifacts."""
 
 from __future__ import annotations
 
@@ -16,7 +18,17 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from nru_world import PDF, Inbox, demo_world, free_port, plot_under, smtp_server, staff_key
+from nru_fixture import PASSPHRASE, make_signing_key
+from nru_world import (
+    PDF,
+    Inbox,
+    body,
+    demo_world,
+    free_port,
+    plot_under,
+    smtp_server,
+    staff_key,
+)
 from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = pytest.mark.browser
@@ -40,7 +52,11 @@ def service(world: tuple[str, Path], smtp: tuple[int, Inbox]) -> Iterator[str]:
     """The service under uvicorn on loopback, with its worker sending to the test server."""
     url, folder = world
     port = free_port()
+    make_signing_key(folder / "home")  # the agency's test key, made by the CLI
     env = {**os.environ, "GEOPORTAL_DATABASE_URL": url,
+           "GEOPORTAL_SIGNING_KEY_PATH": str(folder / "home" / "signing" /
+                                             "agency-signing.p12"),
+           "GEOPORTAL_SIGNING_PASSPHRASE": PASSPHRASE,
            "GEOPORTAL_DATA_DIR": str(folder / "rasters"),
            "GEOPORTAL_NRU_FILES_DIR": str(folder / "files"),
            "GEOPORTAL_SMTP_HOST": "127.0.0.1", "GEOPORTAL_SMTP_PORT": str(smtp[0]),
@@ -100,7 +116,7 @@ def watched(browser: Browser) -> Iterator[Callable[[], Watched]]:
         context.close()
 
 
-def test_a_citizen_asks_for_the_note_and_a_reviewer_takes_asks_a_piece_and_approves(
+def test_a_citizen_asks_for_the_note_a_reviewer_approves_it_and_a_signatory_issues_it(
         service: str, world: tuple[str, Path], smtp: tuple[int, Inbox],
         watched: Callable[[], Watched], artifacts: Path) -> None:
     plot = plot_under(world[0], "PA-CAS-ANFA-2018")
@@ -177,4 +193,41 @@ def test_a_citizen_asks_for_the_note_and_a_reviewer_takes_asks_a_piece_and_appro
     assert desk.inner_text("#kpi-total") == "1" and desk.locator("svg").count() == 3
     desk.screenshot(path=artifacts / "renseignement-stats.png", full_page=True)
     reviewer.assert_clean(service)
+
+    # The signatory signs in, signs from the request's page and sees the issued note.
+    signatory = watched()
+    office = signatory.page()
+    office.goto(f"{service}/renseignement/admin")
+    office.wait_for_selector("#api-key")
+    office.fill("#api-key", staff_key(world[0], "browser-signataire", "signataire"))
+    office.click("button[type=submit]")
+    office.wait_for_selector("#queue")
+    office.click(f"text={number}")
+    office.wait_for_selector("#action-sign")
+    office.fill("#sign-name", "Nadia Bennani")
+    office.screenshot(path=artifacts / "renseignement-sign.png", full_page=True)
+    office.click("#action-sign")
+    office.wait_for_selector("#note", timeout=60_000)
+    assert office.inner_text("#note-number") == number
+    assert "Délivrée" in office.inner_text("#status")
+    assert office.locator("#note-verify").get_attribute("href") == f"/verify/{number}"
+    assert office.locator("#note-pdf").get_attribute("href") == \
+        f"/renseignement/admin/notes/{number}.pdf"
+    office.screenshot(path=artifacts / "renseignement-issued.png", full_page=True)
+    signatory.assert_clean(service)
+
+    # The citizen gets the mail with the link, and the tracking page offers the download.
+    mails = smtp[1].wait_for("salma@example.ma", count=3, timeout=60)
+    issued = [m for m in mails if "délivrée" in m["Subject"]]
+    assert len(issued) == 1 and number in body(issued[0])
+    link = re.search(r"https?://\S+(/renseignement/suivi/\S+)", body(issued[0]))
+    assert link is not None
+    page.goto(f"{service}{link.group(1)}")
+    page.wait_for_selector("#note")
+    assert page.inner_text("#note-number") == number
+    href = page.locator("#note-pdf").get_attribute("href")
+    assert href is not None and href.startswith(f"/renseignement/notes/{number}.pdf?token=")
+    page.screenshot(path=artifacts / "renseignement-tracking-issued.png", full_page=True)
+    download = httpx.get(f"{service}{href}", timeout=30)
+    assert download.status_code == 200 and download.content.startswith(b"%PDF")
     citizen.assert_clean(service)

@@ -95,19 +95,23 @@ def _links(row: asyncpg.Record) -> tuple[str | None, str | None]:
     return None, None
 
 
-async def _request_page(request: Request, identity: Identity, request_id: int,
-                        error: str | None = None, status_code: int = 200) -> Response:
+async def request_view(request: Request, identity: Identity, request_id: int,
+                       error: str | None = None, status_code: int = 200) -> Response:
+    """A request's page for staff (HTML, or JSON), with an action's refusal when given."""
     read_pool, write_pool = pools(request)
     row = await _request_or_404(write_pool, request_id)
     draft = await service.draft(read_pool, row)
     events = await store.events(write_pool, request_id)
     pieces = await store.attachments(write_pool, request_id)
+    note = await store.issued_note(write_pool, request_id) if row["status"] == "issued" \
+        else None
     if not wants_html(request):
         document = _row_json(row)
         document.pop("outline_lonlat", None)
         return JSONResponse({
             **document, "events": [_row_json(e) for e in events],
             "attachments": [_row_json(p) for p in pieces],
+            "note": _row_json(note) if note is not None else None,
             "draft": draft.model_dump(mode="json") if isinstance(draft, RulesAnswer) else None,
             "actions": allowed_actions(row["status"], identity.role)}, headers=NO_STORE)
     note_url, map_url = _links(row)
@@ -119,7 +123,7 @@ async def _request_page(request: Request, identity: Identity, request_id: int,
         note_url=note_url, map_url=map_url, age=age_days(row["submitted_at"], now),
         overdue=now > row["due_at"] and row["status"] in OPEN_STATUSES,
         actions=allowed_actions(row["status"], identity.role), identity=identity,
-        csrf=session_csrf(request), error=error)
+        csrf=session_csrf(request), error=error, note=note)
 
 
 @router.get("/admin/requests/{request_id}", summary="One request, with its draft (staff)")
@@ -129,7 +133,7 @@ async def request_page(request: Request, request_id: RequestId) -> Response:
     identity = await staff_page(request)
     if isinstance(identity, Response):
         return identity
-    return await _request_page(request, identity, request_id)
+    return await request_view(request, identity, request_id)
 
 
 @router.get("/admin/requests/{request_id}/attachments/{attachment_id}",
@@ -183,7 +187,7 @@ async def _act(request: Request, request_id: int, route: str) -> Response:
     except GeoportalError as exc:
         if not wants_html(request) or exc.status_code == 404:
             raise
-        return await _request_page(request, identity, request_id,
+        return await request_view(request, identity, request_id,
                                    error=exc.text(language(request)),
                                    status_code=exc.status_code)
     if wants_html(request):

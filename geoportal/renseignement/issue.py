@@ -23,6 +23,7 @@ import asyncpg
 
 from geoportal.core.auth import Identity
 from geoportal.errors import Conflict, InvalidBody, NotFound, ServiceUnavailable
+from geoportal.renseignement import store
 from geoportal.renseignement.document import (
     Issuance,
     NoteDocument,
@@ -33,8 +34,12 @@ from geoportal.renseignement.document import (
     twin,
     unsigned_pdf,
 )
+from geoportal.renseignement.mails import note_issued
+from geoportal.renseignement.service import new_link, queue_mail
 from geoportal.renseignement.signing import KeySource, SignatureFacts, load_signer, sign_pdf
 from geoportal.renseignement.signing_keys import KeyInfo, SigningKeyError
+from geoportal.renseignement.verify import requester_links
+from geoportal.renseignement.workflow import transition
 from geoportal.rules.note import render
 from geoportal.rules.rasters import RasterSampler
 
@@ -48,7 +53,7 @@ REASON_MAX = 500
 
 REQUEST = """
 SELECT id, number, status, parcel_ref, ST_AsGeoJSON(outline, 3)::text AS outline,
-       requester_name, capacity, purpose, as_of, submitted_at
+       requester_name, requester_email, capacity, purpose, as_of, submitted_at
 FROM nru_requests WHERE id = $1"""
 LOCK_REQUEST = REQUEST + " FOR UPDATE"
 OBSERVATIONS = """
@@ -90,7 +95,6 @@ UPDATE nru_notes n SET status = 'superseded', superseded_by = $2
 FROM candidates c
 WHERE n.request_id = c.id AND n.status = 'valid' AND n.id <> $2
 RETURNING n.number, n.request_id"""
-MARK_ISSUED = "UPDATE nru_requests SET status = 'issued', updated_at = now() WHERE id = $1"
 EVENT = """
 INSERT INTO nru_events (request_id, actor, action, status_before, status_after, detail)
 VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)"""
@@ -214,12 +218,26 @@ def _moment() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+async def _queue_download_mail(conn: asyncpg.Connection, row: asyncpg.Record,
+                               issuer: Issuer) -> None:
+    """The requester's mail with the download link, on a private link of its own (only its
+    hash is kept), queued in the issue's transaction: sent once the note is committed."""
+    base = issuer.public_base.rstrip("/")
+    token, hashed, tracking_url = new_link(base)
+    await store.insert_link(conn, row["id"], hashed, "note_issued")
+    links = requester_links(base, row["number"], token)
+    mail = note_issued(row["requester_email"], row["requester_name"], row["number"],
+                       tracking_url, links["pdf"], links["verify"])
+    await queue_mail(conn, mail, row["id"], "note_issued")
+
+
 async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issuer: Issuer,
                      naming: SignatoryName | None = None,
                      observations: Sequence[str] = ()) -> IssuedNote:
     """Issue the note of a request ready to sign (409 otherwise; 404 when unknown): render
     it as of the request's moment, sign it, store it, supersede the plot's earlier notes,
-    mark the request issued and record who signed, all in one transaction.
+    move the request to issued (``workflow``) recording who signed, and queue the
+    requester's mail with the download link, all in one transaction.
 
     The note carries the observations recorded on the request (events ``observation``,
     ``detail.text``) and ``observations`` given now, which are recorded the same way.
@@ -237,12 +255,14 @@ async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issu
         if row is None:
             raise NotFound(f"Aucune demande n'a l'identifiant {request_id}.",
                            en=f"No request has the id {request_id}.")
-        if row["status"] != "ready_to_sign":
-            raise _not_ready(row["number"], row["status"])
+        try:
+            after = transition("signed", row["status"])
+        except Conflict:  # the same refusal, saying which status signing needs
+            raise _not_ready(row["number"], row["status"]) from None
         request = note_request(row)
         for text in observations:
-            await conn.execute(EVENT, request_id, signer.actor, "observation", row["status"],
-                               row["status"], json.dumps({"text": text}))
+            await store.insert_event(conn, request_id, signer.actor, "observation",
+                                     row["status"], row["status"], {"text": text})
         recorded = [Observation(text=r["text"], at=r["at"])
                     for r in await conn.fetch(OBSERVATIONS, request_id)]
         signatory = _signatory(signer, naming or SignatoryName(), certificate)
@@ -264,11 +284,12 @@ async def issue_note(pool: asyncpg.Pool, request_id: int, signer: Identity, issu
             INSERT_NOTE, request_id, request.number, issued_at, signer.actor,
             document.data_version, pdf, digest, json.dumps(twin(document, digest)))
         superseded = await conn.fetch(SUPERSEDE, request_id, note_id)
-        await conn.execute(MARK_ISSUED, request_id)
-        await conn.execute(EVENT, request_id, signer.actor, "signed", "ready_to_sign", "issued",
-                           json.dumps({"note": request.number, "sha256": digest,
-                                       "signatory": signatory.name,
-                                       "superseded": [r["number"] for r in superseded]}))
+        await store.set_status(conn, request_id, after)
+        await store.insert_event(conn, request_id, signer.actor, "signed", row["status"], after,
+                                 {"note": request.number, "sha256": digest,
+                                  "signatory": signatory.name,
+                                  "superseded": [r["number"] for r in superseded]})
+        await _queue_download_mail(conn, row, issuer)
         for old in superseded:
             await conn.execute(EVENT, old["request_id"], signer.actor, "superseded", "issued",
                                "issued", json.dumps({"note": old["number"],

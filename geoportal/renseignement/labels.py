@@ -44,6 +44,11 @@ ACTIONS: dict[str, str] = {
     "signed": "Note signée et délivrée",
     "mail_sent": "Courriel envoyé",
 }
+NOTE_STATUSES: dict[str, tuple[str, str]] = {
+    "valid": ("En vigueur", "سارية"),
+    "superseded": ("Remplacée par une note plus récente", "عوضت بمذكرة أحدث"),
+    "revoked": ("Révoquée", "ملغاة"),
+}
 PUBLIC_ACTIONS = frozenset({"submitted", "taken", "piece_requested", "piece_received",
                             "refused", "approved", "signed"})
 

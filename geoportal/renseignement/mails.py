@@ -55,6 +55,22 @@ def refusal(to: str, name: str, number: str, link: str, reason: str) -> Mail:
     return Mail.new(to, f"Demande {number} refusée — e-renseignement", text)
 
 
+def note_issued(to: str, name: str, number: str, link: str, pdf_url: str,
+                verify_url: str) -> Mail:
+    """The note is signed: where to download it (with a tracking link of its own) and
+    where anyone may check it."""
+    text = (
+        f"Bonjour {name},\n\n"
+        f"La note de renseignement urbanistique n° {number} est signée et délivrée.\n\n"
+        f"Téléchargez-la (PDF signé) :\n{pdf_url}\n\n"
+        f"Elle reste disponible, avec sa version JSON, sur la page de suivi de votre demande "
+        f"(adresse personnelle, ne la partagez pas) :\n{link}\n\n"
+        f"Toute personne peut vérifier son authenticité à cette adresse :\n{verify_url}\n\n"
+        f"تم توقيع وتسليم مذكرة المعلومات التعميرية رقم {number}. "
+        f"يمكنكم تحميلها عبر الرابط أعلاه.\n" + SIGNATURE)
+    return Mail.new(to, f"Note {number} délivrée — e-renseignement", text)
+
+
 def overdue_digest(to: str, rows: Sequence[asyncpg.Record], base_url: str,
                    today: dt.date) -> Mail:
     """The daily list of open requests past their due date."""

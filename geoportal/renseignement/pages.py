@@ -38,7 +38,8 @@ def _local(moment: dt.datetime | None, with_time: bool = False) -> str:
 DETAIL_NAMES = {"message": "message", "reason": "motif", "text": "observation",
                 "pieces": "pièces", "kind": "courriel"}
 MAIL_KINDS = {"acknowledgement": "accusé de réception", "piece_requested": "pièce demandée",
-              "refused": "refus", "digest": "synthèse des retards"}
+              "refused": "refus", "digest": "synthèse des retards",
+              "note_issued": "note délivrée"}
 
 
 def detail_text(detail: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ from geoportal.renseignement.intake import (
 )
 from geoportal.renseignement.pages import age_days, render, wants_html
 from geoportal.renseignement.tracking import tracking_document, tracking_page
+from geoportal.renseignement.verify import requester_links
 from geoportal.settings import Settings
 
 router = APIRouter(prefix="/renseignement", tags=["e-renseignement"])
@@ -132,16 +133,23 @@ async def create_request(request: Request) -> Response:
 @router.get("/suivi/{token}", summary="Follow a request (private link)",
             responses={404: {"description": "Unknown tracking link"}})
 async def track(request: Request, token: Token) -> Response:
-    """The request's status (French and Arabic), dates, due date and history."""
+    """The request's status (French and Arabic), dates, due date and history; once the
+    note is issued, its download links (PDF and JSON) and its verification page."""
     _, write_pool = pools(request)
     row = await service.by_token(write_pool, token)
     events = await store.events(write_pool, row["id"])
+    note = await store.issued_note(write_pool, row["id"]) if row["status"] == "issued" \
+        else None
     settings = get_settings(request)
-    if wants_html(request):
+    html = wants_html(request)
+    links = requester_links("" if html else base_url(request), note["number"], token) \
+        if note is not None else None
+    if html:
         notice = "Pièce reçue : la demande repart en instruction." \
             if request.query_params.get("depose") == "1" else None
-        return tracking_page(row, events, token, settings, notice=notice)
-    return JSONResponse(tracking_document(row, events, settings),
+        return tracking_page(row, events, token, settings, notice=notice, note=note,
+                             note_links=links)
+    return JSONResponse(tracking_document(row, events, settings, note, links),
                         headers={"Cache-Control": "no-store"})
 
 

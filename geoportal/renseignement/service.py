@@ -107,14 +107,15 @@ def _as_request_error(exc: NotFound) -> InvalidBody:
 
 
 async def situate(read_pool: asyncpg.Pool, parcel: str | None, outline: MultiPolygon | None,
-                  at: dt.date) -> RulesAnswer:
-    """The rules answer for the plot or the outline (422 for an unknown plot or a place
-    outside the agency's area)."""
+                  at: dt.date, data_at: dt.datetime | None = None) -> RulesAnswer:
+    """The rules answer for the plot or the outline, from the data as it stood at ``data_at``
+    when given (422 for an unknown plot or a place outside the agency's area)."""
     if parcel is not None:
-        query = RulesQuery.for_parcel(parcel, at=at)
+        query = RulesQuery.for_parcel(parcel, at=at, data_at=data_at)
     else:
         assert outline is not None
-        query = RulesQuery.for_geometry(mapping(outline), crs="EPSG:26191", at=at)
+        query = RulesQuery.for_geometry(mapping(outline), crs="EPSG:26191", at=at,
+                                        data_at=data_at)
     try:
         return await lookup(read_pool, query)
     except NotFound as exc:
@@ -200,7 +201,7 @@ async def submit(read_pool: asyncpg.Pool, write_pool: asyncpg.Pool, room: Room,
                                      "submitted", {"pieces": [p.kind for p in pieces]})
             mail = acknowledgement(person.email, person.name, row["number"], url,
                                    row["due_at"])
-            await _queue_mail(conn, mail, row["id"], "acknowledgement")
+            await queue_mail(conn, mail, row["id"], "acknowledgement")
     except BaseException:
         await asyncio.shield(_forget(write_pool, room.blobs, created))
         raise
@@ -209,7 +210,8 @@ async def submit(read_pool: asyncpg.Pool, write_pool: asyncpg.Pool, room: Room,
                    row["due_at"], approved)
 
 
-async def _queue_mail(conn: asyncpg.Connection, mail: Mail, request_id: int, kind: str) -> None:
+async def queue_mail(conn: asyncpg.Connection, mail: Mail, request_id: int, kind: str) -> None:
+    """Queue a mail about a request in the caller's transaction (sent once it commits)."""
     await enqueue(conn, NRU_MAIL, mail=mail.as_args(), request_id=request_id, kind=kind)
 
 
@@ -307,21 +309,21 @@ async def act(write_pool: asyncpg.Pool, request_id: int, action: Action,
             compose = piece_requested if action.name == "piece_requested" else refusal
             mail = compose(row["requester_email"], row["requester_name"], row["number"], url,
                            text or "")
-            await _queue_mail(conn, mail, request_id, action.name)
+            await queue_mail(conn, mail, request_id, action.name)
     return after
 
 
 async def draft(read_pool: asyncpg.Pool, request: asyncpg.Record
                 ) -> RulesAnswer | GeoportalError:
-    """The rules answer for the request's plot or outline, on the request's date (or why
-    there is none now, e.g. the plot was since removed)."""
-    # TODO(at=): also give RulesQuery data_at=request["as_of"] (the data as it stood then)
-    # once the rules read the past (RulesQuery.data_at, being added to /rules on main).
-    at = request["as_of"].astimezone(AGENCY_TZ).date()
+    """The rules answer for the request's plot or outline from the data as it stood at the
+    request's moment, as the note will be issued (or why there is none, e.g. the plot was
+    not in the layers then)."""
+    as_of = request["as_of"]
     outline = None
     if request["outline_json"] is not None:
         outline = shape(request["outline_json"])
     try:
-        return await situate(read_pool, request["parcel_ref"], outline, at)
+        return await situate(read_pool, request["parcel_ref"], outline,
+                             as_of.astimezone(AGENCY_TZ).date(), data_at=as_of)
     except GeoportalError as exc:
         return exc

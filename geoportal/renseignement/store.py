@@ -217,6 +217,15 @@ async def overdue(conn: asyncpg.Connection | asyncpg.Pool,
            ORDER BY r.due_at, r.id""", list(statuses)))
 
 
+async def issued_note(conn: asyncpg.Connection | asyncpg.Pool,
+                      request_id: int) -> asyncpg.Record | None:
+    """The note issued for a request (the latest), or None."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT number, issued_at, status, sha256, document->'signatory'->>'name' AS signatory "
+        "FROM nru_notes WHERE request_id = $1 ORDER BY id DESC LIMIT 1", request_id)
+    return row
+
+
 async def observations(conn: asyncpg.Connection | asyncpg.Pool, request_id: int) -> list[str]:
     """The staff's observations on a request, oldest first: the text the note carries."""
     return [str(text) for text in await conn.fetchval(

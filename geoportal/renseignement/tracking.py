@@ -36,9 +36,17 @@ def _asked(history: list[dict[str, Any]]) -> str | None:
     return asked[-1] if asked else None
 
 
+def note_document(note: asyncpg.Record, links: dict[str, str]) -> dict[str, Any]:
+    """The issued note as the requester sees it: number, status, hash, download links."""
+    return {"number": note["number"], "status": note["status"],
+            "issued_at": note["issued_at"].isoformat(), "sha256": note["sha256"],
+            "links": links}
+
+
 def tracking_document(request: asyncpg.Record, events: Sequence[asyncpg.Record],
-                      settings: Settings) -> dict[str, Any]:
-    """The tracking page as JSON."""
+                      settings: Settings, note: asyncpg.Record | None = None,
+                      note_links: dict[str, str] | None = None) -> dict[str, Any]:
+    """The tracking page as JSON (with the issued note's links once there is one)."""
     now = dt.datetime.now(dt.UTC)
     history = public_history(events)
     return {
@@ -52,17 +60,21 @@ def tracking_document(request: asyncpg.Record, events: Sequence[asyncpg.Record],
         "piece_requested": _asked(history) if request["status"] == "waiting_requester"
         else None,
         "history": [{**e, "at": e["at"].isoformat()} for e in history],
+        "note": note_document(note, note_links or {}) if note is not None else None,
     }
 
 
 def tracking_page(request: asyncpg.Record, events: Sequence[asyncpg.Record], token: str,
                   settings: Settings, notice: str | None = None, error: str | None = None,
-                  status_code: int = 200) -> HTMLResponse:
-    """The tracking page (HTML), with the upload form when a piece is asked for."""
+                  status_code: int = 200, note: asyncpg.Record | None = None,
+                  note_links: dict[str, str] | None = None) -> HTMLResponse:
+    """The tracking page (HTML), with the upload form when a piece is asked for and the
+    download links once the note is issued."""
     now = dt.datetime.now(dt.UTC)
     history = public_history(events)
     return render(
         "tracking.html", status_code, request=request, token=token, history=history,
         asked=_asked(history), age=age_days(request["submitted_at"], now),
         overdue=now > request["due_at"] and request["status"] not in ("issued", "refused"),
-        target_days=settings.nru_target_days, notice=notice, error=error)
+        target_days=settings.nru_target_days, notice=notice, error=error, note=note,
+        note_links=note_links)

@@ -16,6 +16,7 @@ import json
 import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import asyncpg
 import jinja2
@@ -45,9 +46,16 @@ SELECT n.number, n.issued_at, n.status, n.status_reason, n.sha256, n.data_versio
           AND e.action = 'revoked' AND e.detail->>'note' = n.number) AS revoked_at
 FROM nru_notes n LEFT JOIN nru_notes s ON s.id = n.superseded_by
 WHERE n.number = $1"""
+# Any private link of the request opens its notes: the first one (acknowledgement) or a
+# later one (nru_links: a piece asked for, the refusal, the note issued). Hashes only.
 DOWNLOAD = """
-SELECT n.pdf, n.sha256, n.document, r.token_hash
-FROM nru_notes n JOIN nru_requests r ON r.id = n.request_id WHERE n.number = $1"""
+SELECT n.pdf, n.sha256, n.document
+FROM nru_notes n JOIN nru_requests r ON r.id = n.request_id
+WHERE n.number = $1
+  AND (r.token_hash = $2 OR EXISTS (SELECT 1 FROM nru_links l
+                                    WHERE l.token_hash = $2 AND l.request_id = r.id))"""
+REQUESTER_PDF = "/renseignement/notes/{number}.pdf"
+REQUESTER_JSON = "/renseignement/notes/{number}.json"
 
 
 class Plot(BaseModel):
@@ -245,19 +253,23 @@ async def verify_upload(request: Request, number: str, settings: SettingsDep) ->
     return _json(check) if fmt is JSON else _page(note, check)
 
 
-def token_matches(token: str, token_hash: str) -> bool:
-    """Whether a tracking token is the one whose SHA-256 (hex) the request stores."""
-    candidate = hashlib.sha256(token.encode()).hexdigest()
-    return hmac.compare_digest(candidate, token_hash.strip().lower())
+def requester_links(base: str, number: str, token: str) -> dict[str, str]:
+    """The requester's links to a note: the signed PDF and its JSON twin (with the token of
+    one of the request's private links), and the public verification page."""
+    root, query = base.rstrip("/"), urlencode({"token": token})
+    return {"pdf": f"{root}{REQUESTER_PDF.format(number=number)}?{query}",
+            "json": f"{root}{REQUESTER_JSON.format(number=number)}?{query}",
+            "verify": f"{root}/verify/{number}"}
 
 
 Token = Annotated[str, Query(min_length=16, max_length=256,
-                             description="The request's private tracking token.")]
+                             description="A private tracking token of the request.")]
 
 
 async def _requester_copy(request: Request, number: str, token: str) -> asyncpg.Record:
-    row = await get_write_pool(request).fetchrow(DOWNLOAD, _clean_number(number))
-    if row is None or not token_matches(token, row["token_hash"]):
+    hashed = hashlib.sha256(token.encode()).hexdigest()
+    row = await get_write_pool(request).fetchrow(DOWNLOAD, _clean_number(number), hashed)
+    if row is None:
         raise NotFound("Aucune note ne correspond à ce numéro et à ce lien de suivi.",
                        en="No note matches this number and tracking link.")
     return row
