@@ -203,7 +203,10 @@ def test_the_same_data_has_the_same_etag_on_the_replica_and_on_the_primary(
     for path, want, got in zip(paths, expected, answers, strict=True):
         assert got.status_code == want.status_code == 200, (path, got.text[:300])
         assert got.headers.get("etag") == want.headers.get("etag"), path
-        assert got.content == want.content, path
+        if "items?" in path:  # a page says when it was answered: the rest is the same
+            assert {**got.json(), "timeStamp": None} == {**want.json(), "timeStamp": None}
+        else:
+            assert got.content == want.content, path
 
 
 def _tile_of(lon: float, lat: float, zoom: int) -> tuple[int, int]:
