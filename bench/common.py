@@ -121,10 +121,12 @@ def server(args: Sequence[str], probe: str, env: dict[str, str] | None = None,
 
     ``log`` receives the server's stderr (an unread pipe would stall a server that logs a lot).
     """
-    log_file = log.open("wb") if log is not None else None
-    process = subprocess.Popen(list(args), env={**os.environ, **(env or {})}, cwd=cwd,
-                               stdout=subprocess.DEVNULL,
-                               stderr=log_file if log_file is not None else subprocess.PIPE)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log_file = (log or RESULTS / f"server-{os.getpid()}-{time.time_ns()}.log").open("wb")
+    # Benchmarks measure the service, not its access log (GEOPORTAL_ACCESS_LOG, issue 14).
+    process = subprocess.Popen(list(args), env={"GEOPORTAL_ACCESS_LOG": "false", **os.environ,
+                                                **(env or {})}, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         wait_until_up(probe, process)
         yield process
@@ -134,8 +136,7 @@ def server(args: Sequence[str], probe: str, env: dict[str, str] | None = None,
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        if log_file is not None:
-            log_file.close()
+        log_file.close()
 
 
 @contextmanager
