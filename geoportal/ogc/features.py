@@ -153,8 +153,14 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     key = question_key(layer.id, request.query_params.multi_items())
     known = counts.get(key)
     cap = request.app.state.settings.items_count_cap if filtered(query) else None
-    statement = items_statement(layer, query, body_fmt, layer_area, known is None, cap)
+    # Admission judges the page alone; the count joins it only when that stays affordable
+    # (a costly filter's page is served, its numberMatched omitted, never refused for it).
+    statement = items_statement(layer, query, body_fmt, layer_area)
     slot = await _admit(request, pool, query, statement)
+    if known is None:
+        counted = items_statement(layer, query, body_fmt, layer_area, True, cap)
+        if query.filter is None or await _affordable(request, pool, counted):
+            statement = counted
     try:
         row = await _run(pool, statement)
     finally:
@@ -265,6 +271,13 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
             (str(number), None)), doc, headers=cache_headers(etag, at), layer=layer,
             props=props, svg=svg, at=at)
     return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag, at))
+
+
+async def _affordable(request: Request, pool: asyncpg.Pool, statement: Statement) -> bool:
+    """Whether a filtered page with its count stays under the cost ceiling."""
+    admission = admission_of(request)
+    cost = await admission.plan_cost(pool, statement.text, statement.values)
+    return cost <= admission.limits.max_cost
 
 
 async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
