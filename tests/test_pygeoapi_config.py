@@ -54,7 +54,7 @@ def test_variables_come_from_the_settings_and_the_environment(tmp_path: Path) ->
     settings = Settings(database_url="postgresql://u:secret@db.example:5432/gp",
                         data_dir=rasters, public_url="https://geoportail.example/")
 
-    config = load_config(settings)
+    config = load_config(settings, load_registry(settings.layers_dir))
 
     assert config["server"]["url"] == "https://geoportail.example/pygeoapi"
     provider = config["resources"][CATALOGUE_ID]["providers"][0]
@@ -68,7 +68,7 @@ def test_variables_come_from_the_settings_and_the_environment(tmp_path: Path) ->
 def test_a_missing_raster_leaves_its_coverage_out_and_the_rest_served(tmp_path: Path) -> None:
     settings = Settings(database_url="postgresql://u@h/db", data_dir=tmp_path / "none")
 
-    config = load_config(settings, "http://127.0.0.1:9999")
+    config = load_config(settings, load_registry(settings.layers_dir), "http://127.0.0.1:9999")
 
     assert "flood-hazard" not in config["resources"]
     assert {CATALOGUE_ID, PROCESS_ID} <= set(config["resources"])

@@ -21,7 +21,7 @@ from geoportal.db.urls import resolve_database_url
 from geoportal.ingest.crs import AUC_LONLAT
 from geoportal.opendata.licenses import license_of
 from geoportal.opendata.rasters import raster, raster_datasets
-from geoportal.registry import LayerRegistry, load_registry
+from geoportal.registry import LayerRegistry
 from geoportal.settings import Settings
 
 log = logging.getLogger("geoportal")
@@ -187,12 +187,12 @@ def substitute(node: Any, values: Mapping[str, str]) -> Any:
     return VARIABLE.sub(resolve, node)
 
 
-def load_config(settings: Settings, base_url: str | None = None) -> dict[str, Any]:
+def load_config(settings: Settings, registry: LayerRegistry,
+                base_url: str | None = None) -> dict[str, Any]:
     """The configuration pygeoapi runs with; coverages whose file is missing are left out,
     the others advertise their file's own extent (the committed file cannot know it)."""
     raw = yaml.safe_load(settings.pygeoapi_config.read_text(encoding="utf-8"))
     config: dict[str, Any] = substitute(raw, variables(settings, base_url))
-    registry = load_registry(settings.layers_dir)
     for name, resource in list(config["resources"].items()):
         for provider in resource.get("providers", []):
             if provider.get("type") != "coverage":

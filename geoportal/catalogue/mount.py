@@ -43,6 +43,7 @@ from geoportal.errors import (
     error_response,
     outage_log,
 )
+from geoportal.registry import LayerRegistry
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
@@ -62,15 +63,16 @@ class Apis:
     as many as the server has listening addresses (one behind a proxy).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, registry: LayerRegistry) -> None:
         from pygeoapi.l10n import get_locales
         from pygeoapi.openapi import get_oas
 
         self.settings = settings
+        self.registry = registry
         self._by_base: dict[str, Any] = {}
         self._building = threading.Lock()
         self.built = 0  # how many API objects were made: one per base, ever
-        first = pygeoapi_config.load_config(settings)
+        first = pygeoapi_config.load_config(settings, registry)
         self.openapi = get_oas(first, fail_on_invalid_collection=False)
         self.locales = get_locales(first)
 
@@ -89,7 +91,7 @@ class Apis:
         with self._building:
             api = self._by_base.get(base)
             if api is None:
-                config = pygeoapi_config.load_config(self.settings, base)
+                config = pygeoapi_config.load_config(self.settings, self.registry, base)
                 openapi = copy.deepcopy(self.openapi)
                 openapi["servers"] = [{"url": config["server"]["url"],
                                        "description": "pygeoapi in the geoportal"}]
@@ -299,9 +301,9 @@ def _routes(adapter: Adapter, callbacks: Callbacks, ours: Coverages) -> list[Rou
     ]
 
 
-def pygeoapi_app(settings: Settings, state: Any, registry: Any) -> Starlette:
+def pygeoapi_app(settings: Settings, state: Any, registry: LayerRegistry) -> Starlette:
     """pygeoapi's Records, Processes and Coverages as a Starlette app of its own."""
-    apis = Apis(settings)
+    apis = Apis(settings, registry)
     rasters: RasterSampler = state.services.get(RasterSampler)  # the app's one sampler
     callbacks = Callbacks(parse_hosts(settings.process_callback_hosts),
                           settings.process_callback_timeout_s)

@@ -12,6 +12,7 @@ SQLAlchemy cannot parse that form, so it is rewritten to its ``?host=h1:p1&host=
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
@@ -19,32 +20,29 @@ from sqlalchemy.engine import make_url
 from geoportal.db.cluster import Cluster, ClusterError
 from geoportal.settings import Settings
 
+SCHEME = r"postgres(?:ql)?(?:\+\w+)?://"  # how a database URL starts
+
+
+def _role_url(settings: Settings, configured: str | None,
+              of_cluster: Callable[[Cluster], str]) -> str:
+    """A role's URL: the one configured for it, else the service's own when set (an external
+    database), else the private cluster's URL for that role."""
+    return configured or settings.database_url or of_cluster(Cluster(settings))
+
 
 def resolve_database_url(settings: Settings) -> str:
     """The service's (read) URL: the configured one, or the private cluster's."""
-    if settings.database_url:
-        return settings.database_url
-    return Cluster(settings).url()
+    return _role_url(settings, None, Cluster.url)
 
 
 def resolve_write_database_url(settings: Settings) -> str:
-    """The URL edits are written with: the configured one, else the service's own when set
-    (an external database), else the private cluster's writer role."""
-    if settings.write_database_url:
-        return settings.write_database_url
-    if settings.database_url:
-        return settings.database_url
-    return Cluster(settings).writer_url()
+    """The URL edits are written with (the private cluster's writer role by default)."""
+    return _role_url(settings, settings.write_database_url, Cluster.writer_url)
 
 
 def resolve_admin_database_url(settings: Settings) -> str:
-    """The URL of the schema's owner: the configured one, else the service's own when set
-    (an external database), else the private cluster's owner role."""
-    if settings.admin_database_url:
-        return settings.admin_database_url
-    if settings.database_url:
-        return settings.database_url
-    return Cluster(settings).admin_url()
+    """The URL of the schema's owner (the private cluster's owner role by default)."""
+    return _role_url(settings, settings.admin_database_url, Cluster.admin_url)
 
 
 def resolve_replica_urls(settings: Settings) -> list[str]:
@@ -52,7 +50,7 @@ def resolve_replica_urls(settings: Settings) -> list[str]:
     no database URL is set; none means every read goes to the primary."""
     if "replica_urls" in settings.model_fields_set or settings.database_url:
         # a comma also separates the hosts of one multi-host URL: split before a scheme
-        urls = re.split(r",\s*(?=postgres(?:ql)?(?:\+\w+)?://)", settings.replica_urls)
+        urls = re.split(rf",\s*(?={SCHEME})", settings.replica_urls)
         return [url.strip(" ,") for url in urls if url.strip(" ,")]
     try:
         return Cluster(settings).replica_urls()
@@ -60,7 +58,7 @@ def resolve_replica_urls(settings: Settings) -> list[str]:
         return []
 
 
-_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://", re.IGNORECASE)
+_SCHEME = re.compile(f"^{SCHEME}", re.IGNORECASE)
 
 
 def hosts(url: str) -> list[tuple[str, int]]:
