@@ -152,6 +152,18 @@ async def _edit(request: Request, context: edits.EditContext, mode: Mode,
                      header_crs(request.headers.get("content-crs")), fid)
 
 
+async def _change(request: Request, layer: Layer, identity: Identity, feature_id: str,
+                  if_match: str | None, mode: Mode) -> Response:
+    """PUT (``replace``) or PATCH (``patch``) of one feature, under its If-Match."""
+    fid = _feature_id(layer, feature_id)
+    versions = _versions(_state(request)[0], if_match)
+    context = await _context(request, layer, identity)
+    edit = await _edit(request, context, mode, fid)
+    written = await edits.change(get_write_pool(request), context, fid, edit, versions,
+                                 replace=mode == "replace")
+    return _written(request, layer, written, 200)
+
+
 def _written(request: Request, layer: Layer, written: edits.Written, status: int) -> Response:
     """The written feature with its links, ETag and (201) Location."""
     links = Links.for_request(request, _state(request)[0])
@@ -186,13 +198,7 @@ def add_edit_routes(router: APIRouter) -> None:
                            layer: EditableLayer, identity: Editor, if_match: IfMatch = None,
                            content_crs: ContentCrs = None) -> Response:
         """Replace the feature whole: properties not given get their default (often null)."""
-        fid = _feature_id(layer, feature_id)
-        versions = _versions(_state(request)[0], if_match)
-        context = await _context(request, layer, identity)
-        edit = await _edit(request, context, "replace", fid)
-        written = await edits.change(get_write_pool(request), context, fid, edit, versions,
-                                     replace=True)
-        return _written(request, layer, written, 200)
+        return await _change(request, layer, identity, feature_id, if_match, "replace")
 
     @router.patch(ITEM, summary="Update a feature (editors, If-Match; JSON merge patch)",
                   responses=_responses(200, *ERRORS, 409, 412, 428),
@@ -202,13 +208,7 @@ def add_edit_routes(router: APIRouter) -> None:
                           layer: EditableLayer, identity: Editor, if_match: IfMatch = None,
                           content_crs: ContentCrs = None) -> Response:
         """Change the properties given (null: remove) and/or the geometry (replaced whole)."""
-        fid = _feature_id(layer, feature_id)
-        versions = _versions(_state(request)[0], if_match)
-        context = await _context(request, layer, identity)
-        edit = await _edit(request, context, "patch", fid)
-        written = await edits.change(get_write_pool(request), context, fid, edit, versions,
-                                     replace=False)
-        return _written(request, layer, written, 200)
+        return await _change(request, layer, identity, feature_id, if_match, "patch")
 
     @router.delete(ITEM, summary="Delete a feature (editors, If-Match)", status_code=204,
                    responses=_responses(204, 401, 403, 404, 405, 409, 412, 428))
