@@ -264,6 +264,7 @@ def test_a_second_checkout_whose_port_is_taken_moves_to_a_free_one_and_says_so()
         home = first.home
         first.stop()
         with socket.socket() as squatter:  # another checkout's cluster took the port
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # just freed
             squatter.bind(("127.0.0.1", first.port))
             squatter.listen()
             again = Cluster(Settings(home=home))  # GEOPORTAL_DB_PORT not given
