@@ -35,6 +35,7 @@ from geoportal.jobs.queue import job_worker
 from geoportal.ogc import ogc_router, register_extension
 from geoportal.ogc.counts import MatchCounts
 from geoportal.ogc.extensions import OgcExtensions
+from geoportal.ogc.samples import LayerWitnesses
 from geoportal.opendata import opendata_extension
 from geoportal.opendata import router as opendata_router
 from geoportal.opendata.cache import DownloadCache
@@ -69,6 +70,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
     services.provide(MatchCounts())
+    services.provide(LayerWitnesses())
     tiles = services.provide(TileService(settings, registry, extents))
     changes = services.provide(ChangeFeed(partial(resolve_database_url, settings),
                                            settings.db_retry_max_s))

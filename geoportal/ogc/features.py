@@ -41,6 +41,7 @@ from geoportal.ogc.query import (
     items_statement,
     stream_statement,
 )
+from geoportal.ogc.samples import LayerWitnesses, Witnesses, typed
 from geoportal.registry import Layer, LayerProperty
 
 STREAM_BATCH = 2000
@@ -85,11 +86,14 @@ def _place_crs_uri(layer: Layer, place_crs: Crs) -> str | None:
 
 
 def _has_next(query: ItemsQuery, returned: int, last_id: int | None,
-              matches: Matches | None) -> bool:
-    """Whether a page follows: a full page has one unless the count says it was the last."""
+              matches: Matches | None, lead: Witnesses | None = None) -> bool:
+    """Whether a page follows: a full page has one unless the count (or, in an order that
+    opens with witnesses, the id that ends it) says it was the last."""
     limit = query.limit or 0
     if returned < limit or limit <= 0:
         return False
+    if lead is not None:
+        return last_id != lead.last_id
     if matches is None or matches.count is None:
         return True
     if query.keyset and last_id is not None:  # ordered by id: the last id says it
@@ -98,8 +102,8 @@ def _has_next(query: ItemsQuery, returned: int, last_id: int | None,
 
 
 def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery, fmt: Format,
-                returned: int, last_id: int | None, matches: Matches | None = None
-                ) -> list[Link]:
+                returned: int, last_id: int | None, matches: Matches | None = None,
+                lead: Witnesses | None = None) -> list[Link]:
     path = f"/ogc/collections/{layer.id}/items"
     own = list(request.query_params.multi_items())
     result = links.alternates(path, fmt, formats.FEATURES, own)
@@ -108,7 +112,7 @@ def _page_links(request: Request, links: Links, layer: Layer, query: ItemsQuery,
     limit = query.limit or 0
     if query.at is not None:  # every page reads the same moment, "today" included
         own = replace_params(own, (), {"at": at_text(query.at)})
-    if _has_next(query, returned, last_id, matches):
+    if _has_next(query, returned, last_id, matches, lead):
         if query.keyset and last_id is not None:
             after = replace_params(own, ("offset", "cursor"), {"cursor": str(last_id)})
         else:
@@ -155,12 +159,15 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     cap = request.app.state.settings.items_count_cap if filtered(query) else None
     # Admission judges the page alone; the count joins it only when that stays affordable
     # (a costly filter's page is served, its numberMatched omitted, never refused for it).
-    statement = items_statement(layer, query, body_fmt, layer_area)
+    found = await _witnesses(request, pool, layer, query)
+    lead_ids = found.ids if found is not None else ()
+    statement = items_statement(layer, query, body_fmt, layer_area, lead=lead_ids)
     slot = await _admit(request, pool, query, statement)
+    counting = False
     if known is None:
-        counted = items_statement(layer, query, body_fmt, layer_area, True, cap)
+        counted = items_statement(layer, query, body_fmt, layer_area, True, cap, lead_ids)
         if query.filter is None or await _affordable(request, pool, counted):
-            statement = counted
+            statement, counting = counted, True
     try:
         row = await _run(pool, statement)
     finally:
@@ -168,10 +175,21 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
             slot.release()
     if row is None:  # an aggregate always answers one row
         raise RuntimeError("the items statement returned no row")
+    if found is not None and found.version != int(row["version"] or 0):
+        # The layer moved since its witnesses were found: find them again, and read the page
+        # again if they changed (rare: an edit of the layer in between).
+        renewed = await services_of(request).get(LayerWitnesses).renew(pool, layer)
+        if renewed.ids != found.ids:
+            row = await _run(pool, items_statement(layer, query, body_fmt, layer_area,
+                                                   counting, cap, renewed.ids))
+            if row is None:
+                raise RuntimeError("the items statement returned no row")
+        found = renewed
+    lead = found if found is not None and found.ids else None
     etag = _etag(request, links, row["version"], fmt, query.at)
     matches = _matches(counts, key, known, row, cap)
     page_links = _page_links(request, links, layer, query, fmt, row["returned"], row["last_id"],
-                             matches)
+                             matches, lead)
     head, tail = _envelope(body_fmt, layer, query, row, page_links, matches)
     body = head + row["features"] + tail
     if fmt is formats.HTML:
@@ -179,6 +197,15 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     content_crs = geometry_crs(query, fmt)
     return Response(body, media_type=fmt.media_type,
                     headers=_headers(content_crs, etag, query.at))
+
+
+async def _witnesses(request: Request, pool: asyncpg.Pool, layer: Layer,
+                     query: ItemsQuery) -> Witnesses | None:
+    """The witnesses of the layer when this page is in the default order of the whole layer
+    (samples.py); None when the page is not, or the layer has no typed property."""
+    if query.sortby or filtered(query) or not typed(layer):
+        return None
+    return await services_of(request).get(LayerWitnesses).of(pool, layer)
 
 
 def _matches(counts: MatchCounts, key: tuple[str, bytes], known: Matches | None,

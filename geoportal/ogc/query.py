@@ -180,6 +180,32 @@ def _page_source(layer: Layer, query: ItemsQuery, params: Params, layer_area: fl
             f"{sql.where(clauses)} {limit})")
 
 
+def _lead_source(layer: Layer, query: ItemsQuery, params: Params, lead: tuple[int, ...]
+                 ) -> str:
+    """The CTE named ``page`` for a whole layer whose order opens with the features of
+    ``lead`` (samples.py): those by id, then the others by id; a cursor is either kind of id.
+    Each branch walks the primary key; the sort above it holds at most offset + limit rows."""
+    table, tid = source_sql(layer, None), sql.id_column(layer)
+    ids = params.add(list(lead), "int8[]")
+    first = f"SELECT t.*, 0 AS lead_rank FROM {table} t WHERE {tid} = ANY({ids})"
+    rest = f"SELECT t.*, 1 AS lead_rank FROM {table} t WHERE {tid} <> ALL({ids})"
+    if query.after is not None:
+        after = sql.after_id_clause(layer, query.after, params)
+        if query.after in lead:
+            first += f" AND {after}"
+        else:
+            first, rest = "", f"{rest} AND {after}"
+    if query.limit is not None:
+        rest += f" ORDER BY {tid} LIMIT {params.add(query.limit + query.offset, 'int8')}"
+    branches = f"({first}) UNION ALL ({rest})" if first else f"({rest})"
+    limit = sql.limit_offset(query.limit, query.offset, params)
+    return f"WITH page AS (SELECT t.* FROM ({branches}) t {_lead_order(layer)} {limit})"
+
+
+def _lead_order(layer: Layer) -> str:
+    return f"ORDER BY t.lead_rank, {sql.id_column(layer)}"
+
+
 def filtered(query: ItemsQuery) -> bool:
     """Whether the request narrows the layer (a read of the past counts as one)."""
     return bool(query.bbox is not None or query.interval is not None or query.equals
@@ -198,12 +224,21 @@ def _counted_source(layer: Layer, query: ItemsQuery, params: Params, at_sql: str
 
 
 def items_statement(layer: Layer, query: ItemsQuery, fmt: Format, layer_area: float,
-                    count: bool = False, cap: int | None = None) -> Statement:
+                    count: bool = False, cap: int | None = None,
+                    lead: tuple[int, ...] = ()) -> Statement:
     """The page: (version, number returned, last id, features as bytea, and — when
-    ``count`` — the number of matches of every page and their largest id)."""
+    ``count`` — the number of matches of every page and their largest id). ``lead``: the
+    features that open the order of a whole layer (samples.py), first by id."""
     params = Params()
     at_sql = moment_sql(query.at, params)
-    source = _page_source(layer, query, params, layer_area, at_sql)
+    if lead:
+        source = _lead_source(layer, query, params, lead)
+        order = _lead_order(layer)
+        last_id = f"(array_agg({sql.id_column(layer)} {order}))[count(*)]"
+    else:
+        source = _page_source(layer, query, params, layer_area, at_sql)
+        order = sql.order_by(layer, query.sortby)
+        last_id = f"max({sql.id_column(layer)})"
     matched = "NULL::int8 AS matched, NULL::int8 AS max_id"
     if count:
         source += ", " + _counted_source(layer, query, params, at_sql, cap)
@@ -212,9 +247,9 @@ def items_statement(layer: Layer, query: ItemsQuery, fmt: Format, layer_area: fl
     feature = feature_sql(layer, fmt, geometry_crs(query, fmt), query.properties)
     text = f"""{source}
         SELECT {version_sql(layer, at_sql)} AS version, count(*) AS returned,
-               max({sql.id_column(layer)}) AS last_id, {matched},
-               convert_to(coalesce(string_agg({feature}, ',' {sql.order_by(layer, query.sortby)}),
-                                   ''), 'UTF8') AS features
+               {last_id} AS last_id, {matched},
+               convert_to(coalesce(string_agg({feature}, ',' {order}), ''), 'UTF8')
+                 AS features
         FROM page t"""
     return Statement(text, params.values)
 
