@@ -346,7 +346,8 @@ def qgis_sees(live_server: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     if not Path(QGIS_PYTHON).exists():
         pytest.fail("python3-qgis is missing: apt-get install python3-qgis")
     done = subprocess.run(
-        [QGIS_PYTHON, str(QGIS_PROBE), live_server, *REGISTRY.ids()],
+        [QGIS_PYTHON, str(QGIS_PROBE), live_server, *REGISTRY.ids(),
+         "--read", "reservations"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": "",
              # a QGIS profile (and network cache) of its own
@@ -393,3 +394,12 @@ def test_qgis_3_22_types_every_field_even_when_the_first_features_have_none(
                 wrong.append(f"{layer.id}.{prop.name}: {found} (schema: {prop.type})")
     assert "reservations.width_m" in checked and len(checked) >= 15, checked
     assert not wrong, wrong
+
+
+def test_qgis_3_22_reads_every_reservation_and_every_width_as_a_number(
+        qgis_sees: dict[str, Any], demo_database_url: str) -> None:
+    read = qgis_sees["reservations"]["read"]
+    assert read["features"] == _count(demo_database_url, "SELECT count(*) FROM reservations")
+    widths = _count(demo_database_url, "SELECT count(width_m) FROM reservations")
+    assert widths > 0 and read["values"]["width_m"] == {"float": widths}
+    assert read["values"]["plan_id"] == {"int": read["features"]}
