@@ -10,7 +10,8 @@ then goes on with the other features by id. Every feature still comes once, and 
 stays a keyset order (the cursor is an id: a witness's, or another's).
 
 The witnesses are worked out once per layer version in each worker, by one statement of
-index probes (``min(id) WHERE column IS NOT NULL``).
+primary-key walks that stop at the first value (bounded: a value first met beyond ``SCAN``
+features is not looked for).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from geoportal.registry import Layer, LayerProperty
 
 # How many features QGIS 3.22 reads to type the fields (qgsoapifprovider.cpp: "?limit=10").
 SAMPLE = 10
+# How far (in id order) a witness is looked for: bounds the work when a layer changes.
+SCAN = 100_000
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,14 @@ def typed(layer: Layer) -> list[LayerProperty]:
 
 
 def witnesses_statement(layer: Layer) -> str:
-    """(version, first id with a value of each typed property, the SAMPLE-th id, the largest
-    id of all) in one snapshot."""
+    """(version, first id with a value of each typed property among the first SCAN, the
+    SAMPLE-th id) in one snapshot. Each probe walks the primary key and stops at the first
+    value: a property without any costs SCAN rows, once per layer version."""
     table, tid = sql.table(layer), sql.id_column(layer)
-    firsts = ", ".join(f"(SELECT min({tid}) FROM {table} t WHERE {sql.column(layer, p)} "
-                       f"IS NOT NULL)" for p in typed(layer))
+    firsts = ", ".join(
+        f"(SELECT s.id FROM (SELECT {tid} AS id, {sql.column(layer, p)} AS value FROM {table} t "
+        f"ORDER BY {tid} LIMIT {SCAN}) s WHERE s.value IS NOT NULL ORDER BY s.id LIMIT 1)"
+        for p in typed(layer))
     return (f"SELECT {version_sql(layer)} AS version, ARRAY[{firsts}]::int8[] AS firsts, "
             f"(SELECT {tid} FROM {table} t ORDER BY {tid} OFFSET {SAMPLE - 1} LIMIT 1) "
             f"AS sampled_up_to")
