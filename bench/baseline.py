@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import RESULTS, LoadResult, free_port, server, wrk
+from bench.common import RESULTS, LoadResult, free_port, server, tree_cpu_s, wrk
 from geoportal.core.resources import CHECKOUT
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
 from geoportal.settings import Settings
@@ -74,10 +74,18 @@ def baseline_database(source: Path, parcels: int, commit: str = BASELINE) -> str
     return url
 
 
+@dataclass(frozen=True)
+class Side:
+    """A running service: its URL and the pid of its uvicorn master."""
+
+    base: str
+    pid: int
+
+
 @contextmanager
 def service(source: Path, database_url: str, writer_url: str | None = None,
-            extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """The service of a source tree under uvicorn (2 workers) on a database; yields its URL."""
+            extra_env: Mapping[str, str] | None = None) -> Iterator[Side]:
+    """The service of a source tree under uvicorn (2 workers) on a database."""
     port = free_port()
     env = {"PYTHONPATH": str(source), "GEOPORTAL_DATABASE_URL": database_url,
            "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters"), **(extra_env or {})}
@@ -87,17 +95,20 @@ def service(source: Path, database_url: str, writer_url: str | None = None,
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
             "--log-level", "warning", "--no-access-log"]
     base = f"http://127.0.0.1:{port}"
-    with server(args, f"{base}/health", env=env, cwd=source):
-        yield base
+    with server(args, f"{base}/health", env=env, cwd=source) as process:
+        yield Side(base, process.pid)
 
 
 @dataclass(frozen=True)
 class Compared:
-    """One workload's best run on each side."""
+    """One workload's best run on each side, and the service's CPU time per request over all
+    its runs (steadier than throughput on a shared machine)."""
 
     name: str
     before: LoadResult
     after: LoadResult
+    before_cpu_ms: float
+    after_cpu_ms: float
 
     @property
     def ratio(self) -> float:
@@ -105,30 +116,45 @@ class Compared:
         return self.after.rps / self.before.rps if self.before.rps else 0.0
 
 
-def before_after(workloads: Mapping[str, Sequence[str]], before: str, after: str, *,
+def before_after(workloads: Mapping[str, Sequence[str]], before: Side, after: Side, *,
                  rounds: int, seconds: int, connections: int = 8, threads: int = 2,
                  warm_up: int = 1) -> list[Compared]:
     """Each workload (a rotation of paths) against both services: a warm-up pass, then
     ``rounds`` bounded runs alternating before/after; the best run of each side."""
-    sides = (("before", before), ("after", after))
+    sides = {"before": before, "after": after}
     for paths in workloads.values():
-        for _, base in sides:
-            wrk("warm-up", [base + p for p in paths], connections=connections,
+        for side in sides.values():
+            wrk("warm-up", [side.base + p for p in paths], connections=connections,
                 seconds=warm_up, threads=threads)
     runs: dict[tuple[str, str], list[LoadResult]] = {}
+    cpu: dict[tuple[str, str], float] = {}
     for _ in range(rounds):
         for name, paths in workloads.items():
-            for side, base in sides:
-                runs.setdefault((name, side), []).append(wrk(
-                    f"{name} ({side})", [base + p for p in paths], connections=connections,
-                    seconds=seconds, threads=threads))
+            for label, side in sides.items():
+                used = tree_cpu_s(side.pid)
+                runs.setdefault((name, label), []).append(wrk(
+                    f"{name} ({label})", [side.base + p for p in paths],
+                    connections=connections, seconds=seconds, threads=threads))
+                cpu[(name, label)] = cpu.get((name, label), 0.0) + tree_cpu_s(side.pid) - used
+
+    def cpu_ms(name: str, label: str) -> float:
+        served = sum(r.rps * seconds for r in runs[(name, label)])
+        return 1000 * cpu[(name, label)] / served if served else 0.0
+
     return [Compared(name, max(runs[(name, "before")], key=lambda r: r.rps),
-                     max(runs[(name, "after")], key=lambda r: r.rps))
+                     max(runs[(name, "after")], key=lambda r: r.rps),
+                     cpu_ms(name, "before"), cpu_ms(name, "after"))
             for name in workloads]
 
 
+RATIO_HEADER = ["before req/s", "after req/s", "after/before", "before p95 ms", "after p95 ms",
+                "before CPU ms/req", "after CPU ms/req", "CPU after/before"]
+
+
 def ratio_row(compared: Compared) -> list[str]:
-    """Table cells: before req/s, after req/s, their ratio, and both p95s."""
+    """Table cells under :data:`RATIO_HEADER`."""
+    cpu_ratio = compared.after_cpu_ms / compared.before_cpu_ms if compared.before_cpu_ms else 0
     return [f"{compared.before.rps:,.1f}", f"{compared.after.rps:,.1f}",
             f"{compared.ratio:.2f}×", f"{compared.before.p95_ms:.2f}",
-            f"{compared.after.p95_ms:.2f}"]
+            f"{compared.after.p95_ms:.2f}", f"{compared.before_cpu_ms:.2f}",
+            f"{compared.after_cpu_ms:.2f}", f"{cpu_ratio:.2f}×"]

@@ -30,6 +30,7 @@ from pyproj import Transformer
 
 from bench.baseline import (
     BASELINE,
+    RATIO_HEADER,
     WORKERS,
     baseline_database,
     baseline_source,
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         for connections in (1, 8):
             for kind in ("PATCH", "POST"):
                 label = f"{kind} plots (history written, durable), {connections} conn"
-                edits.append(run_edits(label, after, key, kind, connections,
+                edits.append(run_edits(label, after.base, key, kind, connections,
                                        options.seconds, ids).result())
         reads = before_after(urls, before, after, rounds=READ_ROUNDS,
                              seconds=int(options.seconds))
@@ -261,8 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(f"Reads before history ({BASELINE}) and after (this code, "
                 f"{history_rows[0] if history_rows else 0:,} history rows), 8 connections, "
                 f"best of {READ_ROUNDS}",
-                ["workload", "before req/s", "after req/s", "after/before", "before p95 ms",
-                 "after p95 ms"], [[c.name, *ratio_row(c)] for c in reads])
+                ["workload", *RATIO_HEADER], [[c.name, *ratio_row(c)] for c in reads])
     patch_8 = next(r for r in edits if r.label.startswith("PATCH") and "8 conn" in r.label)
     print_table("Edits targets", ["check", "measured", "target", "met"], [
         ["durable PATCH/s at 8 connections", f"{patch_8.rps:,.0f}/s", "≥ 300/s",

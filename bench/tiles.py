@@ -25,6 +25,7 @@ import httpx
 import psycopg
 
 from bench.baseline import (
+    RATIO_HEADER,
     Compared,
     baseline_database,
     baseline_source,
@@ -162,20 +163,20 @@ def versus_baseline(commit: str, url: str, loads: list[Workload], seconds: int, 
     for cache, env in (("cold (cache off)", CACHE_OFF), ("warm (cached)", {})):
         with service(source, before_url, extra_env=env) as before, \
                 service(CHECKOUT, url, extra_env=env) as after:
-            kb = {w.name: (mean_kb(w.ours(before)), mean_kb(w.ours(after))) for w in loads}
+            kb = {w.name: (mean_kb(w.ours(before.base)), mean_kb(w.ours(after.base)))
+                  for w in loads}
             compared: list[Compared] = before_after(
                 paths, before, after, rounds=rounds, seconds=seconds,
                 connections=CONNECTIONS, threads=1, warm_up=2)
         for c in compared:
             errors = c.before.errors + c.after.errors
-            rows.append([c.name, cache, *ratio_row(c), *(f"{k:,.1f}" for k in kb[c.name]),
-                         str(errors)])
+            rows.append([c.name, cache, *ratio_row(c), f"{kb[c.name][0]:,.1f}",
+                         f"{kb[c.name][1]:,.1f}", str(errors)])
     print_table(
         f"Vector tiles before ({commit}) and after (this code), {CONNECTIONS} connections, "
         f"{seconds} s, best of {rounds}, rotation of {ROTATION} distinct tiles ({parcels:,} "
         f"parcels; load average {load[0]:.2f} at start)",
-        ["tile", "cache", "before tiles/s", "after tiles/s", "after/before", "before p95 ms",
-         "after p95 ms", "before KB", "after KB", "errors"], rows)
+        ["tile", "cache", *RATIO_HEADER, "before KB", "after KB", "errors"], rows)
 
 
 def main(argv: list[str] | None = None) -> None:
