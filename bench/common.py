@@ -155,9 +155,8 @@ def geoportal_server(database_url: str, workers: int = 2,
         yield base, process.pid
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB (from /proc)."""
-    total = 0
+def _tree(pid: int) -> list[int]:
+    """A process and its children."""
     pids = [pid]
     try:
         children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
@@ -165,7 +164,13 @@ def tree_rss_mb(pid: int) -> float:
         pids += [int(c) for c in children]
     except OSError:
         pass
-    for p in pids:
+    return pids
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -173,6 +178,19 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children, in seconds: what
+    a request costs the service, whatever else the machine is doing."""
+    ticks = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(label: str, urls: Sequence[str], connections: int, seconds: int = 10,

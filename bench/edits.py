@@ -20,40 +20,40 @@ import random
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import orjson
 import psycopg
 from pyproj import Transformer
 
+from bench.baseline import (
+    BASELINE,
+    RATIO_HEADER,
+    WORKERS,
+    baseline_database,
+    baseline_source,
+    before_after,
+    ratio_row,
+    service,
+)
 from bench.common import (
     BENCH_PARCELS,
-    RESULTS,
     LoadResult,
     bench_database_url,
     ensure_bench_data,
-    free_port,
     print_table,
-    server,
-    wrk,
 )
 from bench.features import BBOX_A
 from bench.rules import sample_points
 from geoportal.core.resources import CHECKOUT
-from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
+from geoportal.db.urls import libpq_url, with_database
 from geoportal.settings import Settings
 
-BASELINE = "5142b49"  # main before migration 0004 (history) and the write path
 PARCELS = BENCH_PARCELS
 SECONDS = 8
 READ_ROUNDS = 2
-WORKERS = 2
 SQUARE_M = 8.0
 
 
@@ -183,65 +183,6 @@ def run_edits(label: str, base: str, key: str, kind: str, connections: int, seco
     return Timed(label, latencies, len(errors), time.perf_counter() - started)
 
 
-# -- the code before history ----------------------------------------------------------------
-def baseline_source() -> Path:
-    """The source tree of ``BASELINE``, extracted once into the private home (outside the
-    checkout's sources, so that no linter or test run reads it)."""
-    folder = Settings().home / f"bench-baseline-{BASELINE}"
-    if not (folder / "geoportal").is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", BASELINE],
-                                 capture_output=True, check=True).stdout
-        archive_file = folder / "src.tar"
-        archive_file.write_bytes(archive)
-        with tarfile.open(archive_file) as tar:
-            tar.extractall(folder, filter="data")
-        archive_file.unlink()
-    return folder
-
-
-def _in_baseline(source: Path, code: str) -> None:
-    subprocess.run([sys.executable, "-c", code], cwd=source, check=True,
-                   env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(source)})
-
-
-def baseline_database(source: Path, parcels: int) -> str:
-    """A database migrated and loaded by the baseline's own code (once)."""
-    name = f"geoportal_bench_before_{parcels}"
-    admin = with_database(libpq_url(resolve_admin_database_url(Settings())), "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                        (name,)).fetchone() is None:
-            conn.execute(f"CREATE DATABASE {name}")
-    url = with_database(admin, name)
-    with psycopg.connect(url) as conn:
-        loaded = conn.execute("SELECT to_regclass('parcels') IS NOT NULL").fetchone()
-        count = conn.execute("SELECT count(*) FROM parcels").fetchone() \
-            if loaded and loaded[0] else (0,)
-    if count is None or count[0] != parcels:
-        print(f"loading {parcels:,} plots with the code of {BASELINE} (once)...", flush=True)
-        _in_baseline(source, f"from geoportal.db.migrate import upgrade; upgrade({url!r}); "
-                             f"from geoportal.demo.load import load_demo; "
-                             f"load_demo({url!r}, parcels={parcels}, seed=42)")
-    return url
-
-
-@contextmanager
-def service(source: Path, database_url: str, writer_url: str | None) -> Iterator[str]:
-    """The service of a source tree under uvicorn (2 workers) on a database."""
-    port = free_port()
-    env = {"PYTHONPATH": str(source), "GEOPORTAL_DATABASE_URL": database_url,
-           "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters")}
-    if writer_url:
-        env["GEOPORTAL_WRITE_DATABASE_URL"] = writer_url
-    args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
-            "--log-level", "warning", "--no-access-log"]
-    base = f"http://127.0.0.1:{port}"
-    with server(args, f"{base}/health", env=env, cwd=source):
-        yield base
-
-
 def read_urls(database_url: str) -> dict[str, list[str]]:
     """The read workloads: the same URLs for both services."""
     with psycopg.connect(database_url) as conn:
@@ -301,23 +242,15 @@ def main(argv: list[str] | None = None) -> None:
     urls = read_urls(database_url)
 
     edits: list[LoadResult] = []
-    reads: dict[tuple[str, str], list[LoadResult]] = {}
     with service(CHECKOUT, database_url, writer) as after, \
-            service(source, before_url, None) as before:
+            service(source, before_url) as before:
         for connections in (1, 8):
             for kind in ("PATCH", "POST"):
                 label = f"{kind} plots (history written, durable), {connections} conn"
-                edits.append(run_edits(label, after, key, kind, connections,
+                edits.append(run_edits(label, after.base, key, kind, connections,
                                        options.seconds, ids).result())
-        for paths in urls.values():
-            for base in (before, after):
-                wrk("warm-up", [base + p for p in paths], connections=8, seconds=1, threads=2)
-        for _ in range(READ_ROUNDS):
-            for name, paths in urls.items():
-                for side, base in (("before", before), ("after", after)):
-                    reads.setdefault((name, side), []).append(wrk(
-                        f"{name} ({side})", [base + p for p in paths], connections=8,
-                        seconds=int(options.seconds), threads=2))
+        reads = before_after(urls, before, after, rounds=READ_ROUNDS,
+                             seconds=int(options.seconds))
     with psycopg.connect(database_url) as conn:
         history_rows = conn.execute("SELECT count(*) FROM parcels_history").fetchone()
 
@@ -325,17 +258,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"synchronous_commit = {durable[0] if durable else '?'} for the writer)",
                 ["workload", "req/s", "p50 ms", "p95 ms", "errors"],
                 [r.row() for r in edits])
-    rows, worst = [], float("inf")
-    for name in urls:
-        best_before = max(r.rps for r in reads[(name, "before")])
-        best_after = max(r.rps for r in reads[(name, "after")])
-        worst = min(worst, best_after / best_before)
-        rows.append([name, f"{best_before:,.1f}", f"{best_after:,.1f}",
-                     f"{best_after / best_before:.2f}×"])
+    worst = min(c.ratio for c in reads)
     print_table(f"Reads before history ({BASELINE}) and after (this code, "
                 f"{history_rows[0] if history_rows else 0:,} history rows), 8 connections, "
                 f"best of {READ_ROUNDS}",
-                ["workload", "before req/s", "after req/s", "after/before"], rows)
+                ["workload", *RATIO_HEADER], [[c.name, *ratio_row(c)] for c in reads])
     patch_8 = next(r for r in edits if r.label.startswith("PATCH") and "8 conn" in r.label)
     print_table("Edits targets", ["check", "measured", "target", "met"], [
         ["durable PATCH/s at 8 connections", f"{patch_8.rps:,.0f}/s", "≥ 300/s",

@@ -4,20 +4,40 @@ On the bench database (1,000,000 demo parcels): a dense z15 parcel tile and a z1
 tile. "Uncached" runs a server started with the tile cache off (GEOPORTAL_TILES_CACHE_MB=0)
 over a rotation of the densest distinct tiles; "cached" runs the default server over the same
 rotation after one warm-up pass. Bounded wrk runs at 8 connections, tiles uncompressed.
+
+``python -m bench tiles --baseline 5142b49`` compares this code with an earlier commit's
+instead of tipg: both services side by side in one run (each on a database its own code
+loaded with the same demo), the same tiles, cold (cache off) and warm (cached), runs
+alternating before/after, best of ``--rounds``; it prints after/before ratios.
+
+``python -m bench tiles [--baseline COMMIT] [--parcels N] [--seconds S] [--rounds R]``
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 import psycopg
 
+from bench.baseline import (
+    RATIO_HEADER,
+    Compared,
+    baseline_database,
+    baseline_source,
+    before_after,
+    ratio_row,
+    service,
+)
 from bench.common import (
+    BENCH_PARCELS,
     LoadResult,
+    bench_database_name,
     bench_database_url,
     ensure_bench_data,
     geoportal_server,
@@ -26,10 +46,13 @@ from bench.common import (
     wrk,
 )
 from bench.tipg import tipg_server
+from geoportal.core.resources import CHECKOUT
 
 SECONDS = int(os.environ.get("GEOPORTAL_BENCH_SECONDS", "8"))
 CONNECTIONS = 8
 ROTATION = 24  # distinct tiles per workload
+ROUNDS = 2  # before/after runs alternate; the best of each side is kept
+CACHE_OFF = {"GEOPORTAL_TILES_CACHE_MB": "0"}
 
 # The tiles holding most features: centroids binned on the WebMercatorQuad grid.
 DENSEST_SQL = """
@@ -50,6 +73,11 @@ class Workload:
     tipg_path: str  # e.g. /collections/public.parcels/tiles/WebMercatorQuad
     z: int
     tiles: list[tuple[int, int]]
+
+    @property
+    def name(self) -> str:
+        """The title without what tipg is given instead."""
+        return self.title.partition(":")[0]
 
     def ours(self, base: str) -> list[str]:
         """Our URLs."""
@@ -91,28 +119,27 @@ def mean_kb(urls: Sequence[str]) -> float:
     return statistics.fmean(sizes) / 1024
 
 
-def measure(label: str, urls: list[str]) -> tuple[LoadResult, float]:
+def measure(label: str, urls: list[str], seconds: int) -> tuple[LoadResult, float]:
     """A warm-up pass, then a bounded run; with the mean tile size."""
     size = mean_kb(urls)
     wrk(label, urls, CONNECTIONS, seconds=2)
-    return wrk(label, urls, CONNECTIONS, seconds=SECONDS), size
+    return wrk(label, urls, CONNECTIONS, seconds=seconds), size
 
 
-def main() -> None:
-    """Run the comparison and print it."""
-    url = bench_database_url()
-    ensure_bench_data(url)
-    loads = workloads(url)
+def versus_tipg(url: str, loads: list[Workload], seconds: int, parcels: int) -> None:
+    """This service uncached and cached beside tipg on the same tables."""
     results: dict[tuple[str, str], tuple[LoadResult, float]] = {}
-    with geoportal_server(url, extra_env={"GEOPORTAL_TILES_CACHE_MB": "0"}) as (base, _):
+    with geoportal_server(url, extra_env=CACHE_OFF) as (base, _):
         for w in loads:
-            results[(w.title, "ours-uncached")] = measure("geoportal, uncached", w.ours(base))
+            results[(w.title, "ours-uncached")] = measure("geoportal, uncached", w.ours(base),
+                                                          seconds)
     with geoportal_server(url) as (base, _):
         for w in loads:
-            results[(w.title, "ours-cached")] = measure("geoportal, cached", w.ours(base))
+            results[(w.title, "ours-cached")] = measure("geoportal, cached", w.ours(base),
+                                                        seconds)
     with tipg_server(url) as (base, _):
         for w in loads:
-            results[(w.title, "tipg")] = measure("tipg 1.x", w.tipg(base))
+            results[(w.title, "tipg")] = measure("tipg 1.x", w.tipg(base), seconds)
 
     rows = []
     for w in loads:
@@ -121,10 +148,56 @@ def main() -> None:
             load, kb = results[(w.title, key)]
             rows.append([w.title, *load.row(), f"{kb:,.1f}", ratio(load.rps, tipg_rps)])
     print_table(
-        f"Vector tiles, {CONNECTIONS} connections, {SECONDS} s, rotation of {ROTATION} distinct "
-        "tiles (1,000,000 parcels)",
+        f"Vector tiles, {CONNECTIONS} connections, {seconds} s, rotation of {ROTATION} distinct "
+        f"tiles ({parcels:,} parcels)",
         ["tile", "server", "tiles/s", "p50 ms", "p95 ms", "errors", "mean KB", "vs tipg"], rows)
 
 
+def versus_baseline(commit: str, url: str, loads: list[Workload], seconds: int, rounds: int,
+                    parcels: int) -> None:
+    """This service beside the code of ``commit``, cold and warm, same tiles."""
+    source = baseline_source(commit)
+    before_url = baseline_database(source, parcels, commit)
+    paths = {w.name: w.ours("") for w in loads}
+    load = os.getloadavg()
+    rows = []
+    for cache, env in (("cold (cache off)", CACHE_OFF), ("warm (cached)", {})):
+        with service(source, before_url, extra_env=env) as before, \
+                service(CHECKOUT, url, extra_env=env) as after:
+            kb = {w.name: (mean_kb(w.ours(before.base)), mean_kb(w.ours(after.base)))
+                  for w in loads}
+            compared: list[Compared] = before_after(
+                paths, before, after, rounds=rounds, seconds=seconds,
+                connections=CONNECTIONS, threads=1, warm_up=2)
+        for c in compared:
+            errors = c.before.errors + c.after.errors
+            rows.append([c.name, cache, *ratio_row(c), f"{kb[c.name][0]:,.1f}",
+                         f"{kb[c.name][1]:,.1f}", str(errors)])
+    print_table(
+        f"Vector tiles before ({commit}) and after (this code), {CONNECTIONS} connections, "
+        f"{seconds} s, best of {rounds}, rotation of {ROTATION} distinct tiles ({parcels:,} "
+        f"parcels; load average {load[0]:.2f} at start)",
+        ["tile", "cache", *RATIO_HEADER, "before KB", "after KB", "errors"], rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the comparison (with tipg, or with an earlier commit) and print it."""
+    parser = argparse.ArgumentParser(prog="python -m bench tiles")
+    parser.add_argument("--baseline", metavar="COMMIT",
+                        help="compare with the code of this commit instead of tipg")
+    parser.add_argument("--parcels", type=int, default=BENCH_PARCELS)
+    parser.add_argument("--seconds", type=int, default=SECONDS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    options = parser.parse_args(argv or [])
+    url = bench_database_url(bench_database_name(options.parcels))
+    ensure_bench_data(url, options.parcels)
+    loads = workloads(url)
+    if options.baseline:
+        versus_baseline(options.baseline, url, loads, options.seconds, options.rounds,
+                        options.parcels)
+    else:
+        versus_tipg(url, loads, options.seconds, options.parcels)
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -11,8 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -136,46 +137,98 @@ def _free_port() -> int:
         return port
 
 
+@dataclass
+class LiveServer:
+    """The service under uvicorn: its base URL, its master process, and its log file if any."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path | None = None
+
+    def workers(self) -> set[int]:
+        """The PIDs of uvicorn's worker processes (not multiprocessing's resource tracker)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        return {pid for pid in pids if b"spawn_main" in _cmdline(pid)}
+
+    def log_lines(self) -> list[str]:
+        """What the service logged, less the access lines (one per request by design)."""
+        if self.log is None:
+            return []
+        return [line for line in self.log.read_text(errors="replace").splitlines()
+                if "geoportal.access" not in line]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _answers(base: str, healthy: bool) -> bool:
+    """Whether the server answers at all, or answers /health with a 200 if ``healthy``."""
+    try:
+        status = httpx.get(f"{base}/health", timeout=2).status_code
+    except httpx.TransportError:
+        return False
+    return status == 200 or not healthy
+
+
 @contextmanager
-def uvicorn_server(database_url: str, data_dir: Path | None = None,
-                   **env: str) -> Iterator[str]:
+def uvicorn_server(database_url: str, data_dir: Path | None = None, *, workers: int = 1,
+                   log: Path | None = None, until_healthy: bool = True,
+                   unset: Sequence[str] = (), start_s: float = 60.0,
+                   **env: str) -> Iterator[LiveServer]:
     """The real service under uvicorn on a loopback port, on ``database_url``; extra
-    ``GEOPORTAL_*`` settings in ``env``. Yields its base URL; stopped on exit."""
+    ``GEOPORTAL_*`` settings in ``env``, variables named in ``unset`` removed.
+
+    Ready when ``workers`` workers run and /health answers (200 unless ``until_healthy`` is
+    off: a service started while its database is down answers 503); its output goes to
+    ``log`` when given. Stopped on exit.
+    """
     port = _free_port()
     environment = {**os.environ, "GEOPORTAL_DATABASE_URL": database_url,
                    "GEOPORTAL_BODY_TIMEOUT_S": "5", **env}
+    for name in unset:
+        environment.pop(name, None)
     if data_dir is not None:
         environment["GEOPORTAL_DATA_DIR"] = str(data_dir)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-server-header"],
-        env=environment,
-    )
-    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log", "--no-server-header"]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    output = log.open("wb") if log is not None else None
+    process = subprocess.Popen(args, env=environment, stdout=output,
+                               stderr=subprocess.STDOUT if output else None)
+    live = LiveServer(f"http://127.0.0.1:{port}", process, log)
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        deadline = time.monotonic() + start_s
+        while not (_answers(live.base, until_healthy)
+                   and (workers == 1 or len(live.workers()) == workers)):
             if process.poll() is not None:
-                raise RuntimeError("the live server exited at start-up")
-            time.sleep(0.25)
-        else:
-            raise RuntimeError("the live server did not become healthy")
-        yield base
+                raise RuntimeError(f"the live server exited at start-up (log: {log})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the live server was not ready within {start_s:.0f} s")
+            time.sleep(0.1)
+        yield live
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+        if output is not None:
+            output.close()
 
 
 @pytest.fixture(scope="session")
 def live_server(demo_settings: Settings) -> Iterator[str]:
     """The real service under uvicorn on a loopback port, for GDAL, OWSLib and browsers."""
-    with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir) as base:
-        yield base
+    with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir) as live:
+        yield live.base
 
 
 @pytest.fixture(scope="session")

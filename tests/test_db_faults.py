@@ -5,21 +5,21 @@ the real service under uvicorn with two workers, real HTTP on loopback."""
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from conftest import LiveServer, uvicorn_server
 from fastapi.testclient import TestClient
-from throwaway_cluster import free_port, throwaway_cluster
+from throwaway_cluster import throwaway_cluster
 
 from geoportal.app import create_app
 from geoportal.db.cluster import Cluster
@@ -59,71 +59,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(cluster, raster_dir, [(r[1], r[2]) for r in rows], [r[0] for r in rows])
 
 
-@dataclass
-class Service:
-    """The service under uvicorn, its log file and its worker processes."""
-
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    def workers(self) -> set[int]:
-        """The PIDs of uvicorn's worker processes (not multiprocessing's resource tracker)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        pids = [int(pid) for pid in children.read_text().split()]
-        return {pid for pid in pids if b"spawn_main" in _cmdline(pid)}
-
-    def log_lines(self) -> list[str]:
-        """What the service logged, less the access lines (one per request by design)."""
-        return [line for line in self.log.read_text(errors="replace").splitlines()
-                if "geoportal.access" not in line]
-
-
 @pytest.fixture
-def service(demo: Demo, tmp_path: Path) -> Iterator[Callable[[], Service]]:
-    """A factory starting the service against the throwaway cluster (stopped afterwards)."""
-    started: list[Service] = []
+def service(demo: Demo, tmp_path: Path) -> Iterator[Callable[[], LiveServer]]:
+    """A factory starting the service (two workers) against the throwaway cluster, answering
+    even while the database is down (stopped afterwards)."""
+    numbers = itertools.count()
+    with ExitStack() as started:
 
-    def start() -> Service:
-        port = free_port()
-        log = tmp_path / f"uvicorn-{port}.log"
-        env = {**os.environ, "GEOPORTAL_DATABASE_URL": demo.cluster.url(),
-               "GEOPORTAL_DATA_DIR": str(demo.raster_dir), "GEOPORTAL_POOL_MIN_SIZE": "1"}
-        env.pop("GEOPORTAL_ADMIN_DATABASE_URL", None)
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                 "--log-level", "warning", "--no-access-log"],
-                env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        running = Service(process, f"http://127.0.0.1:{port}", log)
-        started.append(running)
-        _wait_until(lambda: _answers(running.base), "the service did not start listening",
-                    process)
-        _wait_until(lambda: len(running.workers()) == 2, "uvicorn did not start 2 workers",
-                    process)
-        return running
+        def start() -> LiveServer:
+            log = tmp_path / f"uvicorn-{next(numbers)}.log"
+            return started.enter_context(uvicorn_server(
+                demo.cluster.url(), demo.raster_dir, workers=2, log=log, until_healthy=False,
+                unset=["GEOPORTAL_ADMIN_DATABASE_URL"], GEOPORTAL_POOL_MIN_SIZE="1"))
 
-    yield start
-    for running in started:
-        running.process.terminate()
-        running.process.wait(timeout=20)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _answers(base: str) -> bool:
-    try:
-        httpx.get(f"{base}/health", timeout=2)
-    except httpx.TransportError:
-        return False
-    return True
+        yield start
 
 
 def _healthy(base: str) -> bool:
@@ -202,7 +151,7 @@ class Load:
 
 @pytest.mark.slow
 def test_service_under_load_answers_503_while_the_database_is_down_then_recovers(
-    demo: Demo, service: Callable[[], Service]
+    demo: Demo, service: Callable[[], LiveServer]
 ) -> None:
     running = service()
     _wait_until(lambda: _healthy(running.base), "the service did not become healthy")
@@ -235,7 +184,7 @@ def test_service_under_load_answers_503_while_the_database_is_down_then_recovers
 
 @pytest.mark.slow
 def test_service_started_while_the_database_is_down_becomes_healthy_without_restart(
-    demo: Demo, service: Callable[[], Service]
+    demo: Demo, service: Callable[[], LiveServer]
 ) -> None:
     demo.cluster.stop()
     try:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import httpx
 import psycopg
 import pytest
-from throwaway_cluster import free_port, throwaway_cluster
+from conftest import uvicorn_server
+from throwaway_cluster import throwaway_cluster
 
 from geoportal.db.cluster import Cluster
 from geoportal.db.migrate import upgrade
@@ -73,25 +74,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def service(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log = tmp_path_factory.mktemp("durability") / "uvicorn.log"
-    env = {**os.environ, "GEOPORTAL_DATABASE_URL": cluster.url(),
-           "GEOPORTAL_WRITE_DATABASE_URL": cluster.writer_url(),
-           "GEOPORTAL_POOL_MIN_SIZE": "1"}
-    env.pop("GEOPORTAL_ADMIN_DATABASE_URL", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-             "--log-level", "warning", "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _healthy(base), "the service did not become healthy")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with uvicorn_server(cluster.url(), workers=2, log=log,
+                        unset=["GEOPORTAL_ADMIN_DATABASE_URL"],
+                        GEOPORTAL_WRITE_DATABASE_URL=cluster.writer_url(),
+                        GEOPORTAL_POOL_MIN_SIZE="1") as live:
+        yield live.base
 
 
 def _healthy(base: str) -> bool:

@@ -96,8 +96,8 @@ def client(edit_database_url: str, writer_url: str) -> Iterator[TestClient]:
 def live(edit_database_url: str, writer_url: str) -> Iterator[str]:
     """uvicorn on this module's database, If-Match required (the default)."""
     with uvicorn_server(edit_database_url, GEOPORTAL_AUTH_CACHE_S="300",
-                        GEOPORTAL_WRITE_DATABASE_URL=writer_url) as base:
-        yield base
+                        GEOPORTAL_WRITE_DATABASE_URL=writer_url) as server:
+        yield server.base
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def live_if_match_optional(edit_database_url: str, writer_url: str) -> Iterator[
     """uvicorn with ``edit_require_if_match`` off (for clients that send none: QGIS)."""
     with uvicorn_server(edit_database_url, GEOPORTAL_AUTH_CACHE_S="300",
                         GEOPORTAL_WRITE_DATABASE_URL=writer_url,
-                        GEOPORTAL_EDIT_REQUIRE_IF_MATCH="false") as base:
-        yield base
+                        GEOPORTAL_EDIT_REQUIRE_IF_MATCH="false") as server:
+        yield server.base
 
 
 def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:

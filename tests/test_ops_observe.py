@@ -5,8 +5,6 @@ that id carried into the database with an edit."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from conftest import uvicorn_server
 from fastapi.testclient import TestClient
 from ops_world import mint_key, writer_url_for, zone_body
 from prometheus_client.metrics_core import Metric
@@ -133,41 +132,15 @@ def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(local: TestClien
     assert first != local.get("/health").headers["x-request-id"]
 
 
-def serve_with_json_logs(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn on loopback with JSON logs written to ``log``."""
-    from conftest import _free_port
-
-    port = _free_port()
-    env = {"GEOPORTAL_DATABASE_URL": url, "GEOPORTAL_LOG_FORMAT": "json",
-           "PATH": "/usr/bin:/bin", "GEOPORTAL_HOME": str(Settings().home),
-           "PYTHONPATH": str(Path(__file__).parent.parent)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env, stderr=log.open("wb"))
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.25)
-    process.terminate()
-    raise RuntimeError("the server did not start")
-
-
 def test_json_logs_have_one_line_per_request_with_the_id_of_the_response_header(
         ops_database_url: str, tmp_path: Path) -> None:
     log = tmp_path / "server.log"
-    process, base = serve_with_json_logs(ops_database_url, log)
-    try:
-        response = httpx.get(f"{base}/ogc/collections/parcels/items/2",
+    with uvicorn_server(ops_database_url, log=log, GEOPORTAL_LOG_FORMAT="json",
+                        GEOPORTAL_ACCESS_LOG="true") as live:
+        response = httpx.get(f"{live.base}/ogc/collections/parcels/items/2",
                              headers={"X-Forwarded-For": "198.51.100.7"})
         assert response.status_code == 200
         request_id = response.headers["x-request-id"]
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("request_id") == request_id]
     assert len(mine) == 1, lines

@@ -51,3 +51,18 @@ def test_an_installed_wheel_finds_its_layers_migrations_and_pygeoapi_config(
     layers_dir, pygeoapi_config, layer_count = out[0], out[1], int(out[2])
     assert layers_dir.startswith(str(site)) and pygeoapi_config.startswith(str(site))
     assert layer_count >= 8
+
+
+def test_mypy_reports_an_import_of_a_module_that_does_not_exist(tmp_path: Path) -> None:
+    """Only the untyped third-party packages are let through (an import of a deleted module
+    of ours once passed unnoticed while missing imports were ignored everywhere)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("import asyncpg\nimport shapely\nimport geoportal.no_such_module\n")
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(CHECKOUT / "pyproject.toml"),
+         "--cache-dir", str(tmp_path / "cache"), str(probe)],
+        capture_output=True, text=True, timeout=120, cwd=CHECKOUT)
+    errors = [line for line in checked.stdout.splitlines() if ": error:" in line]
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"{probe}:3:"), checked.stdout
+    assert "geoportal.no_such_module" in errors[0]

@@ -91,3 +91,21 @@ def test_the_service_starts_without_pygeoapi_when_its_config_is_missing(
         assert client.get("/health").status_code == 200
         assert client.get("/pygeoapi/").status_code == 404
         assert client.get("/opendata", params={"f": "json"}).status_code == 200
+
+
+def test_the_process_inputs_are_the_rules_parameters_built_on_first_use_not_at_import() -> None:
+    from geoportal.catalogue.process import process_metadata, rules_query
+    from geoportal.errors import InvalidParameter
+    from geoportal.rules.params import openapi_parameters
+
+    imported = subprocess.run(
+        [sys.executable, "-c", "from geoportal.catalogue import process; "
+         "print('inputs' in process.PROCESS_METADATA, process.process_inputs.cache_info().misses)"],
+        capture_output=True, text=True, timeout=60, cwd=CHECKOUT, check=True)
+    assert imported.stdout.split() == ["False", "0"], "inputs built while importing"
+    names = {"with_geometry" if p["name"] == "geometry" else p["name"]
+             for p in openapi_parameters()}
+    assert set(process_metadata()["inputs"]) == names | {"geometry"}
+    assert {"parcel", "lon", "lat", "at", "envelope"} <= names
+    with pytest.raises(InvalidParameter, match="entrées inconnues : wells"):
+        rules_query({"parcel": "TF 1/C", "wells": 1})

@@ -7,24 +7,20 @@ Screenshots in tests/artifacts."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from conftest import uvicorn_server
 from nru_fixture import PASSPHRASE, make_signing_key
 from nru_world import (
     PDF,
     Inbox,
     body,
     demo_world,
-    free_port,
     plot_under,
     smtp_server,
     staff_key,
@@ -51,34 +47,15 @@ def smtp() -> Iterator[tuple[int, Inbox]]:
 def service(world: tuple[str, Path], smtp: tuple[int, Inbox]) -> Iterator[str]:
     """The service under uvicorn on loopback, with its worker sending to the test server."""
     url, folder = world
-    port = free_port()
     make_signing_key(folder / "home")  # the agency's test key, made by the CLI
-    env = {**os.environ, "GEOPORTAL_DATABASE_URL": url,
-           "GEOPORTAL_SIGNING_KEY_PATH": str(folder / "home" / "signing" /
+    env = {"GEOPORTAL_SIGNING_KEY_PATH": str(folder / "home" / "signing" /
                                              "agency-signing.p12"),
            "GEOPORTAL_SIGNING_PASSPHRASE": PASSPHRASE,
-           "GEOPORTAL_DATA_DIR": str(folder / "rasters"),
            "GEOPORTAL_NRU_FILES_DIR": str(folder / "files"),
            "GEOPORTAL_SMTP_HOST": "127.0.0.1", "GEOPORTAL_SMTP_PORT": str(smtp[0]),
            "GEOPORTAL_SMTP_TLS": "none", "GEOPORTAL_WORKER_POLL_S": "0.2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError("the service exited at start-up")
-            time.sleep(0.25)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with uvicorn_server(url, folder / "rasters", **env) as live:
+        yield live.base
 
 
 class Watched:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ ONE_QUESTION = ("donnez exactement un de : parcel, lon et lat, x et y (avec crs)
 UNAVAILABLE = ("Les règles ne peuvent pas être calculées maintenant ; réessayez dans un instant.",
                "The rules could not be computed now; try again shortly.")
 
+# The process description less its inputs, which process_metadata() adds from the model.
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
     "id": "parcel-rules",
@@ -48,7 +50,6 @@ PROCESS_METADATA: dict[str, Any] = {
     "keywords": ["urbanisme", "règlement", "note de renseignement", "parcelle"],
     "links": [{"type": "text/html", "rel": "about", "title": "/rules",
                "href": "/rules", "hreflang": "fr"}],
-    "inputs": {},  # filled by _inputs(): the model of GET /rules, plus a geometry
     "outputs": {
         "rules": {"title": "The rules that apply",
                   "description": "The /rules answer (JSON).",
@@ -71,10 +72,11 @@ TITLES = {"parcel": "Référence foncière", "lon": "Longitude (WGS 84)",
           "envelope-crs": "Système de coordonnées de l'enveloppe"}
 
 
-def _inputs() -> dict[str, Any]:
+@cache
+def process_inputs() -> dict[str, Any]:
     """The process inputs, declared once: the query parameters of GET /rules (their model,
     ``rules.params.RulesParams``) — its ``geometry`` flag named ``with_geometry`` here, since
-    ``geometry`` is the GeoJSON geometry POST /rules takes."""
+    ``geometry`` is the GeoJSON geometry POST /rules takes. Built on first use, not at import."""
     inputs: dict[str, Any] = {}
     for parameter in openapi_parameters():
         name = "with_geometry" if parameter["name"] == "geometry" else parameter["name"]
@@ -85,7 +87,9 @@ def _inputs() -> dict[str, Any]:
     return inputs
 
 
-PROCESS_METADATA["inputs"] = _inputs()
+def process_metadata() -> dict[str, Any]:
+    """The process description pygeoapi publishes: the fixed part and the inputs."""
+    return {**PROCESS_METADATA, "inputs": process_inputs()}
 
 
 def rules_query(data: dict[str, Any]) -> RulesQuery:
@@ -94,7 +98,7 @@ def rules_query(data: dict[str, Any]) -> RulesQuery:
     if not isinstance(data, dict):
         raise InvalidParameter("inputs : un objet JSON est attendu",
                                en="inputs: a JSON object is expected")
-    unknown = sorted(set(data) - set(PROCESS_METADATA["inputs"]))
+    unknown = sorted(set(data) - set(process_inputs()))
     if unknown:
         names = ", ".join(str(name)[:32] for name in unknown[:5])
         raise InvalidParameter(f"entrées inconnues : {names}", en=f"unknown inputs: {names}")
@@ -136,7 +140,7 @@ class ParcelRulesProcessor(BaseProcessor):
     """
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
-        super().__init__(processor_def, PROCESS_METADATA)
+        super().__init__(processor_def, process_metadata())
         self.database_url: str = processor_def["database_url"]
         self.raster_dir = Path(processor_def["raster_dir"])
 

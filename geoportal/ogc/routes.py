@@ -59,6 +59,14 @@ async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer,
     return await services_of(request).get(ExtentCache).get(pool, layer, fresh)
 
 
+def _metadata_request(request: Request, settings: Settings,
+                      offered: tuple[formats.Format, ...] = formats.METADATA
+                      ) -> tuple[Links, formats.Format]:
+    """A metadata page's request: only ``f`` allowed; its links and the format chosen."""
+    reject_unknown(request.query_params, ONLY_F)
+    return Links.for_request(request, settings), formats.negotiate(request, offered)
+
+
 def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: str,
               title: str, crumbs: html.Crumbs, links: Links, **context: Any) -> Response:
     """A metadata document as JSON or HTML, with an ETag of its content."""
@@ -90,9 +98,7 @@ def ogc_router(settings: Settings) -> APIRouter:
     async def landing(request: Request) -> Response:
         """What the API offers, as links."""
         settings, _ = _state(request)
-        reject_unknown(request.query_params, ONLY_F)
-        links = Links.for_request(request, settings)
-        fmt = formats.negotiate(request, formats.METADATA)
+        links, fmt = _metadata_request(request, settings)
         doc = documents.landing(request, links, fmt)
         return _document(request, doc, fmt, "landing.html", "OGC API",
                          html.crumbs(links.base), links)
@@ -102,9 +108,7 @@ def ogc_router(settings: Settings) -> APIRouter:
     async def conformance(request: Request) -> Response:
         """The conformance classes this API implements."""
         settings, _ = _state(request)
-        reject_unknown(request.query_params, ONLY_F)
-        links = Links.for_request(request, settings)
-        fmt = formats.negotiate(request, formats.METADATA)
+        links, fmt = _metadata_request(request, settings)
         doc = {"conformsTo": conformance_classes(request),
                "links": links.alternates("/ogc/conformance", fmt, formats.METADATA)}
         return _document(request, doc, fmt, "conformance.html", "Conformance",
@@ -128,9 +132,7 @@ def ogc_router(settings: Settings) -> APIRouter:
     async def collections(request: Request) -> Response:
         """Every published layer as a collection."""
         settings, registry = _state(request)
-        reject_unknown(request.query_params, ONLY_F)
-        links = Links.for_request(request, settings)
-        fmt = formats.negotiate(request, formats.METADATA)
+        links, fmt = _metadata_request(request, settings)
         pool = get_pool(request)
         layers = [(layer, await _extent(request, pool, layer)) for layer in registry]
         doc = documents.collections(request, layers, links, fmt)
@@ -143,9 +145,7 @@ def ogc_router(settings: Settings) -> APIRouter:
         """A collection: extent, CRSs and links to its items and queryables."""
         settings, registry = _state(request)
         layer = _layer(registry, collection_id)
-        reject_unknown(request.query_params, ONLY_F)
-        links = Links.for_request(request, settings)
-        fmt = formats.negotiate(request, formats.METADATA)
+        links, fmt = _metadata_request(request, settings)
         extent = await _extent(request, get_pool(request), layer)
         doc = documents.collection(request, layer, extent, links, fmt)
         return _document(request, doc, fmt, "collection.html", layer.title, html.crumbs(
@@ -218,9 +218,7 @@ def ogc_router(settings: Settings) -> APIRouter:
 
 
 def _schema(request: Request, settings: Settings, layer: Layer, kind: str) -> Response:
-    reject_unknown(request.query_params, ONLY_F)
-    links = Links.for_request(request, settings)
-    fmt = formats.negotiate(request, (formats.SCHEMA, formats.HTML))
+    links, fmt = _metadata_request(request, settings, (formats.SCHEMA, formats.HTML))
     props = layer.queryables if kind == "queryables" else list(layer.properties)
     doc = documents.json_schema(layer, links, props, kind)
     title = f"{'Queryables' if kind == 'queryables' else 'Schema'} of {layer.title}"

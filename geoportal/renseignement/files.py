@@ -8,12 +8,11 @@ content by then.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from geoportal.core.files import write_durably
 from geoportal.errors import InvalidBody, PayloadTooLarge
 from geoportal.renseignement.labels import PIECES
 
@@ -97,22 +96,7 @@ class BlobStore:
         target = self.path(sha256)
         if target.exists():
             return sha256, False
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the new name survives a crash once the request is answered
-        finally:
-            os.close(directory)
+        write_durably(target, data)  # on disk before the transaction recording it commits
         return sha256, True
 
     def remove(self, sha256: str) -> None:

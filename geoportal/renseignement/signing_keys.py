@@ -10,7 +10,6 @@ generated and kept beside the key (``….passphrase``, mode 0600).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from geoportal.core.files import write_durably
 from geoportal.settings import Settings
 
 KeyType = Literal["rsa", "ec"]
@@ -96,25 +96,8 @@ def passphrase(settings: Settings, *, create: bool = False) -> bytes:
         raise SigningKeyError(f"no passphrase for the signing key ({path} is missing): set "
                               "GEOPORTAL_SIGNING_PASSPHRASE or recreate the key")
     value = secrets.token_urlsafe(32).encode()
-    write_private(path, value + b"\n")
+    write_durably(path, value + b"\n")
     return value
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read (0600, folder 0700), replaced atomically."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    path.chmod(0o600)
 
 
 def _name(attributes: x509.Name) -> str:
@@ -209,7 +192,7 @@ def _store(settings: Settings, key: SigningPrivateKey, certificate: x509.Certifi
     data = pkcs12.serialize_key_and_certificates(
         b"agency-signing", key, certificate, chain or None,
         serialization.BestAvailableEncryption(secret))
-    write_private(path, data)
+    write_durably(path, data)
     return describe(path, certificate)
 
 
