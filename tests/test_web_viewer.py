@@ -314,68 +314,121 @@ def draw(page: Page, offsets: list[tuple[int, int]]) -> list[tuple[float, float]
     return points
 
 
-def test_the_3d_view_extrudes_the_envelope_the_rules_answer_gives(
-    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+@pytest.fixture(scope="module")
+def plot_3d(demo_database_url: str, live_server: str) -> dict[str, Any]:
+    """A demo plot with a buildable envelope and buildable neighbours, and what the API
+    (``/rules?...&envelope=true`` and ``/rules/neighbours``) says of them."""
+    with psycopg.connect(demo_database_url) as conn:
+        refs = [r[0] for r in conn.execute(
+            "SELECT p.ref FROM parcels p JOIN zoning z ON ST_Contains(z.geom, p.geom)"
+            " ORDER BY p.id LIMIT 20")]
+    for ref in refs:
+        answer = httpx.get(f"{live_server}/rules", timeout=30,
+                           params={"parcel": ref, "envelope": "true", "geometry": "true"}).json()
+        around = httpx.get(f"{live_server}/rules/neighbours", params={"parcel": ref},
+                           timeout=30).json()
+        extruded = [f for f in around["features"]
+                    if f["properties"]["buildable"] and f["properties"]["max_height_m"]]
+        if answer["envelope"]["buildable"] and answer["envelope"]["max_height_m"] and extruded:
+            return {"ref": ref, "answer": answer, "neighbours": extruded}
+    raise AssertionError("no demo plot with a buildable envelope and buildable neighbours")
+
+
+SOURCE_DATA = "async (id) => (await window.geoportal.map.getSource(id).getData()).features"
+
+
+def test_the_3d_view_extrudes_the_envelope_and_the_neighbours_the_api_gives(
+    open_page: Callable[..., Watched], live_server: str, plot_3d: dict[str, Any],
     artifacts: Path
 ) -> None:
-    ref = str(plot["ref"])
-    answer = plot["answer"]
-    assert isinstance(answer, dict)
-    watched = open_page(f"/?parcel={quote(ref)}")
+    answer, envelope = plot_3d["answer"], plot_3d["answer"]["envelope"]
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#18/{lat}/{lon}")
     page = watched.page
-    page.wait_for_selector("#view-3d")
     asked: list[str] = []
-
-    def with_envelope(route: Any) -> None:
-        """The answer as the envelope computation gives it (not yet on this branch)."""
-        asked.append(route.request.url)
-        response = route.fetch()
-        body = response.json()
-        geometry = body["plot"]["geometry"]
-        coordinates = geometry["coordinates"]
-        ring = coordinates[0][0] if geometry["type"] == "MultiPolygon" else coordinates[0]
-        cx = sum(p[0] for p in ring) / len(ring)
-        cy = sum(p[1] for p in ring) / len(ring)
-        inner = [[cx + (p[0] - cx) * 0.6, cy + (p[1] - cy) * 0.6] for p in ring]
-        body["envelope"] = {"geometry": {"type": "Polygon", "coordinates": [inner]},
-                            "max_height_m": 16.0, "max_levels": 3, "area_m2": 250.0}
-        route.fulfill(response=response, json=body)
-
-    page.route("**/rules?*envelope=true*", with_envelope)
+    page.on("request", lambda r: asked.append(r.url) if "/rules" in r.url else None)
+    page.mouse.click(*map_centre(page))  # choose the plot on the map
+    page.wait_for_selector(f".plot-ref[data-parcel='{plot_3d['ref']}']")
     page.click("#view-3d")
     page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
     page.wait_for_function(IDLE)
-    heights = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
-                            ".map((f) => f.properties.height)")
-    assert heights and set(heights) == {16.0}
-    assert asked and "parcel=" in asked[0]
-    assert "Enveloppe constructible" in page.locator("#envelope-note").inner_text()
+    assert any("envelope=true" in url for url in asked)
+    assert any("/rules/neighbours?" in url and "parcel=" in url for url in asked)
+    # the plot's envelope, extruded at the height the API answers
+    own = page.evaluate(SOURCE_DATA, "envelope")
+    extruded = [f for f in own if f["properties"]["part"] == "envelope"]
+    assert len(extruded) == 1 and extruded[0]["geometry"] == envelope["geometry"]
+    drawn = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
+                          ".map((f) => f.properties.height)")
+    assert drawn and set(drawn) == {envelope["max_height_m"]}
+    # the neighbours' envelopes, each at its own height, fainter than the plot's
+    neighbours = page.evaluate(SOURCE_DATA, "envelope-neighbours")
+    expected = {f["properties"]["ref"]: f["properties"]["max_height_m"]
+                for f in plot_3d["neighbours"]}
+    assert {f["properties"]["ref"]: f["properties"]["height"] for f in neighbours} == expected
+    on_screen = page.evaluate(
+        "window.geoportal.map.queryRenderedFeatures({layers: ['envelope-neighbours']})"
+        ".map((f) => [f.properties.ref, f.properties.height])")
+    assert on_screen and all(expected[ref] == height for ref, height in on_screen)
+    opacity = page.evaluate(
+        "['envelope-3d', 'envelope-neighbours'].map((id) => window.geoportal.map"
+        ".getPaintProperty(id, 'fill-extrusion-opacity'))")
+    assert 0 < opacity[1] < opacity[0] / 2
+    text = page.locator("#envelope-note").inner_text()
+    assert "Enveloppe constructible" in text and f"{len(expected)} enveloppes voisines" in text
     assert page.locator("#view-3d").get_attribute("aria-pressed") == "true"
     page.screenshot(path=artifacts / "web-3d.png")
-    page.click("#view-3d")  # back to 2D
+    page.click("#view-3d")  # back to 2D: the 3D layers are emptied
     page.wait_for_function("() => window.geoportal.map.getPitch() < 1")
+    assert page.evaluate(SOURCE_DATA, "envelope-neighbours") == []
     watched.assert_clean(live_server)
 
 
-def test_without_an_envelope_the_3d_view_shows_the_plot_at_its_zone_height(
+def test_a_drawn_outline_in_3d_gets_its_own_envelope_from_the_api(
     open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
 ) -> None:
     answer = plot["answer"]
     assert isinstance(answer, dict)
-    watched = open_page(f"/?parcel={quote(str(plot['ref']))}")
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#17/{lat}/{lon}")
     page = watched.page
-    page.route("**/rules?*envelope=true*", lambda route: route.fulfill(
-        status=200, json={key: value for key, value in answer.items() if key != "envelope"}
-        | {"plot": {**answer["plot"], "geometry": page.evaluate(
-            "window.geoportal.panel.answer.plot.geometry")}}))
+    page.click(".tool-polygon")
+    draw(page, [(-60, -40), (60, -40), (60, 40), (-60, 40)])
+    page.click("#tool-finish")
+    page.wait_for_selector("#view-3d")
+    submitted = page.evaluate("window.geoportal.subject.geometry")
+    expected = httpx.post(f"{live_server}/rules", json=submitted, timeout=30,
+                          params={"envelope": "true"}).json()["envelope"]
     page.click("#view-3d")
     page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
     page.wait_for_function(IDLE)
-    heights = {z["rules"]["max_height_m"] for z in answer["zones"]} - {None}
     drawn = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
                           ".map((f) => f.properties.height)")
-    assert drawn and set(drawn) == {min(heights)}
-    assert "pas encore calculée" in page.locator("#envelope-note").inner_text()
+    assert drawn and set(drawn) == {expected["max_height_m"]}
+    assert page.evaluate(SOURCE_DATA, "envelope-neighbours") == []
+    assert "Enveloppe constructible" in page.locator("#envelope-note").inner_text()
+    watched.assert_clean(live_server)
+
+
+def test_the_3d_view_of_a_plot_where_nothing_can_be_built_says_why(
+    open_page: Callable[..., Watched], live_server: str, plot_3d: dict[str, Any]
+) -> None:
+    """The view's own reading of an answer (the demo has no such plot): the plot flat, no
+    extrusion, the envelope's summary; without an envelope, the zone's height, said."""
+    watched = open_page("/")
+    page = watched.page
+    states = page.evaluate("""async (answer) => {
+      const {envelopeFeatures} = await import('./web/static/js/envelope.js');
+      const none = envelopeFeatures({...answer, envelope: {...answer.envelope,
+        buildable: false, geometry: null}});
+      const missing = envelopeFeatures({...answer, envelope: null});
+      return [none.state, none.features.map((f) => f.properties.part),
+              missing.state, missing.features.map((f) => [f.properties.part,
+                                                          f.properties.height ?? null])];
+    }""", plot_3d["answer"])
+    heights = {z["rules"]["max_height_m"] for z in plot_3d["answer"]["zones"]} - {None}
+    assert states == ["none", ["plot"], "approximate",
+                      [["plot", None], ["envelope", min(heights)]]]
     watched.assert_clean(live_server)
 
 
