@@ -825,3 +825,113 @@ def test_lighthouse_scores_accessibility_and_best_practices_100_with_no_layout_s
     scores = {key: category["score"] for key, category in result["categories"].items()}
     assert scores["accessibility"] == 1 and scores["best-practices"] == 1, scores
     assert result["audits"]["cumulative-layout-shift"]["numericValue"] < 0.1
+
+
+def test_geolocation_flies_to_where_i_stand_and_gives_the_rules_there(
+    browser: Browser, live_server: str, plot: dict[str, object], artifacts: Path
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR",
+                                  geolocation={"latitude": lat, "longitude": lon},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(live_server + "/")
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.click(".maplibregl-ctrl-geolocate")
+    page.wait_for_selector(f".plot-ref[data-parcel='{plot['ref']}']", timeout=30_000)
+    centre = page.evaluate("(() => { const c = window.geoportal.map.getCenter();"
+                           " return [c.lng, c.lat]; })()")
+    assert centre[0] == pytest.approx(lon, abs=0.01) and centre[1] == pytest.approx(lat, abs=0.01)
+    assert page.evaluate("window.geoportal.map.getZoom()") > 14
+    page.screenshot(path=artifacts / "web-phone-geolocated.png")
+    assert errors == []
+    context.close()
+
+
+EXTERNAL_STYLE = {
+    "version": 8, "name": "Fond externe de test",
+    "sources": {}, "layers": [{"id": "external-background", "type": "background",
+                               "paint": {"background-color": "#cfe3d2"}}],
+}
+
+
+@pytest.fixture(scope="module")
+def external_basemap() -> Iterator[str]:
+    """A base-map style served by another loopback server (the configured external base)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Style(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(EXTERNAL_STYLE).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Style)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/style.json"
+    server.shutdown()
+    server.server_close()
+
+
+def style_layers(page: Page) -> list[str]:
+    """The ids of the map's style layers."""
+    ids: list[str] = page.evaluate("window.geoportal.map.getStyle().layers.map((l) => l.id)")
+    return ids
+
+
+def test_the_base_map_switches_between_ours_and_the_configured_external_one(
+    browser: Browser, demo_settings: Any, external_basemap: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    from conftest import uvicorn_server
+
+    with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir,
+                        GEOPORTAL_BASEMAP_URL=external_basemap) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+        page = context.new_page()
+        errors: list[str] = []
+        hosts: set[str] = set()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: hosts.add(urlsplit(r.url).netloc)
+                if r.url.startswith("http") else None)
+        page.goto(f"{base}/?parcel={quote(str(plot['ref']))}")
+        page.wait_for_selector(".plot-ref")
+        page.wait_for_function(IDLE, timeout=60_000)
+        # the configured external base first, our planning layers and the selection over it
+        assert page.locator("input[name=basemap][value=external]").is_checked()
+        layers = style_layers(page)
+        assert "external-background" in layers and "base-land" not in layers
+        assert layers.index("external-background") < layers.index("zoning-fill")
+        assert rendered(page, "zoning-fill") > 0 and rendered(page, "selection-line") > 0
+        page.screenshot(path=artifacts / "web-basemap-external.png")
+        # our own map
+        page.check("input[name=basemap][value=ours]")
+        page.wait_for_function("() => window.geoportal.map.getLayer('base-land') !== undefined")
+        page.wait_for_function(IDLE)
+        layers = style_layers(page)
+        assert "external-background" not in layers
+        assert rendered(page, "base-land") > 0 and rendered(page, "selection-line") > 0
+        # and back, the layer list's choices kept
+        page.locator("input[data-layer='zoning']").uncheck()
+        page.check("input[name=basemap][value=external]")
+        page.wait_for_function(
+            "() => window.geoportal.map.getLayer('external-background') !== undefined")
+        page.wait_for_function(IDLE)
+        assert page.evaluate(
+            "window.geoportal.map.getLayoutProperty('zoning-fill', 'visibility')") == "none"
+        assert errors == []
+        assert hosts == {urlsplit(base).netloc, urlsplit(external_basemap).netloc}
+        context.close()

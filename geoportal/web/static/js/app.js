@@ -117,9 +117,16 @@ class Geoportal {
     this.map.keyboard.disableRotation();
     this.map.addControl(new maplibregl.NavigationControl({showCompass: true, visualizePitch: true}), 'top-right');
     this.map.addControl(new maplibregl.FullscreenControl(), 'top-right');
-    this.map.addControl(new maplibregl.GeolocateControl({
+    const geolocate = new maplibregl.GeolocateControl({
       positionOptions: {enableHighAccuracy: true}, trackUserLocation: false, showAccuracyCircle: true,
-    }), 'top-right');
+    });
+    this.map.addControl(geolocate, 'top-right');
+    // Where I stand: the rules there, once the map has flown to it (the land under the
+    // point must be drawn to know it is on the territory).
+    geolocate.on('geolocate', (position) => {
+      const lngLat = new maplibregl.LngLat(position.coords.longitude, position.coords.latitude);
+      this.map.once('moveend', () => this.queryPoint(lngLat, {located: true}));
+    });
     this.tools = new MapTools({app: this, card: document.getElementById('tool-card'),
       upload: document.getElementById('upload-input')});
     this.map.addControl(this.tools.control(), 'top-right');
@@ -384,17 +391,17 @@ class Geoportal {
     this.panel.show(body);
   }
 
-  async queryPoint(lngLat, {move = true} = {}) {
+  async queryPoint(lngLat, {move = true, located = false} = {}) {
     this.subject = {kind: 'point', lngLat};
     this.setMarker(lngLat);
     if (move) this.keepVisible(lngLat);
     if (this.outsideTerritory(lngLat)) {
       this.setSelection(null);
       this.setParcelInUrl(null);
-      this.panel.error(t('outside'));
+      this.panel.error(located ? `${t('located')} : ${t('outside')}` : t('outside'));
       return;
     }
-    this.panel.loading(t('loading_point'));
+    this.panel.loading(located ? `${t('located')}…` : t('loading_point'));
     const params = new URLSearchParams({lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), geometry: 'true'});
     const {ok, body} = await fetchJSON(this.rulesUrl(params));
     if (!ok) {
