@@ -518,6 +518,8 @@ def test_a_date_shows_the_map_panel_and_note_as_they_stood_with_the_plans_then(
     plan.wait_for()
     assert plan.get_attribute("data-situation") == "expiré"
     assert plan.locator(".status").get_attribute("class") == "status status-off"  # red
+    note = httpx.get(page.locator("#note-html").get_attribute("href") or "", timeout=60).text
+    assert '<span class="badge expire">expiré</span>' in note  # red in the note too
     tiles: list[str] = []
     page.on("request", lambda r: tiles.append(r.url) if "/ogc/tiles/" in r.url else None)
     page.fill("#at-input", "2020-01-01")
