@@ -937,3 +937,32 @@ def test_the_base_map_switches_between_ours_and_the_configured_external_one(
         assert errors == []
         assert hosts == {urlsplit(base).netloc, urlsplit(external_basemap).netloc}
         context.close()
+
+
+SWATCH_CONTRAST = """() => {
+  const rgb = (text) => (text.match(/rgba?\\(([^)]+)\\)/) || [null, '0,0,0,0'])[1]
+    .split(',').map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((c) => c / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const panel = rgb(getComputedStyle(document.getElementById('layers-panel')).backgroundColor);
+  return [...document.querySelectorAll('#layer-list .swatch-line')].map((s) => {
+    const style = getComputedStyle(s);
+    const own = rgb(style.backgroundColor);
+    const casing = style.boxShadow === 'none' ? own : rgb(style.boxShadow);
+    return [s.closest('[data-layer-row]').dataset.layerRow,
+            Math.max(ratio(own, panel), ratio(casing, panel))];
+  });
+}"""
+
+
+def test_every_line_swatch_of_the_legend_stands_out_from_the_panel(
+    open_page: Callable[..., Watched], live_server: str
+) -> None:
+    """Non-text contrast (WCAG 1.4.11, 3:1): « Voirie existante » was white on white."""
+    watched = open_page("/")
+    contrasts = dict(watched.page.evaluate(SWATCH_CONTRAST))
+    assert "roads" in contrasts
+    assert {layer: c for layer, c in contrasts.items() if c < 3} == {}
+    watched.assert_clean(live_server)
