@@ -206,7 +206,10 @@ def test_a_bad_print_request_is_a_400_in_french(
 def test_the_help_page_the_icon_and_immutable_vendor_files(demo_client: TestClient) -> None:
     help_page = demo_client.get("/aide")
     assert help_page.status_code == 200 and '<html lang="fr">' in help_page.text
-    assert "Mesurer" in help_page.text
+    for feature in ("Mesurer", "Vue 3D", "parcelles voisines", "transparente", "Fond de carte",
+                    "Me localiser", "TF 1861325-C", "Nord Maroc", "Imprimer", "date",
+                    'lang="ar" dir="rtl"'):
+        assert feature in help_page.text, feature  # each feature of the viewer, explained
     icon = demo_client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.content.startswith(b"<svg")
     versioned = demo_client.get("/web/static/vendor/maplibre-gl/maplibre-gl.js?v=1")
