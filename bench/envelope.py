@@ -78,7 +78,7 @@ def batches(base: str, refs: list[str], envelope: bool) -> list[float]:
 
 def around(base: str, refs: list[str]) -> tuple[list[float], list[int]]:
     """Milliseconds per GET /rules/neighbours?parcel=… (the viewer's 3D scene: the envelopes
-    of the plots within 30 m, at most 24), one at a time, and how many each gave."""
+    of the plots within 30 m, at most 20), one at a time, and how many each gave."""
     timings, counts = [], []
     with httpx.Client(base_url=base, timeout=60) as client:
         for ref in refs[:10]:

@@ -360,7 +360,7 @@ def test_the_neighbours_envelopes_are_those_of_their_own_rules_nearest_first(
     assert sorted(refs[:3]) == ["TF 2081/E", "TF 2082/E", "TF 2083/E"]
     assert refs[3:] == ["TF 2084/E"]
     assert [f["properties"]["distance_m"] for f in body["features"]] == [0, 0, 0, 1]
-    assert body["truncated"] is False and body["limit"] == 24
+    assert body["truncated"] is False and body["limit"] == 20
     for feature in body["features"]:
         single = client.get("/rules", params={"parcel": feature["id"], "envelope": "true"})
         envelope = single.json()["envelope"]

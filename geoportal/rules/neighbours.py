@@ -24,7 +24,7 @@ from geoportal.rules.service import lookup_batch
 Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
 DEFAULT_DISTANCE_M = 30.0
 MAX_DISTANCE_M = 100.0
-DEFAULT_LIMIT = 24
+DEFAULT_LIMIT = 20  # a few plots are a lookup (above LIGHT_BATCH: the heavy lane)
 MAX_LIMIT = 40
 
 _NEIGHBOURS = """

@@ -62,7 +62,7 @@ export function envelopeFeatures(answer) {
 export function neighbourFeatures(collection) {
   return (collection?.features ?? [])
     .filter((f) => f.geometry && f.properties.buildable && f.properties.max_height_m)
-    .map((f) => ({type: 'Feature', id: undefined, geometry: f.geometry,
+    .map((f) => ({type: 'Feature', geometry: f.geometry,
       properties: {ref: f.properties.ref, height: f.properties.max_height_m,
         levels: f.properties.max_levels ?? null}}));
 }
