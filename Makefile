@@ -21,6 +21,10 @@ SYSTEM_PACKAGES := gdal-bin chromium poppler-utils zbar-tools wrk libpango-1.0-0
 # MapLibre's style validator (gl-style-validate), from the npm registry, for the style tests.
 STYLE_SPEC := @maplibre/maplibre-gl-style-spec@26.11.0
 STYLE_VALIDATOR := $(VENV)/node/node_modules/.bin/gl-style-validate
+# Lighthouse (the viewer's accessibility and best-practices audits), run on Debian's Chromium:
+# installed here, before the tests, never by a test (PUPPETEER_SKIP_DOWNLOAD: no browser).
+LIGHTHOUSE_SPEC := lighthouse@13.5.0
+LIGHTHOUSE := $(VENV)/node/node_modules/.bin/lighthouse
 
 .PHONY: run test setup venv sysdeps db lint typecheck pytest bench clean
 
@@ -64,12 +68,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy geoportal
 
-pytest: venv $(STYLE_VALIDATOR)
-	$(BIN)/pytest -q -p no:cacheprovider
+pytest: venv $(STYLE_VALIDATOR) $(LIGHTHOUSE)
+	GEOPORTAL_LIGHTHOUSE_DIR=$(VENV)/node $(BIN)/pytest -q -p no:cacheprovider
 
 $(STYLE_VALIDATOR):
 	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q --no-install-recommends npm; }
 	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error $(STYLE_SPEC)
+
+$(LIGHTHOUSE): $(STYLE_VALIDATOR)
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix $(VENV)/node --no-audit --no-fund \
+	  --loglevel=error $(STYLE_SPEC) $(LIGHTHOUSE_SPEC)
 
 bench: setup
 	$(BIN)/python -m bench

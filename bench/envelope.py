@@ -1,7 +1,8 @@
 """The buildable envelope (``/rules?...&envelope=true``), on the bench database.
 
 * one plot at a time over HTTP, 1 connection, on ``--plots`` random plots: p50/p95 of the
-  lookup with its envelope, beside the same lookup without (what the envelope costs);
+  lookup with its envelope, beside the same lookup without (what the envelope costs), and of
+  the neighbours' envelopes (``/rules/neighbours``, the viewer's 3D scene);
 * ``POST /rules/batch`` of ``--batch`` plots with ``"envelope": true``, beside the same batch
   without (median of a few runs, seconds).
 
@@ -75,6 +76,23 @@ def batches(base: str, refs: list[str], envelope: bool) -> list[float]:
     return timings
 
 
+def around(base: str, refs: list[str]) -> tuple[list[float], list[int]]:
+    """Milliseconds per GET /rules/neighbours?parcel=… (the viewer's 3D scene: the envelopes
+    of the plots within 30 m, at most 20), one at a time, and how many each gave."""
+    timings, counts = [], []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for ref in refs[:10]:
+            client.get("/rules/neighbours", params={"parcel": ref}).raise_for_status()
+        for ref in refs:
+            started = time.perf_counter()
+            response = client.get("/rules/neighbours", params={"parcel": ref})
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            counts.append(len(response.json()["features"]))
+            timings.append(elapsed * 1000)
+    return timings, counts
+
+
 def _row(label: str, ms: list[float]) -> list[str]:
     return [label, f"{statistics.median(ms):.2f}", f"{percentile(ms, 0.95):.2f}",
             str(len(ms))]
@@ -100,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     with geoportal_server(url, workers=options.workers) as (base, _pid):
         with_envelope = one_by_one(base, plots, envelope=True)
         without = one_by_one(base, plots, envelope=False)
+        neighbours, counts = around(base, plots)
         batch_with = batches(base, batch, envelope=True)
         batch_without = batches(base, batch, envelope=False)
     print_table(
@@ -107,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         f"plots of {options.parcels:,}, {options.workers} workers)",
         ["workload", "p50 ms", "p95 ms", "requests"],
         [_row("GET /rules?parcel=…&envelope=true", with_envelope),
-         _row("GET /rules?parcel=… (no envelope)", without)])
+         _row("GET /rules?parcel=… (no envelope)", without),
+         _row(f"GET /rules/neighbours?parcel=… ({statistics.mean(counts):.1f} envelopes)",
+              neighbours)])
     print_table(
         f"Buildable envelope in a batch of {len(batch):,} plots (median of {BATCH_RUNS})",
         ["workload", "median s", "min s", "max s"],

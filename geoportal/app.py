@@ -18,7 +18,7 @@ from geoportal.accounts import authenticator
 from geoportal.accounts import router as accounts_router
 from geoportal.catalogue import mount_pygeoapi
 from geoportal.core.admission import Admission, AdmissionLimits
-from geoportal.core.edge import Edge, EdgeLimits
+from geoportal.core.edge import Edge, EdgeLimits, content_security_policy
 from geoportal.core.extent import ExtentCache
 from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
@@ -172,7 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if replicas:  # inside Edge: a refused request never waits for a replica
         app.add_middleware(ReadRouting)
     app.add_middleware(Edge, limits=EdgeLimits(settings.max_request_bytes,
-                                               settings.body_timeout_s))
+                                               settings.body_timeout_s),
+                       policy=content_security_policy(settings.external_origins()))
     # Outermost: the request id and the access line cover what the edge refuses too.
     app.add_middleware(Observe, recorder=metrics, access=settings.access_log)
     app.include_router(health.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,14 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geoportal.core.resources import default_home, resource_path
+
+_ORIGIN = re.compile(r"(https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?)(?:[/?#][^\s;,']*)?")
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, or None when it is not one."""
+    match = _ORIGIN.fullmatch(url.strip())
+    return match.group(1) if match else None
 
 
 class Settings(BaseSettings):
@@ -46,8 +55,12 @@ class Settings(BaseSettings):
         default=None, description="Base URL the service is reached at, when behind a proxy."
     )
     basemap_url: str | None = Field(
-        default=None, description="Optional external base-map style URL for the viewer."
+        default=None, description="Optional external base-map style URL for the viewer "
+        "(http or https; its origin is allowed by the pages' Content Security Policy)."
     )
+    basemap_extra_origins: list[str] = Field(
+        default=[], description="Other origins (scheme://host[:port]) the external base map's "
+        "style loads tiles, sprites or glyphs from, allowed by the pages' policy.")
     environment: str = Field(default="development")
 
     tiles_cache_mb: int = Field(default=64, ge=0, description="Tile cache per worker; 0 = off.")
@@ -176,6 +189,25 @@ class Settings(BaseSettings):
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("GEOPORTAL_POOL_MIN_SIZE must not exceed POOL_MAX_SIZE")
         return self
+
+    @model_validator(mode="after")
+    def _basemap_origins_are_origins(self) -> Settings:
+        # They go into the Content Security Policy: nothing but scheme://host[:port].
+        if self.basemap_url is not None and _origin(self.basemap_url) is None:
+            raise ValueError("GEOPORTAL_BASEMAP_URL must be an http(s) URL")
+        for origin in self.basemap_extra_origins:
+            if _origin(origin) != origin.rstrip("/"):
+                raise ValueError(f"GEOPORTAL_BASEMAP_EXTRA_ORIGINS: {origin!r} is not an "
+                                 "origin such as https://tiles.example.ma")
+        return self
+
+    def external_origins(self) -> list[str]:
+        """The origins the viewer's external base map loads from (none without one)."""
+        if self.basemap_url is None:
+            return []
+        first = _origin(self.basemap_url)
+        extra = [o.rstrip("/") for o in self.basemap_extra_origins]
+        return list(dict.fromkeys([first, *extra] if first else extra))
 
     @property
     def raster_dir(self) -> Path:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
 import numpy as np
 import pytest
 
@@ -34,3 +38,10 @@ def test_the_readme_title_is_in_the_demo_at_every_size_and_is_the_same_plot(
 def test_the_readme_title_is_in_casablanca_whatever_the_seed(territory: Territory) -> None:
     for seed in (1, 7):
         assert README_REF in build_parcels(50, territory, seed).refs()
+
+
+def test_every_land_title_the_readme_uses_is_the_one_the_demo_holds() -> None:
+    """The README's examples (lookup, note, batch) copy-paste as they are."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    used = {unquote(ref) for ref in re.findall(r"TF(?:%20| )\d+(?:/|%2F|-)[A-Z]+", readme)}
+    assert used == {README_REF}

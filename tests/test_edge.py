@@ -14,9 +14,11 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 from starlette.types import Message, Receive, Scope, Send
 
+from geoportal.app import create_app
 from geoportal.core.edge import CONTENT_SECURITY_POLICY, Edge, EdgeLimits
 from geoportal.core.i18n import preferred_language
 from geoportal.core.urls import public_base
+from geoportal.settings import Settings
 
 
 def test_a_nul_byte_in_the_query_is_a_400_that_says_so(demo_client: TestClient) -> None:
@@ -163,3 +165,29 @@ def test_the_pages_of_the_service_break_no_rule_of_their_csp(browser: Browser,
     finally:
         context.close()
     assert violations == []
+
+
+def test_the_configured_external_base_map_is_allowed_data_but_never_scripts(
+        demo_settings: Settings) -> None:
+    settings = demo_settings.model_copy(update={
+        "basemap_url": "https://tuiles.example.ma:8443/styles/plan.json?key=1",
+        "basemap_extra_origins": ["https://glyphs.example.ma"]})
+    with TestClient(create_app(settings)) as client:
+        policy = client.get("/").headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    for directive in ("connect-src", "img-src"):
+        assert directives[directive][-2:] == ["https://tuiles.example.ma:8443",
+                                              "https://glyphs.example.ma"]
+    assert directives["script-src"] == ["'self'", "'wasm-unsafe-eval'"]
+    assert directives["default-src"] == ["'self'"]
+
+
+@pytest.mark.parametrize("setting", [
+    {"basemap_url": "https://x.ma/s.json; script-src *"}, {"basemap_url": "javascript:alert(1)"},
+    {"basemap_url": "https://x.ma/s.json", "basemap_extra_origins": ["https://y.ma/path"]},
+    {"basemap_url": "https://x.ma/s.json", "basemap_extra_origins": ["* 'unsafe-eval'"]},
+])
+def test_a_base_map_setting_that_is_no_origin_is_refused_at_start(
+        setting: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="BASEMAP"):
+        Settings(**setting)  # type: ignore[arg-type]

@@ -203,8 +203,8 @@ def _violations(page: Page) -> list[str]:
     ("/pygeoapi/collections?f=html", "Catalogue des données ouvertes"),
     ("/pygeoapi/processes?f=html", "Règles d'urbanisme d'une parcelle"),
     ("/pygeoapi/processes/parcel-rules?f=html", "Référence foncière"),
-    ("/pygeoapi/jobs?f=html", "Jobs"),
-    ("/pygeoapi/conformance?f=html", "Conformance"),
+    ("/pygeoapi/jobs?f=html", "Tâches"),
+    ("/pygeoapi/conformance?f=html", "Conformité"),
     ("/pygeoapi/collections/catalogue/queryables?f=html", "title"),
 ])
 def test_pygeoapi_pages_run_under_the_strict_csp(strict_visit: Visit, live_server: str,
@@ -256,3 +256,43 @@ def test_swagger_ui_renders_under_the_strict_csp(strict_visit: Visit, live_serve
     assert TITLE in page.inner_text(".swagger-ui .info .title")
     assert _violations(page) == []
     strict_visit.assert_local(live_server)
+
+
+def _served_templates() -> dict[str, Path]:
+    """Every template pygeoapi renders: the service's own, else pygeoapi's."""
+    served = {str(p.relative_to(PYGEOAPI_TEMPLATES)): p for p in PYGEOAPI_TEMPLATES.rglob("*.html")}
+    served.update({str(p.relative_to(TEMPLATES)): p for p in TEMPLATES.rglob("*.html")})
+    return served
+
+
+def test_every_text_of_the_served_templates_has_its_french() -> None:
+    from geoportal.catalogue.french import FRENCH
+
+    texts: set[str] = set()
+    for path in _served_templates().values():
+        texts |= set(re.findall(r"{%-?\s*trans\s*-?%}(.*?){%-?\s*endtrans\s*-?%}",
+                                path.read_text(encoding="utf-8"), re.S))
+    assert texts - set(FRENCH) == set()  # a pygeoapi upgrade with new texts is noticed here
+
+
+def test_pygeoapi_pages_are_in_french_with_the_agency_contact_address(
+        demo_client: TestClient) -> None:
+    landing = demo_client.get("/pygeoapi/?f=html", headers={"Accept-Language": "fr-FR"}).text
+    assert '<html lang="fr"' in landing
+    assert "Voir les collections de ce service" in landing and "Point de contact" in landing
+    assert "View the collections" not in landing and "Contact point" not in landing
+    assert 'href="mailto:e-renseignement@auc.invalid"' in landing  # the sender of its mail
+    collections = demo_client.get("/pygeoapi/collections?f=html").text
+    assert "Collections de données de ce service" in collections
+    assert "Demonstration data" not in collections
+
+
+@pytest.mark.parametrize("path", ["/opendata", "/ogc?f=html", "/ogc/collections?f=html",
+                                  "/ogc/collections/roads?f=html"])
+def test_the_layer_descriptions_and_ogc_pages_are_in_french(demo_client: TestClient,
+                                                             path: str) -> None:
+    page = demo_client.get(path, headers={"Accept": "text/html"}).text
+    assert "Données de démonstration" in page
+    for english in ("Demonstration data", "synthetic", "Features as", "This document",
+                    "Also as", "Storage CRS", "Connect QGIS", "The collections", "for the base"):
+        assert english not in page, english

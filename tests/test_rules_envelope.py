@@ -343,3 +343,66 @@ def test_the_flood_class_is_listed_with_the_servitudes_after_none_is_said(
     table = section[section.index("<table>"):section.index("</table>")]
     assert table.index("Aucune servitude") < table.index("Aléa")
     assert "Classe 3" in table
+
+
+# --- The neighbours' envelopes (the viewer's 3D scene, issue 15)
+
+
+def test_the_neighbours_envelopes_are_those_of_their_own_rules_nearest_first(
+        client: TestClient) -> None:
+    response = client.get("/rules/neighbours", params={"parcel": "tf 2008/e", "distance": 5})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    assert body["type"] == "FeatureCollection" and body["parcel"] == "TF 2008/E"
+    refs = [f["properties"]["ref"] for f in body["features"]]
+    # three plots touch it, the fourth lies 1 m away (behind a digitising gap)
+    assert sorted(refs[:3]) == ["TF 2081/E", "TF 2082/E", "TF 2083/E"]
+    assert refs[3:] == ["TF 2084/E"]
+    assert [f["properties"]["distance_m"] for f in body["features"]] == [0, 0, 0, 1]
+    assert body["truncated"] is False and body["limit"] == 20
+    for feature in body["features"]:
+        single = client.get("/rules", params={"parcel": feature["id"], "envelope": "true"})
+        envelope = single.json()["envelope"]
+        assert feature["geometry"] == envelope["geometry"]
+        assert feature["properties"]["max_height_m"] == envelope["max_height_m"]
+        assert feature["properties"]["area_m2"] == envelope["area_m2"]
+        assert feature["properties"]["buildable"] is envelope["buildable"]
+    assert response.headers["x-data-version"] == body["data_version"]
+
+
+def test_the_neighbours_are_bounded_in_distance_and_count(client: TestClient) -> None:
+    touching = client.get("/rules/neighbours", params={"parcel": "TF 2008/E", "distance": 0})
+    assert {f["id"] for f in touching.json()["features"]} == {"TF 2081/E", "TF 2082/E",
+                                                             "TF 2083/E"}
+    first = client.get("/rules/neighbours", params={"parcel": "TF 2008/E", "distance": 5,
+                                                     "limit": 2}).json()
+    assert len(first["features"]) == 2 and first["truncated"] is True
+    alone = client.get("/rules/neighbours", params={"parcel": "TF 2007/E", "distance": 0})
+    assert alone.status_code == 200 and alone.json()["features"] == []
+    for params, word in (({"distance": 101}, "distance"), ({"limit": 41}, "limit"),
+                         ({"distance": "loin"}, "distance"), ({"limit": 0}, "limit")):
+        refused = client.get("/rules/neighbours", params={"parcel": "TF 2008/E", **params})
+        assert refused.status_code in (400, 422) and word in refused.text
+    unknown = client.get("/rules/neighbours", params={"parcel": "TF 9999/E"})
+    assert unknown.status_code == 404 and "Aucune parcelle" in unknown.json()["description"]
+
+
+def test_the_neighbours_at_a_moment_are_the_plots_as_they_stood_then(
+        client: TestClient, envelope_url: str) -> None:
+    before = dt.datetime.now(dt.UTC)
+    with psycopg.connect(envelope_url) as conn:
+        conn.execute("UPDATE parcels SET geom = ST_Multi(ST_Translate(geom, 500, 0))"
+                     " WHERE ref = 'TF 2084/E'")
+    try:
+        now = client.get("/rules/neighbours", params={"parcel": "TF 2008/E", "distance": 5})
+        then = client.get("/rules/neighbours", params={
+            "parcel": "TF 2008/E", "distance": 5,
+            "at": before.isoformat().replace("+00:00", "Z")})
+        assert "TF 2084/E" not in {f["id"] for f in now.json()["features"]}
+        assert "TF 2084/E" in {f["id"] for f in then.json()["features"]}
+        assert then.headers["etag"]
+    finally:
+        with psycopg.connect(envelope_url) as conn:
+            conn.execute("UPDATE parcels SET geom = ST_Multi(ST_Translate(geom, -500, 0))"
+                         " WHERE ref = 'TF 2084/E'")

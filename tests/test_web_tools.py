@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import zipfile
+from html import unescape
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -152,10 +155,28 @@ def test_the_printed_map_is_a_pdf_with_legend_scale_date_and_data_version(
     assert "Légende" in text and "Zonage" in text
     assert "1/2" in text and "000" in text  # the scale
     assert "Version des données" in text and "Données au" in text
-    assert "N" in text  # the north arrow's letter
+    words = pdf_words(path)
+    # the north arrow's letter, alone, at the top of the map
+    assert any(w == "N" and y < 120 for w, _, y in words)
+    # the scale bar: "0" and "<n> m" on one line, n metres apart at 1/2 000
+    zero = next((x, y) for w, x, y in words if w == "0" and y > 700)
+    ends = [(float(w), x) for (w, x, y), (unit, _, y2) in pairwise(words)
+            if w.isdigit() and unit == "m" and abs(y - zero[1]) < 1 and abs(y2 - y) < 1]
+    assert len(ends) == 1
+    metres, end_x = ends[0]
+    assert (end_x - zero[0]) * 25.4 / 72 == pytest.approx(metres / 2000 * 1000, abs=1.5)
     info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True,
                           check=True).stdout
-    assert "420 x 297" in info.replace(".", " ").replace("  ", " ") or "1190" in info
+    assert "(A3)" in info and re.search(r"Tagged:\s+yes", info)
+
+
+def pdf_words(path: Path) -> list[tuple[str, float, float]]:
+    """The words of a PDF with the centre x and the top y of each, in points."""
+    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return [(unescape(w), (float(x0) + float(x1)) / 2, float(y0)) for x0, y0, x1, w in
+            re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                       r'yMax="[\d.]+">([^<]*)</word>', html)]
 
 
 def test_a_print_of_the_past_says_so(demo_client: TestClient, demo_database_url: str) -> None:
@@ -185,7 +206,10 @@ def test_a_bad_print_request_is_a_400_in_french(
 def test_the_help_page_the_icon_and_immutable_vendor_files(demo_client: TestClient) -> None:
     help_page = demo_client.get("/aide")
     assert help_page.status_code == 200 and '<html lang="fr">' in help_page.text
-    assert "Mesurer" in help_page.text
+    for feature in ("Mesurer", "Vue 3D", "parcelles voisines", "transparente", "Fond de carte",
+                    "Me localiser", "TF 1861325-C", "Nord Maroc", "Imprimer", "date",
+                    'lang="ar" dir="rtl"'):
+        assert feature in help_page.text, feature  # each feature of the viewer, explained
     icon = demo_client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.content.startswith(b"<svg")
     versioned = demo_client.get("/web/static/vendor/maplibre-gl/maplibre-gl.js?v=1")

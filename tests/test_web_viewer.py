@@ -314,68 +314,121 @@ def draw(page: Page, offsets: list[tuple[int, int]]) -> list[tuple[float, float]
     return points
 
 
-def test_the_3d_view_extrudes_the_envelope_the_rules_answer_gives(
-    open_page: Callable[..., Watched], live_server: str, plot: dict[str, object],
+@pytest.fixture(scope="module")
+def plot_3d(demo_database_url: str, live_server: str) -> dict[str, Any]:
+    """A demo plot with a buildable envelope and buildable neighbours, and what the API
+    (``/rules?...&envelope=true`` and ``/rules/neighbours``) says of them."""
+    with psycopg.connect(demo_database_url) as conn:
+        refs = [r[0] for r in conn.execute(
+            "SELECT p.ref FROM parcels p JOIN zoning z ON ST_Contains(z.geom, p.geom)"
+            " ORDER BY p.id LIMIT 20")]
+    for ref in refs:
+        answer = httpx.get(f"{live_server}/rules", timeout=30,
+                           params={"parcel": ref, "envelope": "true", "geometry": "true"}).json()
+        around = httpx.get(f"{live_server}/rules/neighbours", params={"parcel": ref},
+                           timeout=30).json()
+        extruded = [f for f in around["features"]
+                    if f["properties"]["buildable"] and f["properties"]["max_height_m"]]
+        if answer["envelope"]["buildable"] and answer["envelope"]["max_height_m"] and extruded:
+            return {"ref": ref, "answer": answer, "neighbours": extruded}
+    raise AssertionError("no demo plot with a buildable envelope and buildable neighbours")
+
+
+SOURCE_DATA = "async (id) => (await window.geoportal.map.getSource(id).getData()).features"
+
+
+def test_the_3d_view_extrudes_the_envelope_and_the_neighbours_the_api_gives(
+    open_page: Callable[..., Watched], live_server: str, plot_3d: dict[str, Any],
     artifacts: Path
 ) -> None:
-    ref = str(plot["ref"])
-    answer = plot["answer"]
-    assert isinstance(answer, dict)
-    watched = open_page(f"/?parcel={quote(ref)}")
+    answer, envelope = plot_3d["answer"], plot_3d["answer"]["envelope"]
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#18/{lat}/{lon}")
     page = watched.page
-    page.wait_for_selector("#view-3d")
     asked: list[str] = []
-
-    def with_envelope(route: Any) -> None:
-        """The answer as the envelope computation gives it (not yet on this branch)."""
-        asked.append(route.request.url)
-        response = route.fetch()
-        body = response.json()
-        geometry = body["plot"]["geometry"]
-        coordinates = geometry["coordinates"]
-        ring = coordinates[0][0] if geometry["type"] == "MultiPolygon" else coordinates[0]
-        cx = sum(p[0] for p in ring) / len(ring)
-        cy = sum(p[1] for p in ring) / len(ring)
-        inner = [[cx + (p[0] - cx) * 0.6, cy + (p[1] - cy) * 0.6] for p in ring]
-        body["envelope"] = {"geometry": {"type": "Polygon", "coordinates": [inner]},
-                            "max_height_m": 16.0, "max_levels": 3, "area_m2": 250.0}
-        route.fulfill(response=response, json=body)
-
-    page.route("**/rules?*envelope=true*", with_envelope)
+    page.on("request", lambda r: asked.append(r.url) if "/rules" in r.url else None)
+    page.mouse.click(*map_centre(page))  # choose the plot on the map
+    page.wait_for_selector(f".plot-ref[data-parcel='{plot_3d['ref']}']")
     page.click("#view-3d")
     page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
     page.wait_for_function(IDLE)
-    heights = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
-                            ".map((f) => f.properties.height)")
-    assert heights and set(heights) == {16.0}
-    assert asked and "parcel=" in asked[0]
-    assert "Enveloppe constructible" in page.locator("#envelope-note").inner_text()
+    assert any("envelope=true" in url for url in asked)
+    assert any("/rules/neighbours?" in url and "parcel=" in url for url in asked)
+    # the plot's envelope, extruded at the height the API answers
+    own = page.evaluate(SOURCE_DATA, "envelope")
+    extruded = [f for f in own if f["properties"]["part"] == "envelope"]
+    assert len(extruded) == 1 and extruded[0]["geometry"] == envelope["geometry"]
+    drawn = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
+                          ".map((f) => f.properties.height)")
+    assert drawn and set(drawn) == {envelope["max_height_m"]}
+    # the neighbours' envelopes, each at its own height, fainter than the plot's
+    neighbours = page.evaluate(SOURCE_DATA, "envelope-neighbours")
+    expected = {f["properties"]["ref"]: f["properties"]["max_height_m"]
+                for f in plot_3d["neighbours"]}
+    assert {f["properties"]["ref"]: f["properties"]["height"] for f in neighbours} == expected
+    on_screen = page.evaluate(
+        "window.geoportal.map.queryRenderedFeatures({layers: ['envelope-neighbours']})"
+        ".map((f) => [f.properties.ref, f.properties.height])")
+    assert on_screen and all(expected[ref] == height for ref, height in on_screen)
+    opacity = page.evaluate(
+        "['envelope-3d', 'envelope-neighbours'].map((id) => window.geoportal.map"
+        ".getPaintProperty(id, 'fill-extrusion-opacity'))")
+    assert 0 < opacity[1] < opacity[0] / 2
+    text = page.locator("#envelope-note").inner_text()
+    assert "Enveloppe constructible" in text and f"{len(expected)} enveloppes voisines" in text
     assert page.locator("#view-3d").get_attribute("aria-pressed") == "true"
     page.screenshot(path=artifacts / "web-3d.png")
-    page.click("#view-3d")  # back to 2D
+    page.click("#view-3d")  # back to 2D: the 3D layers are emptied
     page.wait_for_function("() => window.geoportal.map.getPitch() < 1")
+    assert page.evaluate(SOURCE_DATA, "envelope-neighbours") == []
     watched.assert_clean(live_server)
 
 
-def test_without_an_envelope_the_3d_view_shows_the_plot_at_its_zone_height(
+def test_a_drawn_outline_in_3d_gets_its_own_envelope_from_the_api(
     open_page: Callable[..., Watched], live_server: str, plot: dict[str, object]
 ) -> None:
     answer = plot["answer"]
     assert isinstance(answer, dict)
-    watched = open_page(f"/?parcel={quote(str(plot['ref']))}")
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    watched = open_page(f"/#17/{lat}/{lon}")
     page = watched.page
-    page.route("**/rules?*envelope=true*", lambda route: route.fulfill(
-        status=200, json={key: value for key, value in answer.items() if key != "envelope"}
-        | {"plot": {**answer["plot"], "geometry": page.evaluate(
-            "window.geoportal.panel.answer.plot.geometry")}}))
+    page.click(".tool-polygon")
+    draw(page, [(-60, -40), (60, -40), (60, 40), (-60, 40)])
+    page.click("#tool-finish")
+    page.wait_for_selector("#view-3d")
+    submitted = page.evaluate("window.geoportal.subject.geometry")
+    expected = httpx.post(f"{live_server}/rules", json=submitted, timeout=30,
+                          params={"envelope": "true"}).json()["envelope"]
     page.click("#view-3d")
     page.wait_for_function("() => window.geoportal.map.getPitch() > 30")
     page.wait_for_function(IDLE)
-    heights = {z["rules"]["max_height_m"] for z in answer["zones"]} - {None}
     drawn = page.evaluate("window.geoportal.map.queryRenderedFeatures({layers: ['envelope-3d']})"
                           ".map((f) => f.properties.height)")
-    assert drawn and set(drawn) == {min(heights)}
-    assert "pas encore calculée" in page.locator("#envelope-note").inner_text()
+    assert drawn and set(drawn) == {expected["max_height_m"]}
+    assert page.evaluate(SOURCE_DATA, "envelope-neighbours") == []
+    assert "Enveloppe constructible" in page.locator("#envelope-note").inner_text()
+    watched.assert_clean(live_server)
+
+
+def test_the_3d_view_of_a_plot_where_nothing_can_be_built_says_why(
+    open_page: Callable[..., Watched], live_server: str, plot_3d: dict[str, Any]
+) -> None:
+    """The view's own reading of an answer (the demo has no such plot): the plot flat, no
+    extrusion, the envelope's summary; without an envelope, the zone's height, said."""
+    watched = open_page("/")
+    page = watched.page
+    states = page.evaluate("""async (answer) => {
+      const {envelopeFeatures} = await import('./web/static/js/envelope.js');
+      const none = envelopeFeatures({...answer, envelope: {...answer.envelope,
+        buildable: false, geometry: null}});
+      const missing = envelopeFeatures({...answer, envelope: null});
+      return [none.state, none.features.map((f) => f.properties.part),
+              missing.state, missing.features.map((f) => [f.properties.part,
+                                                          f.properties.height ?? null])];
+    }""", plot_3d["answer"])
+    heights = {z["rules"]["max_height_m"] for z in plot_3d["answer"]["zones"]} - {None}
+    assert states == ["none", ["plot"], "approximate",
+                      [["plot", None], ["envelope", min(heights)]]]
     watched.assert_clean(live_server)
 
 
@@ -465,6 +518,8 @@ def test_a_date_shows_the_map_panel_and_note_as_they_stood_with_the_plans_then(
     plan.wait_for()
     assert plan.get_attribute("data-situation") == "expiré"
     assert plan.locator(".status").get_attribute("class") == "status status-off"  # red
+    note = httpx.get(page.locator("#note-html").get_attribute("href") or "", timeout=60).text
+    assert '<span class="badge expire">expiré</span>' in note  # red in the note too
     tiles: list[str] = []
     page.on("request", lambda r: tiles.append(r.url) if "/ogc/tiles/" in r.url else None)
     page.fill("#at-input", "2020-01-01")
@@ -772,3 +827,142 @@ def test_lighthouse_scores_accessibility_and_best_practices_100_with_no_layout_s
     scores = {key: category["score"] for key, category in result["categories"].items()}
     assert scores["accessibility"] == 1 and scores["best-practices"] == 1, scores
     assert result["audits"]["cumulative-layout-shift"]["numericValue"] < 0.1
+
+
+def test_geolocation_flies_to_where_i_stand_and_gives_the_rules_there(
+    browser: Browser, live_server: str, plot: dict[str, object], artifacts: Path
+) -> None:
+    answer = plot["answer"]
+    assert isinstance(answer, dict)
+    lon, lat = answer["location"]["lon"], answer["location"]["lat"]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR",
+                                  geolocation={"latitude": lat, "longitude": lon},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(live_server + "/")
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.click(".maplibregl-ctrl-geolocate")
+    page.wait_for_selector(f".plot-ref[data-parcel='{plot['ref']}']", timeout=30_000)
+    centre = page.evaluate("(() => { const c = window.geoportal.map.getCenter();"
+                           " return [c.lng, c.lat]; })()")
+    assert centre[0] == pytest.approx(lon, abs=0.01) and centre[1] == pytest.approx(lat, abs=0.01)
+    assert page.evaluate("window.geoportal.map.getZoom()") > 14
+    page.screenshot(path=artifacts / "web-phone-geolocated.png")
+    assert errors == []
+    context.close()
+
+
+EXTERNAL_STYLE = {
+    "version": 8, "name": "Fond externe de test",
+    "sources": {}, "layers": [{"id": "external-background", "type": "background",
+                               "paint": {"background-color": "#cfe3d2"}}],
+}
+
+
+@pytest.fixture(scope="module")
+def external_basemap() -> Iterator[str]:
+    """A base-map style served by another loopback server (the configured external base)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Style(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(EXTERNAL_STYLE).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Style)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/style.json"
+    server.shutdown()
+    server.server_close()
+
+
+def style_layers(page: Page) -> list[str]:
+    """The ids of the map's style layers."""
+    ids: list[str] = page.evaluate("window.geoportal.map.getStyle().layers.map((l) => l.id)")
+    return ids
+
+
+def test_the_base_map_switches_between_ours_and_the_configured_external_one(
+    browser: Browser, demo_settings: Any, external_basemap: str, plot: dict[str, object],
+    artifacts: Path
+) -> None:
+    from conftest import uvicorn_server
+
+    with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir,
+                        GEOPORTAL_BASEMAP_URL=external_basemap) as base:
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+        page = context.new_page()
+        errors: list[str] = []
+        hosts: set[str] = set()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: hosts.add(urlsplit(r.url).netloc)
+                if r.url.startswith("http") else None)
+        page.goto(f"{base}/?parcel={quote(str(plot['ref']))}")
+        page.wait_for_selector(".plot-ref")
+        page.wait_for_function(IDLE, timeout=60_000)
+        # the configured external base first, our planning layers and the selection over it
+        assert page.locator("input[name=basemap][value=external]").is_checked()
+        layers = style_layers(page)
+        assert "external-background" in layers and "base-land" not in layers
+        assert layers.index("external-background") < layers.index("zoning-fill")
+        assert rendered(page, "zoning-fill") > 0 and rendered(page, "selection-line") > 0
+        page.screenshot(path=artifacts / "web-basemap-external.png")
+        # our own map
+        page.check("input[name=basemap][value=ours]")
+        page.wait_for_function("() => window.geoportal.map.getLayer('base-land') !== undefined")
+        page.wait_for_function(IDLE)
+        layers = style_layers(page)
+        assert "external-background" not in layers
+        assert rendered(page, "base-land") > 0 and rendered(page, "selection-line") > 0
+        # and back, the layer list's choices kept
+        page.locator("input[data-layer='zoning']").uncheck()
+        page.check("input[name=basemap][value=external]")
+        page.wait_for_function(
+            "() => window.geoportal.map.getLayer('external-background') !== undefined")
+        page.wait_for_function(IDLE)
+        assert page.evaluate(
+            "window.geoportal.map.getLayoutProperty('zoning-fill', 'visibility')") == "none"
+        assert errors == []
+        assert hosts == {urlsplit(base).netloc, urlsplit(external_basemap).netloc}
+        context.close()
+
+
+SWATCH_CONTRAST = """() => {
+  const rgb = (text) => (text.match(/rgba?\\(([^)]+)\\)/) || [null, '0,0,0,0'])[1]
+    .split(',').map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((c) => c / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const panel = rgb(getComputedStyle(document.getElementById('layers-panel')).backgroundColor);
+  return [...document.querySelectorAll('#layer-list .swatch-line')].map((s) => {
+    const style = getComputedStyle(s);
+    const own = rgb(style.backgroundColor);
+    const casing = style.boxShadow === 'none' ? own : rgb(style.boxShadow);
+    return [s.closest('[data-layer-row]').dataset.layerRow,
+            Math.max(ratio(own, panel), ratio(casing, panel))];
+  });
+}"""
+
+
+def test_every_line_swatch_of_the_legend_stands_out_from_the_panel(
+    open_page: Callable[..., Watched], live_server: str
+) -> None:
+    """Non-text contrast (WCAG 1.4.11, 3:1): « Voirie existante » was white on white."""
+    watched = open_page("/")
+    contrasts = dict(watched.page.evaluate(SWATCH_CONTRAST))
+    assert "roads" in contrasts
+    assert {layer: c for layer, c in contrasts.items() if c < 3} == {}
+    watched.assert_clean(live_server)

@@ -11,11 +11,13 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from geoportal.catalogue import french
 from geoportal.catalogue.coverage_grid import read_grid
 from geoportal.db.urls import resolve_database_url
 from geoportal.ingest.crs import AUC_LONLAT
@@ -52,6 +54,7 @@ def _server() -> dict[str, Any]:
         "limits": {"default_items": 10, "max_items": 100},
         "map": {"url": f"{PUBLIC}/pygeoapi/static/tiles/blank.png",  # no tiles from elsewhere
                 "attribution": "© Agence urbaine de Casablanca"},
+        "locale_dir": "${GEOPORTAL_PYGEOAPI_LOCALE}",  # the French of its pages
         "templates": {"path": "${GEOPORTAL_PYGEOAPI_TEMPLATES}",
                       "static": "${GEOPORTAL_PYGEOAPI_STATIC}"},
         "manager": {"name": "geoportal.catalogue.jobs.GeoportalManager", "connection": None,
@@ -80,6 +83,7 @@ def _metadata(registry: LayerRegistry) -> dict[str, Any]:
                     "url": (terms.url if terms and terms.url else f"{PUBLIC}/opendata")},
         "provider": {"name": "Agence urbaine de Casablanca", "url": f"{PUBLIC}/"},
         "contact": {"name": "Agence urbaine de Casablanca", "position": "Géoportail",
+                    "email": "${GEOPORTAL_CONTACT_EMAIL}",
                     "city": "Casablanca", "country": "Maroc", "url": f"{PUBLIC}/",
                     "role": "pointOfContact"},
     }
@@ -161,6 +165,10 @@ def variables(settings: Settings, base_url: str | None = None) -> dict[str, str]
     values["GEOPORTAL_LAYERS_DIR"] = str(settings.layers_dir)
     values["GEOPORTAL_PYGEOAPI_TEMPLATES"] = str(TEMPLATES)
     values["GEOPORTAL_PYGEOAPI_STATIC"] = str(STATIC)
+    values["GEOPORTAL_PYGEOAPI_LOCALE"] = str(french.locale_dir(settings.home))
+    # The agency's address people write to: the sender of its mail, unless set apart.
+    if not values.get("GEOPORTAL_CONTACT_EMAIL"):
+        values["GEOPORTAL_CONTACT_EMAIL"] = parseaddr(settings.smtp_sender)[1]
     public = settings.public_url or base_url
     if public:
         values["GEOPORTAL_PUBLIC_URL"] = public.rstrip("/")

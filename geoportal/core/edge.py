@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -20,18 +21,31 @@ from geoportal.errors import error_body
 
 # Scripts only from the service itself (no inline script, no eval; WebAssembly compiled,
 # for the vendored RTL text plugin that shapes Arabic labels); styles may be inline (MapLibre
-# and Leaflet set element styles); images may be data:/blob: (map canvases, icons).
-CONTENT_SECURITY_POLICY = (
+# and Leaflet set element styles); images may be data:/blob: (map canvases, icons). The one
+# exception: the configured external base map's origins, which the viewer fetches its style,
+# tiles, sprites and glyphs from (connect-src and img-src only, never scripts).
+_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "img-src 'self' data: blob:{extra}; font-src 'self' data:; connect-src 'self'{extra}; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
-HTML_HEADERS = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-)
+CONTENT_SECURITY_POLICY = _POLICY.format(extra="")
+
+
+def content_security_policy(external_origins: Sequence[str] = ()) -> str:
+    """The pages' policy, also allowing data from ``external_origins`` (``scheme://host``)."""
+    return _POLICY.format(extra="".join(f" {origin}" for origin in external_origins))
+
+
+def html_headers(policy: str = CONTENT_SECURITY_POLICY) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers of every HTML page."""
+    return ((b"content-security-policy", policy.encode()),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"))
+
+
+HTML_HEADERS = html_headers()
 BANNERS = frozenset({b"server", b"x-powered-by"})
 
 
@@ -72,9 +86,11 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, french: str,
 class Edge:
     """The outermost middleware of the app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, limits: EdgeLimits) -> None:
+    def __init__(self, app: ASGIApp, limits: EdgeLimits,
+                 policy: str = CONTENT_SECURITY_POLICY) -> None:
         self.app = app
         self.limits = limits
+        self.html_headers = html_headers(policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +109,7 @@ class Edge:
             await _refuse(scope, send, refused.status, refused.code, refused.french,
                           refused.english)
             return
-        await self.app(scope, receive, _secured(send))
+        await self.app(scope, receive, _secured(send, self.html_headers))
 
     async def _buffered(self, scope: Scope, receive: Receive) -> Receive:
         """A receive that replays the whole body, read here within the limits."""
@@ -143,7 +159,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _secured(send: Send) -> Send:
+def _secured(send: Send, page_headers: tuple[tuple[bytes, bytes], ...] = HTML_HEADERS) -> Send:
     async def secured_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in BANNERS]
@@ -151,7 +167,7 @@ def _secured(send: Send) -> Send:
             if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
                 headers.append((b"x-content-type-options", b"nosniff"))
             if content_type.startswith(b"text/html"):
-                headers.extend(HTML_HEADERS)
+                headers.extend(page_headers)
             message = {**message, "headers": headers}
         await send(message)
 

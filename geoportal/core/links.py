@@ -53,8 +53,8 @@ class Links:
                    params: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> list[Link]:
         """``self`` in the current format and ``alternate`` in every other."""
         pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
-        links = [self.link(path, "self", current, f"This document ({current.title})", pairs)]
-        links += [self.link(path, "alternate", fmt, f"This document as {fmt.title}", pairs)
+        links = [self.link(path, "self", current, f"Ce document ({current.title})", pairs)]
+        links += [self.link(path, "alternate", fmt, f"Ce document en {fmt.title}", pairs)
                   for fmt in offered if fmt != current]
         return links
 

@@ -18,8 +18,9 @@ SCHEMA_REL = "http://www.opengis.net/def/rel/ogc/1.0/schema"  # Part 5: QGIS rea
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 TITLE = "Géoportail de l'Agence urbaine de Casablanca — OGC API"
-DESCRIPTION = ("Urban-planning layers of the Agence urbaine de Casablanca (synthetic demonstration "
-               "data) as OGC API Features: plans, zones, servitudes, reservations, plots.")
+DESCRIPTION = ("Les couches d'urbanisme de l'Agence urbaine de Casablanca (données de "
+               "démonstration synthétiques) en OGC API Features : plans, zones, servitudes, "
+               "réservations, parcelles.")
 
 
 def landing(request: Request, links: Links, fmt: formats.Format) -> dict[str, Any]:
@@ -29,10 +30,10 @@ def landing(request: Request, links: Links, fmt: formats.Format) -> dict[str, An
         "description": DESCRIPTION,
         "links": [
             *links.alternates("/ogc", fmt, formats.METADATA),
-            links.link("/ogc/api", "service-desc", formats.OPENAPI, "The API definition"),
-            links.link("/ogc/api", "service-doc", formats.HTML, "The API documentation"),
-            links.link("/ogc/conformance", "conformance", formats.JSON, "Conformance classes"),
-            links.link("/ogc/collections", "data", formats.JSON, "The collections"),
+            links.link("/ogc/api", "service-desc", formats.OPENAPI, "La définition de l'API"),
+            links.link("/ogc/api", "service-doc", formats.HTML, "La documentation de l'API"),
+            links.link("/ogc/conformance", "conformance", formats.JSON, "Classes de conformité"),
+            links.link("/ogc/collections", "data", formats.JSON, "Les collections"),
             *extra_landing_links(request, links),
         ],
     }
@@ -68,15 +69,16 @@ def collection(request: Request, layer: Layer, extent: Extent, links: Links,
     own = [] if nested else links.alternates(path, fmt, formats.METADATA)
     doc["links"] = [
         *own,
-        *(links.link(f"{path}/items", "items", f, f"Features as {f.title}")
+        *(links.link(f"{path}/items", "items", f, f"Objets en {f.title}")
           for f in formats.FEATURES),
-        links.link(f"{path}/queryables", QUERYABLES_REL, formats.SCHEMA, "Queryables"),
-        links.link(f"{path}/schema", SCHEMA_REL, formats.SCHEMA, "Schema of the features"),
+        links.link(f"{path}/queryables", QUERYABLES_REL, formats.SCHEMA,
+                   "Propriétés interrogeables"),
+        links.link(f"{path}/schema", SCHEMA_REL, formats.SCHEMA, "Schéma des objets"),
         # GDAL's OAPIF driver types its fields from a schema of a whole GeoJSON feature; up
         # to 3.6 at least it matches the rel case-sensitively as "describedBy" (RFC 8288
         # rels are case-insensitive: both spellings name the same relation).
         *(links.link(f"{path}/schema/geojson", rel, formats.SCHEMA,
-                     "Schema of a GeoJSON feature") for rel in ("describedby", "describedBy")),
+                     "Schéma d'un objet GeoJSON") for rel in ("describedby", "describedBy")),
         {"rel": "license", "href": f"https://spdx.org/licenses/{layer.license}.html",
          "title": layer.license, "type": "text/html"},
         *extra_collection_links(request, layer, links),

@@ -11,9 +11,9 @@ from geoportal.registry import Layer
 def _landing_links(links: Links) -> list[Link]:
     return [
         {"rel": "related", "type": "text/html", "href": links.url("/opendata"),
-         "title": "Open data: every layer as GeoJSON, GeoPackage, CSV or Shapefile"},
+         "title": "Données ouvertes : chaque couche en GeoJSON, GeoPackage, CSV ou Shapefile"},
         {"rel": "related", "type": "application/json", "href": links.url("/pygeoapi"),
-         "title": "pygeoapi: catalogue (OGC API Records), processes and coverages"},
+         "title": "pygeoapi : catalogue (OGC API Records), traitements et couvertures"},
     ]
 
 
@@ -21,7 +21,7 @@ def _collection_links(layer: Layer, links: Links) -> list[Link]:
     whole = GPKG if layer.has_geometry else TABLE_CSV  # no GeoPackage of a bare table
     return [{"rel": "enclosure", "type": whole.media_type,
              "href": links.url(f"/opendata/{layer.id}.{whole.ext}"),
-             "title": f"{layer.title}: the whole layer ({whole.title})"}]
+             "title": f"{layer.title} : la couche entière ({whole.title})"}]
 
 
 def opendata_extension() -> OgcExtension:

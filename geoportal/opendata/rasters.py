@@ -28,8 +28,8 @@ class RasterDataset:
     def description(self) -> str:
         """What its pixel values mean."""
         classes = ", ".join(f"{value} = {name}" for value, name in self.layer.classes.items())
-        return (f"{self.layer.title}, raster in EPSG:26191 (GeoTIFF). Classes: {classes}. "
-                "Demonstration data: synthetic.")
+        return (f"{self.layer.title}, raster en EPSG:26191 (GeoTIFF). Classes : {classes}. "
+                "Données de démonstration : synthétiques.")
 
     @property
     def license(self) -> str:

@@ -22,7 +22,7 @@ from geoportal.core.services import services_of
 from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool
 from geoportal.errors import GeoportalError, InvalidParameter
 from geoportal.rules import changes as rules_changes
-from geoportal.rules import printmap
+from geoportal.rules import neighbours, printmap
 from geoportal.rules.models import BatchAnswer, BatchRequest, RulesAnswer, RulesQuery
 from geoportal.rules.params import (
     AT_DESCRIPTION,
@@ -134,6 +134,44 @@ async def rules_batch(request: Request, pool: PoolDep, settings: SettingsDep,
         if slot is not None:
             slot.release()
     return _json(answer, request)
+
+
+@router.get("/neighbours", response_model=neighbours.NeighbourEnvelopes,
+            summary="The buildable envelopes of the plots around a plot",
+            responses={400: {"description": "Unusable parameters"},
+                       404: {"description": "Unknown plot"}})
+async def rules_neighbours(
+    request: Request, pool: PoolDep,
+    parcel: Annotated[str, Query(description="Land-title reference of the plot.",
+                                 max_length=64)],
+    distance: Annotated[float, Query(
+        ge=0, le=neighbours.MAX_DISTANCE_M,
+        description="The neighbours are the plots within this distance of the plot, in "
+                    "EPSG:26191 metres (0: the plots that touch it).")
+    ] = neighbours.DEFAULT_DISTANCE_M,
+    limit: Annotated[int, Query(ge=1, le=neighbours.MAX_LIMIT,
+                                description="At most this many neighbours, nearest first.")
+                     ] = neighbours.DEFAULT_LIMIT,
+    at: At = None,
+) -> Response:
+    """Each neighbour's buildable envelope (CRS84), its maximum height and levels, as
+    ``/rules?parcel=…&envelope=true`` gives them: a GeoJSON FeatureCollection, nearest
+    first, for the viewer's 3D scene."""
+    day, data_at = rules_moment(at)
+    slot = (await admission_of(request).acquire(client_of(request))
+            if limit > LIGHT_BATCH else None)
+    try:
+        answer = await neighbours.neighbour_envelopes(pool, parcel, distance_m=distance,
+                                                      limit=limit, at=day, data_at=data_at)
+    finally:
+        if slot is not None:
+            slot.release()
+    headers = {"Cache-Control": "no-cache", "X-Data-Version": answer.data_version}
+    body = answer.model_dump_json().encode()
+    media_type = "application/geo+json"
+    if data_at is None:
+        return Response(body, media_type=media_type, headers=headers)
+    return past_response(request, body, media_type, data_at, headers)
 
 
 @router.get("/note", summary="Note de renseignement urbanistique (HTML or PDF)",

@@ -41,7 +41,8 @@ def landing_links(links: Links) -> list[Link]:
         {"rel": REL_VECTOR_TILESETS, "type": "application/json",
          "title": "Tuiles vectorielles de toutes les couches", "href": links.url("/ogc/tiles")},
         {"rel": REL_TILING_SCHEMES, "type": "application/json",
-         "title": "Tile matrix sets", "href": links.url("/ogc/tileMatrixSets")},
+         "title": "Grilles de tuilage (tile matrix sets)",
+         "href": links.url("/ogc/tileMatrixSets")},
     ]
 
 

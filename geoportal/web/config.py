@@ -48,6 +48,7 @@ def viewer_config(registry: LayerRegistry, settings: Settings, bounds: Bounds) -
         "basemap_url": settings.basemap_url,
         "base": {role: layer_id for role, layer_id in BASE_ROLES.items() if layer_id in registry},
         "layers": [layer_entry(layer) for layer in registry.with_geometry()],  # map layers
-        "endpoints": {"rules": "rules", "note": "rules/note", "search": "search"},
+        "endpoints": {"rules": "rules", "note": "rules/note", "search": "search",
+                      "neighbours": "rules/neighbours"},
         "crs": {"code": STORAGE_CRS, "title": "Merchich / Nord Maroc", "proj4": NORD_MAROC_PROJ4},
     }

@@ -4,6 +4,7 @@
 
 import {CoordinateReadout} from './coords.js';
 import {EnvelopeView} from './envelope.js';
+import {area, num} from './format.js';
 import {apply as applyLanguage, initialLanguage, language, t} from './i18n.js';
 import {LayerList} from './layers.js';
 import {setProjection} from './measure.js';
@@ -116,9 +117,16 @@ class Geoportal {
     this.map.keyboard.disableRotation();
     this.map.addControl(new maplibregl.NavigationControl({showCompass: true, visualizePitch: true}), 'top-right');
     this.map.addControl(new maplibregl.FullscreenControl(), 'top-right');
-    this.map.addControl(new maplibregl.GeolocateControl({
+    const geolocate = new maplibregl.GeolocateControl({
       positionOptions: {enableHighAccuracy: true}, trackUserLocation: false, showAccuracyCircle: true,
-    }), 'top-right');
+    });
+    this.map.addControl(geolocate, 'top-right');
+    // Where I stand: the rules there, once the map has flown to it (the land under the
+    // point must be drawn to know it is on the territory).
+    geolocate.on('geolocate', (position) => {
+      const lngLat = new maplibregl.LngLat(position.coords.longitude, position.coords.latitude);
+      this.map.once('moveend', () => this.queryPoint(lngLat, {located: true}));
+    });
     this.tools = new MapTools({app: this, card: document.getElementById('tool-card'),
       upload: document.getElementById('upload-input')});
     this.map.addControl(this.tools.control(), 'top-right');
@@ -277,6 +285,7 @@ class Geoportal {
       if (external) this.addOverlay();
       this.layers.restyle();
       this.relabel();
+      this.envelope.redraw();
       if (this.panel.answer) this.setSelection(this.panel.answer.plot?.geometry ?? null);
     });
   }
@@ -382,17 +391,17 @@ class Geoportal {
     this.panel.show(body);
   }
 
-  async queryPoint(lngLat, {move = true} = {}) {
+  async queryPoint(lngLat, {move = true, located = false} = {}) {
     this.subject = {kind: 'point', lngLat};
     this.setMarker(lngLat);
     if (move) this.keepVisible(lngLat);
     if (this.outsideTerritory(lngLat)) {
       this.setSelection(null);
       this.setParcelInUrl(null);
-      this.panel.error(t('outside'));
+      this.panel.error(located ? `${t('located')} : ${t('outside')}` : t('outside'));
       return;
     }
-    this.panel.loading(t('loading_point'));
+    this.panel.loading(located ? `${t('located')}…` : t('loading_point'));
     const params = new URLSearchParams({lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), geometry: 'true'});
     const {ok, body} = await fetchJSON(this.rulesUrl(params));
     if (!ok) {
@@ -480,7 +489,8 @@ class Geoportal {
     else this.panel.changesError(body?.description ?? t('no_answer'));
   }
 
-  /** The plot's buildable envelope in 3D (the answer with envelope=true), or back to 2D. */
+  /** The plot's buildable envelope in 3D (the answer with envelope=true) among the
+   * neighbours' envelopes (/rules/neighbours, faint), or back to 2D. */
   async toggle3d(button) {
     if (this.envelope.on) {
       this.envelope.hide();
@@ -488,29 +498,52 @@ class Geoportal {
       this.map.dragRotate.disable();
       return;
     }
-    let answer = this.panel.answer;
-    const ref = answer?.plot?.ref;
-    if (ref) {
-      const params = new URLSearchParams({parcel: ref, geometry: 'true', envelope: 'true'});
-      const {ok, body} = await fetchJSON(this.rulesUrl(params));
-      if (ok) answer = body;
-    }
-    const {approximate} = this.envelope.show(answer);
+    button.setAttribute('aria-busy', 'true');
+    const {answer, neighbours} = await this.envelopeAnswers(this.panel.answer);
+    button.removeAttribute('aria-busy');
+    const {state, neighbours: around} = this.envelope.show(answer, neighbours);
     button.setAttribute('aria-pressed', 'true');
     let note = this.panel.body.querySelector('#envelope-note');
     if (!note) {
       note = document.createElement('p');
       note.id = 'envelope-note';
       note.className = 'envelope-note';
+      note.setAttribute('role', 'status');
       button.closest('.actions').after(note);
     }
-    const e = answer.envelope;
-    note.textContent = approximate ? t('three_d_missing')
-      : `${t('three_d_title')} : ${Math.round(e.area_m2 ?? 0)} m² · ${e.max_height_m} m${e.max_levels !== null && e.max_levels !== undefined ? ` · R+${e.max_levels}` : ''}`;
+    note.textContent = this.envelopeText(answer.envelope, state, around);
     if (answer.plot?.geometry) {
       this.map.fitBounds(geometryBounds(answer.plot.geometry), {padding: this.padding(), maxZoom: 18, pitch: 60,
         bearing: -20, duration: 0});
     }
+  }
+
+  /** The answer with its envelope (a plot by its reference, or the outline drawn) and the
+   * neighbours' envelopes (plots only), asked at once. */
+  async envelopeAnswers(shown) {
+    const ref = shown?.plot?.ref;
+    const subject = this.subject;
+    let asked;
+    let around = Promise.resolve(null);
+    if (ref) {
+      asked = fetchJSON(this.rulesUrl(new URLSearchParams({parcel: ref, geometry: 'true', envelope: 'true'})));
+      const params = new URLSearchParams({parcel: ref});
+      if (this.at) params.set('at', this.at);
+      around = fetchJSON(`${absolute(this.config.endpoints.neighbours)}?${params}`);
+    } else if (subject?.kind === 'geometry') {
+      asked = fetchJSON(this.rulesUrl(new URLSearchParams({geometry: 'true', envelope: 'true'})),
+        {method: 'POST', body: JSON.stringify(subject.geometry), headers: {'Content-Type': 'application/json'}});
+    }
+    const [own, near] = await Promise.all([asked ?? Promise.resolve(null), around]);
+    return {answer: own?.ok ? own.body : shown, neighbours: near?.ok ? near.body : null};
+  }
+
+  envelopeText(envelope, state, neighbours) {
+    if (state === 'approximate') return t('three_d_missing');
+    if (state === 'none') return envelope.summary;
+    const levels = envelope.max_levels !== null && envelope.max_levels !== undefined ? ` · R+${envelope.max_levels}` : '';
+    const around = neighbours ? ` · ${neighbours} ${t('three_d_neighbours')}` : '';
+    return `${t('three_d_title')} : ${area(envelope.area_m2)} · ${num(envelope.max_height_m)} m${levels}${around}`;
   }
 
   choose(result) {

@@ -4,7 +4,7 @@
 // shaped by the vendored RTL text plugin.
 
 import {drawLayers} from './tools.js';
-import {envelopeLayers} from './envelope.js';
+import {envelopeLayers, envelopeSources} from './envelope.js';
 
 export const SOURCE = 'auc';
 export const PALETTE = {
@@ -228,7 +228,7 @@ export function sources(config, tilesUrl) {
     [SOURCE]: {type: 'vector', tiles: [tilesUrl], minzoom: 0, maxzoom: config.tiles_maxzoom,
       bounds: config.bounds, attribution: 'Agence urbaine de Casablanca (démo synthétique)'},
     selection: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
-    envelope: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
+    ...envelopeSources(),
     draw: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},
   };
 }
