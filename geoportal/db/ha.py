@@ -12,8 +12,10 @@ The service finds the primary by itself: its URLs name both nodes
 (``target_session_attrs=read-write`` for writes, ``prefer-standby`` for the read replica),
 and the pools reconnect through their ConnectGate after a failover.
 
-The monitor's health checks are tightened (``MONITOR_SETTINGS``) so a failover completes in
-seconds rather than pg_auto_failover's default of about a minute. pg_auto_failover's own roles
+The monitor's health checks are tightened (geoportal/db/sql/ha-monitor.sql) so a failover
+completes in seconds rather than pg_auto_failover's default of about a minute, and the keepers'
+network-partition timeout is kept below the monitor's demote timeout (ha-keeper.conf) so an
+isolated primary steps down before its standby is promoted. pg_auto_failover's own roles
 (monitor, replication) are trusted on loopback only; every other connection needs a password.
 """
 
@@ -41,6 +43,7 @@ from geoportal.db.cluster import (
     OWNER_ROLE,
     ROLES_SQL,
     SCHEMA_SQL,
+    SETUP_SQL,
     WRITER_ROLE,
     Cluster,
     ClusterError,
@@ -48,21 +51,18 @@ from geoportal.db.cluster import (
     _free_port,
     find_postgres_with_postgis,
     run_setup_script,
+    setup_sql,
 )
 from geoportal.settings import Settings
 
 NODES = ("node1", "node2")
 MONITOR = "monitor"
 START_TIMEOUT_S = 120.0
-# Failure detection and promotion within seconds (defaults: 20 s unhealthy + 30 s demote).
-MONITOR_SETTINGS = {
-    "pgautofailover.health_check_period": "1000",
-    "pgautofailover.health_check_timeout": "1000",
-    "pgautofailover.health_check_max_retries": "1",
-    "pgautofailover.health_check_retry_delay": "500",
-    "pgautofailover.node_considered_unhealthy_timeout": "4000",
-    "pgautofailover.primary_demote_timeout": "4000",
-}
+# Failure detection and promotion within seconds (pg_auto_failover's defaults: about a minute),
+# split brain kept out: geoportal/db/sql/ha-monitor.sql and ha-keeper.conf, the same files the
+# production images run (deploy/pg_auto_failover).
+MONITOR_SQL = setup_sql("ha-monitor.sql")
+KEEPER_CONF = (SETUP_SQL / "ha-keeper.conf").read_text()
 PRIMARY_STATES = ("primary", "wait_primary", "single")
 # initdb's catch-all rules, trusted as pg_autoctl has initdb write them: dropped, and password
 # (or peer) rules appended after pg_auto_failover's own (the first matching rule wins)
@@ -318,10 +318,7 @@ class HaCluster:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the HA monitor did not start: {exc}") from exc
                 time.sleep(0.25)
-        script = "".join(f"ALTER SYSTEM SET {key} = {value};\n"
-                         for key, value in MONITOR_SETTINGS.items())
-        self._superuser_sql(pg, self.ports()[MONITOR], "pg_auto_failover",
-                            script + "SELECT pg_reload_conf();\n")
+        self._superuser_sql(pg, self.ports()[MONITOR], "pg_auto_failover", MONITOR_SQL)
 
     def _start_node(self, pg: PgInstall, name: str) -> None:
         pgdata = self._pgdata(name)
@@ -336,6 +333,8 @@ class HaCluster:
                 conf.write("\n# geoportal HA node\nmax_connections = 200\n"
                            "shared_buffers = 256MB\nwork_mem = 32MB\njit = off\n"
                            "random_page_cost = 1.1\nhot_standby_feedback = on\n")
+        for key, value in keeper_settings().items():  # at every start: an older node too
+            self._autoctl("config", "set", "--pgdata", str(pgdata), key, value)
         self._run(name)
         if name == NODES[0]:  # the first node must be the primary before a standby joins
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -391,6 +390,21 @@ class HaCluster:
                 time.sleep(0.2)
             if self.is_running(name):
                 self.kill(name)
+
+
+def monitor_settings() -> dict[str, str]:
+    """The monitor's settings that ha-monitor.sql sets (name → value)."""
+    return dict(re.findall(r"^ALTER SYSTEM SET (\S+) = (\S+);$", MONITOR_SQL, re.MULTILINE))
+
+
+def keeper_settings() -> dict[str, str]:
+    """The keepers' settings of ha-keeper.conf (``pg_autoctl config`` key → value)."""
+    settings: dict[str, str] = {}
+    for line in KEEPER_CONF.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, value = line.split(None, 1)
+            settings[key] = value.strip()
+    return settings
 
 
 def _group_alive(pgid: int) -> bool:
