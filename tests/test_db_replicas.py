@@ -244,3 +244,46 @@ def test_a_replica_that_stops_answering_sends_reads_to_the_primary_until_it_is_b
             time.sleep(0.2)
     finally:
         topology.replay(paused=False)
+
+
+def _lags(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
+    """One scrape of /metrics from loopback, parsed by prometheus-client's own parser:
+    (replication lag by node, replica up by node)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with TestClient(create_app(settings), client=("127.0.0.1", 50123)) as local:
+        response = local.get("/metrics")
+    assert response.status_code == 200, response.text
+    found = {family.name: family for family in text_string_to_metric_families(response.text)}
+    lags = {s.labels["node"]: s.value
+            for s in found["geoportal_replication_lag_seconds"].samples}
+    up = {s.labels["node"]: s.value for s in found["geoportal_replica_up"].samples}
+    return lags, up
+
+
+def test_the_metrics_show_each_replica_s_lag_while_it_lags_and_none_once_caught_up(
+        topology: Topology) -> None:
+    _wait_for_replay(topology)
+    deadline = time.monotonic() + 20
+    while True:  # caught up and the primary idle: no lag, however old its last transaction
+        lags, up = _lags(topology.settings)
+        if lags == {"replica-1": 0.0}:
+            break
+        assert time.monotonic() < deadline, lags
+        time.sleep(0.2)
+    assert up == {"replica-1": 1.0}
+    topology.replay(paused=True)
+    try:
+        with psycopg.connect(topology.cluster.admin_url(), autocommit=True) as conn:
+            conn.execute("UPDATE parcels SET ref = 'LAGGING' WHERE id = %s", (topology.parcel,))
+        deadline = time.monotonic() + 20
+        while True:  # received, not replayed: the lag is the age of the last replayed one
+            lags, up = _lags(topology.settings)
+            if lags.get("replica-1", 0.0) > 0.0:
+                break
+            assert time.monotonic() < deadline, lags
+            time.sleep(0.2)
+    finally:
+        topology.replay(paused=False)
+    assert up == {"replica-1": 1.0}
+    assert "read" not in lags  # the read role's own database is the primary
