@@ -208,17 +208,29 @@ class HaCluster:
         return pgid is not None and _group_alive(pgid)
 
     def kill(self, name: str) -> None:
-        """SIGKILL a node's whole session (pg_autoctl and its PostgreSQL): a lost server."""
+        """SIGKILL a node's whole session (pg_autoctl and its PostgreSQL): a lost server.
+
+        Every process of the server dies at once — the postmaster and each of its children
+        (backends, WAL sender): a backend outliving its postmaster for a moment could still
+        acknowledge a commit, which a lost machine never does. The postmaster is stopped
+        first, so it forks nothing while its children are listed."""
         pgid = self._session(name)
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-        postmaster = self._pgdata(name) / "postmaster.pid"
         try:
-            pid = int(postmaster.read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
+            postmaster = int((self._pgdata(name) / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGSTOP)
         except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
-            pass
+            return
+        for pid in (*_children(postmaster), postmaster):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def keeper_setting(self, name: str, key: str) -> str:
+        """One setting of a node's keeper, as ``pg_autoctl config get`` reads it."""
+        return self._autoctl("config", "get", "--pgdata", str(self._pgdata(name)),
+                             key).stdout.strip()
 
     def restart(self, name: str) -> None:
         """Start a killed node again: pg_autoctl rejoins it (as the standby after a failover)."""
@@ -405,6 +417,19 @@ def keeper_settings() -> dict[str, str]:
             key, value = line.split(None, 1)
             settings[key] = value.strip()
     return settings
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _group_alive(pgid: int) -> bool:
