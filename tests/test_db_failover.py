@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from bench.failover import Stage, failover_round, stage
+from geoportal.db.ha import NODES, keeper_settings, monitor_settings
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +40,20 @@ def test_the_topology_replicates_synchronously_to_the_standby(staged: Stage) -> 
     assert commit == "on"
     assert in_recovery == (False,)
     assert standby == (True,), "prefer-standby reads should reach the standby"
+
+
+def test_the_monitor_and_the_keepers_run_the_timeouts_of_the_set_up_files(
+        staged: Stage) -> None:
+    """geoportal/db/sql/ha-monitor.sql and ha-keeper.conf, applied: what the drill below
+    measures is what they say (and what the production images run)."""
+    wanted = monitor_settings()
+    with psycopg.connect(staged.ha.monitor_url()) as conn:
+        live = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                                 (list(wanted),)).fetchall())
+    assert live == wanted
+    for node in NODES:
+        for key, value in keeper_settings().items():
+            assert staged.ha.keeper_setting(node, key) == value, (node, key)
 
 
 def test_a_killed_primary_is_replaced_and_no_acknowledged_edit_is_lost(staged: Stage) -> None:
