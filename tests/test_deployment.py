@@ -147,3 +147,28 @@ def test_an_isolated_primary_steps_down_before_its_standby_is_promoted() -> None
     assert partition_s * 1000 < demote_ms
     assert int(monitor["pgautofailover.node_considered_unhealthy_timeout"]) >= 2 * int(
         monitor["pgautofailover.health_check_period"])  # one late check is not a failure
+
+
+def test_the_ha_nodes_archive_their_wal_to_one_shared_pgbackrest_repository() -> None:
+    """Point-in-time recovery for the production topology too: both nodes (either may be the
+    primary) archive with the stanza of the mounted pgbackrest.conf into one repository."""
+    services = _ha_services()
+    config = (CHECKOUT / "deploy" / "pgbackrest.conf").read_text()
+    stanza = re.findall(r"^\[(\w+)\]$", config, flags=re.MULTILINE)[-1]
+    repo = re.findall(r"^repo1-path=(\S+)$", config, flags=re.MULTILINE)[0]
+    dockerfile = (CHECKOUT / "deploy/pg_auto_failover/Dockerfile").read_text()
+    assert "pgbackrest" in dockerfile
+    pgdata = re.findall(r"^ENV PGDATA=(\S+)", dockerfile, flags=re.MULTILINE)[0]
+    shared = set()
+    for name in ("pg1", "pg2"):
+        volumes = [str(v) for v in services[name]["volumes"]]  # type: ignore[attr-defined]
+        assert "./deploy/pgbackrest.conf:/etc/pgbackrest/pgbackrest.conf:ro" in volumes
+        shared |= {v.split(":")[0] for v in volumes if v.endswith(f":{repo}")}
+        env = services[name]["environment"]
+        assert isinstance(env, dict)
+        assert env["PGBACKREST_PG1_PATH"] == pgdata  # not the single server's data folder
+    assert len(shared) == 1, shared  # the same repository, whichever node archives
+    entrypoint = (CHECKOUT / "deploy/pg_auto_failover/entrypoint.sh").read_text()
+    assert "archive_mode = on" in entrypoint
+    assert f"archive_command = 'pgbackrest --stanza={stanza} archive-push %p'" in entrypoint
+    assert f"pgbackrest --stanza={stanza} stanza-create" in entrypoint

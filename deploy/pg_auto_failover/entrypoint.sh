@@ -5,6 +5,7 @@
 # the monitor's timeouts (ha-monitor.sql), the keepers' (ha-keeper.conf), and on the node that
 # is the primary the service's roles and rights (roles.sql, schema.sql, database.sql — the same
 # statements `geoportal db start` runs; idempotent, at every start).
+# The primary's WAL goes to pgBackRest (archive_command, stanza-create on the primary).
 # Secrets come from the environment: GEOPORTAL_MONITOR_PASSWORD (autoctl_node),
 # GEOPORTAL_REPLICATION_PASSWORD, GEOPORTAL_{OWNER,APP,WRITER}_PASSWORD.
 set -eu
@@ -39,6 +40,21 @@ if [ ! -f "$PGDATA/PG_VERSION" ]; then
   pg_autoctl config set --pgdata "$PGDATA" replication.password \
     "$GEOPORTAL_REPLICATION_PASSWORD"
 fi
+# WAL archived by pgBackRest from whichever node is the primary (a standby archives nothing
+# until promoted), into the repository both nodes share; after pg_auto_failover's includes in
+# postgresql.conf, so these win. A standby cloned from the primary has them already.
+if ! grep -q '^# geoportal: WAL archiving' "$PGDATA/postgresql.conf"; then
+  cat >> "$PGDATA/postgresql.conf" <<'CONF'
+# geoportal: WAL archiving (pgBackRest, stanza of /etc/pgbackrest/pgbackrest.conf)
+archive_mode = on
+archive_command = 'pgbackrest --stanza=geoportal archive-push %p'
+archive_timeout = 60
+CONF
+fi
+# `pg_autoctl create` leaves PostgreSQL running: stopped, the keeper starts it with the above
+if pg_ctl --pgdata "$PGDATA" status >/dev/null 2>&1; then
+  pg_ctl --pgdata "$PGDATA" --wait stop --mode fast
+fi
 grep -v '^[[:space:]]*\(#\|$\)' "$sql/ha-keeper.conf" | while read -r key value; do
   pg_autoctl config set --pgdata "$PGDATA" "$key" "$value"
 done
@@ -57,5 +73,6 @@ SQL
     settle -d "$database" "$@" -f "$sql/schema.sql"
   done
   settle -d geoportal "$@" -f "$sql/database.sql"
+  pgbackrest --stanza=geoportal stanza-create  # idempotent: the shared repository, once
 fi
 wait
