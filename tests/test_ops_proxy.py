@@ -111,6 +111,25 @@ def test_a_tile_is_served_from_the_cache_the_second_time(proxied: tuple[str, Pat
     assert second.headers["x-request-id"] != first.headers["x-request-id"]
 
 
+def test_a_page_of_features_is_cached_as_its_headers_allow_and_revalidated_by_etag(
+        proxied: tuple[str, Path]) -> None:
+    """Pages too, not only tiles: the service says public, max-age=60 with an ETag; nginx
+    stores it, serves it again, and answers a client's If-None-Match with 304 itself."""
+    base, _ = proxied
+    url = f"{base}/ogc/collections/parcels/items"
+    params = {"limit": 3, "bbox": "-7.62,33.58,-7.61,33.59", "f": "json"}
+    first = httpx.get(url, params=params)
+    second = httpx.get(url, params=params)
+    assert first.status_code == second.status_code == 200
+    assert "max-age=60" in first.headers["cache-control"]
+    assert first.headers["x-cache-status"] in ("MISS", "EXPIRED")
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    again = httpx.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["x-cache-status"] == "HIT"
+
+
 def test_gzip_passes_through_the_cache_and_each_encoding_is_its_own_variant(
         proxied: tuple[str, Path]) -> None:
     base, _ = proxied
