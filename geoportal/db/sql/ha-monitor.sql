@@ -10,8 +10,9 @@
 -- and its standby has demoted itself before the standby is promoted, so two primaries never
 -- accept writes at once (synchronous replication already holds an isolated primary's commits
 -- until a standby has them). Measured with `python -m bench failover` (10 SIGKILLs of the
--- primary, 2-core machine under other load): writes back after 8.8 s on average, 12.9 s at
--- worst; with 4 s / 4 s and the keepers' default 20 s: 10.7 s, 11.8 s (README, Replicas).
+-- primary, 2-core machine under other load, two runs): writes back after 8.8 and 8.1 s on
+-- average, 12.9 and 9.6 s at worst; with 4 s / 4 s and the keepers' default 20 s: 10.7 s on
+-- average, 11.8 s at worst (README, Replicas and failover).
 ALTER SYSTEM SET pgautofailover.health_check_period = 1000;
 ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000;
 ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1;
