@@ -91,8 +91,11 @@ def _start_metrics(app: FastAPI, services: Services, settings: Settings
     metrics: Metrics | None = app.state.metrics
     if metrics is None:
         return None
-    metrics.sources = Sources(services.admission, services.get(TileService).cache,
-                              {"read": app.state.pool, "write": app.state.write_pool})
+    pools = {"read": app.state.pool, "write": app.state.write_pool}
+    router = app.state.read_router
+    if router is not None:  # each replica's pool too ("replica-1", ...)
+        pools.update({node.name: node.pool for node in router.replicas})
+    metrics.sources = Sources(services.admission, services.get(TileService).cache, pools)
     if not metrics.multiprocess:
         return None
     return asyncio.create_task(metrics.sample_forever(settings.metrics_sample_s))
