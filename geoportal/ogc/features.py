@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from geoportal.core import formats
-from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
+from geoportal.core.admission import HeavySlot, admission_of, client_of, vertices_per_literal
 from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
@@ -159,7 +159,7 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     slot = await _admit(request, pool, query, statement)
     if known is None:
         counted = items_statement(layer, query, body_fmt, layer_area, True, cap)
-        if query.filter is None or await _affordable(request, pool, counted):
+        if query.filter is None or await _affordable(request, pool, query, counted):
             statement = counted
     try:
         row = await _run(pool, statement)
@@ -273,10 +273,13 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
     return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag, at))
 
 
-async def _affordable(request: Request, pool: asyncpg.Pool, statement: Statement) -> bool:
-    """Whether a filtered page with its count stays under the cost ceiling."""
+async def _affordable(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
+                      statement: Statement) -> bool:
+    """Whether a filtered page with its count stays under the cost ceiling (judged as
+    admission judges the page alone)."""
     admission = admission_of(request)
-    cost = await admission.plan_cost(pool, statement.text, statement.values)
+    vertices = vertices_per_literal(query.filter.tree) if query.filter else 0.0
+    cost = await admission.estimate(pool, statement.text, statement.values, vertices)
     return cost <= admission.limits.max_cost
 
 
@@ -285,7 +288,7 @@ async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
     """A heavy slot when the planner says the page is costly (filters, sorts, deep offsets)."""
     if query.filter is None and not query.sortby and query.offset <= DEEP_OFFSET:
         return None  # index paths by construction: light
-    vertices = literal_vertices(query.filter.tree) if query.filter else 0
+    vertices = vertices_per_literal(query.filter.tree) if query.filter else 0.0
     return await admission_of(request).admit_statement(
         pool, client_of(request), statement.text, statement.values, vertices)
 
@@ -318,7 +321,7 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
     admission = admission_of(request)
     if query.filter is not None:  # refused before it runs when the plan is over the ceiling
         await admission.check_cost(pool, statement.text, statement.values,
-                                   literal_vertices(query.filter.tree))
+                                   vertices_per_literal(query.filter.tree))
     slot = await admission.acquire(client_of(request))  # a whole layer is heavy whatever
     headers = _headers(query.crs, etag, query.at)
     if fmt is formats.CSV:
