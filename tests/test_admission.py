@@ -172,6 +172,38 @@ async def test_when_the_heavy_lane_is_full_streams_get_503_and_lookups_still_ans
     assert again.status_code == 200  # the first stream gave its slot back
 
 
+async def test_heavy_requests_wait_in_the_heavy_lane_not_in_front_of_pages_and_tiles(
+        demo_settings: Settings) -> None:
+    """A stream waiting for a heavy slot has left the bulk lane: with one bulk slot and no
+    bulk queue, a page and a tile are still served meanwhile."""
+    settings = demo_settings.model_copy(update={
+        "heavy_slots": 1, "heavy_queue": 4, "heavy_wait_s": 30, "bulk_slots": 1,
+        "bulk_queue": 0})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+            timeout=60) as client:
+        admission = app.state.services.admission
+        held = await admission.acquire("someone else")
+        streams = []
+        try:
+            for waiting in (1, 2):  # one after the other: the bulk lane has no queue
+                streams.append(asyncio.create_task(
+                    client.get("/ogc/collections/parcels/items?f=jsonseq")))
+                async with asyncio.timeout(30):
+                    while admission.waiting < waiting:
+                        await asyncio.sleep(0.01)
+            page = await client.get("/ogc/collections/parcels/items?limit=5")
+            assert page.status_code == 200
+            tile = await client.get("/ogc/collections/parcels/tiles/WebMercatorQuad/12/1953/1652")
+            assert tile.status_code in (200, 204)
+        finally:
+            held.release()
+        for stream in await asyncio.gather(*streams):
+            assert stream.status_code == 200
+            assert stream.text.count("\x1e") > 1000
+
+
 async def test_a_costly_filter_waits_for_the_heavy_lane(
         small_lane: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = small_lane

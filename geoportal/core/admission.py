@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 from starlette.requests import Request
 
+from geoportal.core.lanes import leave_bulk_lane
 from geoportal.errors import InvalidParameter, ServiceUnavailable, TooManyRequests
 
 PLAN_CACHE_SIZE = 512
@@ -116,6 +117,12 @@ class Admission:
             self._waiting -= 1
         return HeavySlot(self, client)
 
+    async def acquire_for(self, request: Request) -> HeavySlot:
+        """A heavy slot for the request's client; the request leaves the bulk lane first
+        (heavy work must not hold a slot that pages and tiles wait for)."""
+        leave_bulk_lane(request.scope)
+        return await self.acquire(client_of(request))
+
     @asynccontextmanager
     async def heavy(self, client: str) -> AsyncIterator[None]:
         """Run the block in a heavy slot."""
@@ -154,12 +161,12 @@ class Admission:
                 self._costs.popitem(last=False)
         return cost
 
-    async def admit_statement(self, pool: asyncpg.Pool, client: str, sql: str,
+    async def admit_statement(self, pool: asyncpg.Pool, request: Request, sql: str,
                               values: Sequence[Any], vertices: float = 0) -> HeavySlot | None:
         """None for a light statement; a heavy slot for a costly one; 400 above the ceiling."""
         cost = await self.check_cost(pool, sql, values, vertices)
         if cost > self.limits.heavy_cost:
-            return await self.acquire(client)
+            return await self.acquire_for(request)
         return None
 
     async def estimate(self, pool: asyncpg.Pool, sql: str, values: Sequence[Any],

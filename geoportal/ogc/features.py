@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from geoportal.core import formats
-from geoportal.core.admission import HeavySlot, admission_of, client_of, vertices_per_literal
+from geoportal.core.admission import HeavySlot, admission_of, vertices_per_literal
 from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
@@ -290,7 +290,7 @@ async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
         return None  # index paths by construction: light
     vertices = vertices_per_literal(query.filter.tree) if query.filter else 0.0
     return await admission_of(request).admit_statement(
-        pool, client_of(request), statement.text, statement.values, vertices)
+        pool, request, statement.text, statement.values, vertices)
 
 
 async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes,
@@ -322,7 +322,7 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
     if query.filter is not None:  # refused before it runs when the plan is over the ceiling
         await admission.check_cost(pool, statement.text, statement.values,
                                    vertices_per_literal(query.filter.tree))
-    slot = await admission.acquire(client_of(request))  # a whole layer is heavy whatever
+    slot = await admission.acquire_for(request)  # a whole layer is heavy whatever
     headers = _headers(query.crs, etag, query.at)
     if fmt is formats.CSV:
         headers["Content-Disposition"] = f'inline; filename="{layer.id}.csv"'
