@@ -80,6 +80,7 @@ def _services(settings: Settings, registry: LayerRegistry) -> Services:
     services.provide(authenticator(settings))
     services.provide(TableCatalog())  # the editable tables' columns and constraints
     services.provide(RasterSampler(settings.raster_dir, registry.rasters))  # rules, pygeoapi
+    services.provide(health.HealthProbe())
     return services
 
 

@@ -45,3 +45,39 @@ def test_oversized_bodies_are_refused_with_413(database_url: str) -> None:
         response = client.post("/health", content=b"x" * 5000)
     assert response.status_code == 413
     assert response.json()["code"] == "PayloadTooLarge"
+
+
+async def test_health_checks_arriving_together_share_one_probe_of_the_database(
+        database_url: str) -> None:
+    """Twenty checks at once take one pooled connection, not twenty, from the requests."""
+    import asyncio
+    from contextlib import asynccontextmanager
+    from typing import Any
+
+    import asyncpg
+
+    from geoportal.db.urls import libpq_url
+    from geoportal.health import HealthProbe
+
+    pool = await asyncpg.create_pool(libpq_url(database_url), min_size=0, max_size=20)
+    lent = 0
+
+    class Counted:  # the real pool, counting the connections it lends
+        @asynccontextmanager
+        async def acquire(self, **options: Any) -> Any:
+            nonlocal lent
+            lent += 1
+            async with pool.acquire(**options) as conn:
+                await asyncio.sleep(0.2)  # a probe that takes a while
+                yield conn
+
+    try:
+        probe = HealthProbe()
+        answers = await asyncio.gather(*(probe.revision(Counted())  # type: ignore[arg-type]
+                                         for _ in range(20)))
+        assert answers == [head_revision()] * 20
+        assert lent == 1
+        assert await probe.revision(Counted()) == head_revision()  # type: ignore[arg-type]
+        assert lent == 2  # a later check probes again: nothing is cached
+    finally:
+        await pool.close()
