@@ -37,7 +37,7 @@ VERTICES_PER_UNIT = 50
 class AdmissionLimits:
     """How much heavy work one worker takes on."""
 
-    heavy_slots: int = 2
+    heavy_slots: int = 1
     heavy_queue: int = 16
     heavy_wait_s: float = 20.0
     heavy_per_client: int = 6
