@@ -81,3 +81,27 @@ async def test_health_checks_arriving_together_share_one_probe_of_the_database(
         assert lent == 2  # a later check probes again: nothing is cached
     finally:
         await pool.close()
+
+
+def test_a_worker_takes_its_start_up_objects_out_of_the_collectors_full_scans(
+        database_url: str) -> None:
+    """A full collection walks every tracked object with the event loop stopped; what
+    start-up built is frozen once the app has started, so the walks stay short."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, gc\n"
+        "from geoportal.app import create_app\n"
+        "from geoportal.settings import Settings\n"
+        f"app = create_app(Settings(database_url={database_url!r}))\n"
+        "async def main():\n"
+        "    async with app.router.lifespan_context(app):\n"
+        "        gc.collect(1)\n"
+        "        print(gc.get_freeze_count(), len(gc.get_objects(generation=2)))\n"
+        "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    frozen, scanned = int(out[-2]), int(out[-1])
+    assert frozen > 100_000  # modules, routes, schemas, pygeoapi
+    assert scanned < frozen / 10
