@@ -67,7 +67,9 @@ def staff_pdf(client: TestClient, world: NruWorld, number: str) -> bytes:
 
 
 def plain(text: str) -> str:
-    return re.sub(r"[\u00a0\u202f]", " ", text)
+    """The text with its spaces made plain, and no line breaks (how a line wraps depends on
+    the lengths of the time and names printed before it)."""
+    return " ".join(re.sub(r"[\u00a0\u202f]", " ", text).split())
 
 
 @pytest.fixture(scope="module")
