@@ -178,12 +178,24 @@ PDF_WAITING_MAX = 4
 _pdf_pending = 0
 
 
+@lru_cache(maxsize=1)
+def _font_config() -> Any:
+    """One WeasyPrint font configuration for every render of the process: Pango's font map
+    and its caches (fontconfig matches, glyph metrics) stay warm from one PDF to the next
+    instead of being built again for each (a fifth of a note's render). Renders are serial
+    (the PDF worker thread, or one batch process each), as fontconfig needs."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
 def pdf_bytes(html: str, identifier: bytes) -> bytes:
     """Render HTML to PDF with WeasyPrint (blocking: call it in the PDF worker); a tagged PDF
     (structure tree, reading order, language) that screen readers can follow."""
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True)
+    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
+                                             font_config=_font_config())
     return pdf
 
 
