@@ -131,6 +131,7 @@ def _batch_process_start() -> None:
     of short-lived layout objects: the default thresholds spend a tenth of the note's
     time re-scanning the same live objects. Only these processes, never the service."""
     import weasyprint  # noqa: F401 - loaded once, before the freeze
+
     from geoportal.renseignement import pades  # noqa: F401 - pyHanko, likewise
 
     gc.collect()
