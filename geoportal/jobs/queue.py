@@ -81,6 +81,11 @@ class WorkerConfig:
     name: str = "geoportal"
 
 
+# How long a stopping worker waits for its running jobs (procrastinate's graceful shutdown)
+# before it is asked again to stop.
+STOP_GRACE_S = 35.0
+
+
 class JobWorker:
     """Runs queued jobs until stopped; started again after each failure of its connection."""
 
@@ -90,6 +95,7 @@ class JobWorker:
         self.specs = tuple(specs)
         self.resources = resources
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.running = asyncio.Event()
 
     def start(self) -> None:
@@ -100,15 +106,22 @@ class JobWorker:
     async def stop(self) -> None:
         """Stop: jobs running now finish (or are retried later), then the task ends."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            # procrastinate turns a cancellation into a graceful stop and returns normally:
+            # the flag keeps run_forever from starting it again (the task would never end).
+            self._stopping = True
+            task, self._task = self._task, None
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+            while not done:  # a cancellation swallowed on the way: ask again, never hang
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
 
     async def run_forever(self) -> None:
         """Run jobs; after a failure (database away), wait and start again."""
         backoff = 0.5
-        while True:
+        while not self._stopping:
             try:
                 await self._run_once(wait=True)
                 backoff = 0.5
@@ -118,6 +131,8 @@ class JobWorker:
                 outage_log.warning("worker", "job worker stopped (%s); starting again",
                                    type(exc).__name__)
             self.running.clear()
+            if self._stopping:
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.config.retry_max_s)
 
