@@ -13,7 +13,7 @@ import sys
 from bench.common import RESULTS
 
 SUITES = ["bench.features", "bench.rules", "bench.tiles", "bench.ingest", "bench.edits",
-          "bench.resilience", "bench.notes", "bench.envelope", "bench.failover"]
+          "bench.resilience", "bench.notes", "bench.envelope", "bench.failover", "bench.scaling"]
 
 
 def main(argv: list[str]) -> None:

@@ -224,6 +224,9 @@ def failover_round(ha: HaCluster, traffic_base: str, key: str, parcel_ids: list[
         time.sleep(after_s)
     window = [a for a in traffic.reads if killed_at <= a.started <= recovered.at]
     new = ha.primary() or "?"
+    if new == old:  # writes never stopped: the kill missed the server (not a failover)
+        raise AssertionError(f"{old} is still the primary {recovered.at - killed_at:.1f} s "
+                             "after its kill")
     return Round(
         write_gap_s=recovered.at - killed_at,
         reads_in_window=len(window),

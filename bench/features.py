@@ -132,23 +132,23 @@ def _literal(value: object) -> str:
     return repr(value)
 
 
-def pgbench_script(statement: Statement, rotate_id: bool) -> str:
+def pgbench_script(statement: Statement, rotate_id: bool, max_id: int = 1_000_000) -> str:
     """The statement with its values inlined (pgbench has no typed parameters)."""
     text = statement.text
     for number in range(len(statement.values), 0, -1):
         value = ":fid" if rotate_id and number == 1 else _literal(statement.values[number - 1])
         text = re.sub(rf"\${number}(?!\d)", lambda _, v=value: v, text)
     text = " ".join(text.split())
-    header = "\\set fid random(1, 1000000)\n" if rotate_id else ""
+    header = f"\\set fid random(1, {max_id})\n" if rotate_id else ""
     return f"{header}{text};\n"
 
 
 def raw_sql(label: str, database_url: str, statement: Statement, connections: int,
-            rotate_id: bool = False) -> LoadResult:
+            rotate_id: bool = False, max_id: int = 1_000_000) -> LoadResult:
     """pgbench running the statement: the ceiling for any HTTP service on this database."""
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as folder:
         script = Path(folder) / "body.sql"
-        script.write_text(pgbench_script(statement, rotate_id))
+        script.write_text(pgbench_script(statement, rotate_id, max_id))
         subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2",
                         "-T", str(SECONDS), "-l", "-f", str(script), libpq_url(database_url)],
                        cwd=folder, capture_output=True, text=True, check=True,

@@ -208,7 +208,8 @@ def addresses(database_url: str) -> Addresses:
     }
     heavy = [heavy_filter(random.Random(SEED + n), tuple(float(v) for v in extent))
              for n in range(8)]
-    return Addresses(light, heavy, "/ogc/collections/parcels/items?f=jsonseq")
+    # The stream's f=jsonseq goes in its params: httpx replaces a path's query by them.
+    return Addresses(light, heavy, "/ogc/collections/parcels/items")
 
 
 def heavy_filter(rng: random.Random, extent: tuple[float, ...]) -> str:
@@ -301,7 +302,7 @@ async def heavy_traffic(base: str, plan: Addresses, seconds: float
             client, filters, ["/ogc/collections/parcels/items"], filter_params[n:] +
             filter_params[:n], deadline)) for n in range(HEAVY_LOOPS)]
         tasks += [asyncio.create_task(heavy_loop(
-            client, streams, [plan.stream], [{}], deadline))
+            client, streams, [plan.stream], [{"f": "jsonseq"}], deadline))
             for _ in range(STREAM_LOOPS)]
         _, pending = await asyncio.wait(tasks, timeout=seconds + GRACE)
         for task in pending:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from geoportal import __version__
+from geoportal.core.services import services_of
 from geoportal.core.versions import data_version
 from geoportal.db.migrate import head_revision
 from geoportal.deps import PoolDep
@@ -29,6 +32,22 @@ async def _current_revision(pool: asyncpg.Pool) -> str | None:
     return str(value) if value is not None else None
 
 
+class HealthProbe:
+    """One probe of the database at a time per worker, shared by the health checks that
+    arrive while it runs: a flood of checks (a load balancer, a monitor, wrk) takes one
+    pooled connection, not one each, from the requests that need them."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Task[str | None] | None = None
+
+    async def revision(self, pool: asyncpg.Pool) -> str | None:
+        """The database's schema revision (None before the first migration)."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(_current_revision(pool))
+        # Shielded: a check whose client goes away does not cancel the others' probe.
+        return await asyncio.shield(self._running)
+
+
 def _unavailable(body: dict[str, str | None]) -> JSONResponse:
     return JSONResponse({"status": "unavailable", **body}, 503,
                         headers={"Retry-After": str(RETRY_AFTER_S)})
@@ -42,7 +61,7 @@ async def health(request: Request) -> JSONResponse:
     if pool is None:
         return _unavailable({"database": "unreachable"})
     try:
-        current = await _current_revision(pool)
+        current = await services_of(request).get(HealthProbe).revision(pool)
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
         state = "unreachable" if is_connection_failure(exc) else "not answering"
         return _unavailable({"database": state})

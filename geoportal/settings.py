@@ -70,8 +70,10 @@ class Settings(BaseSettings):
     tiles_max_age_s: int = Field(default=60, ge=0, description="Cache-Control max-age of tiles.")
 
     heavy_slots: int = Field(
-        default=2, ge=1, description="Heavy requests (costly filters, streams, PDF, batches) "
-        "running at once per worker; the others wait in a bounded queue."
+        default=1, ge=1, description="Heavy requests (costly filters, streams, PDF, batches) "
+        "running at once per worker; the others wait in a bounded queue. Each keeps a "
+        "database core busy: with one per worker, two workers on two cores leave CPU to "
+        "the light requests."
     )
     heavy_queue: int = Field(default=16, ge=0, description="Heavy requests that may wait.")
     heavy_wait_s: float = Field(default=20.0, gt=0, description="Longest wait for a slot (503).")

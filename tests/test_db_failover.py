@@ -8,6 +8,9 @@ The same drill as ``python -m bench failover`` (one round here): the topology of
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import psycopg
 import pytest
 
 from bench.failover import Stage, failover_round, stage
+from geoportal.db.ha import NODES, keeper_settings, monitor_settings
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +45,20 @@ def test_the_topology_replicates_synchronously_to_the_standby(staged: Stage) -> 
     assert standby == (True,), "prefer-standby reads should reach the standby"
 
 
+def test_the_monitor_and_the_keepers_run_the_timeouts_of_the_set_up_files(
+        staged: Stage) -> None:
+    """geoportal/db/sql/ha-monitor.sql and ha-keeper.conf, applied: what the drill below
+    measures is what they say (and what the production images run)."""
+    wanted = monitor_settings()
+    with psycopg.connect(staged.ha.monitor_url()) as conn:
+        live = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                                 (list(wanted),)).fetchall())
+    assert live == wanted
+    for node in NODES:
+        for key, value in keeper_settings().items():
+            assert staged.ha.keeper_setting(node, key) == value, (node, key)
+
+
 def test_a_killed_primary_is_replaced_and_no_acknowledged_edit_is_lost(staged: Stage) -> None:
     result = failover_round(staged.ha, staged.base, staged.key, staged.parcel_ids,
                             staged.admin_url, number=1)
@@ -52,3 +70,20 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_edit_is_lost(staged: S
     assert result.lost == []
     assert not result.unexpected, result.unexpected
     assert result.reads_ok > 0, "no read was served while the primary was gone"
+
+
+def test_db_status_shows_the_topology_as_the_monitor_sees_it(staged: Stage) -> None:
+    """`geoportal db status` (the real command) on the same state folder: the monitor and
+    both nodes, the primary named as the monitor knows it."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("GEOPORTAL_") or key == "GEOPORTAL_TEST_DB_PREFIX"}
+    env["GEOPORTAL_HOME"] = str(staged.ha.home)  # the state folder: ha.json, the ports
+    shown = subprocess.run([sys.executable, "-m", "geoportal.cli", "db", "status"], env=env,
+                           capture_output=True, text=True, timeout=120, check=True).stdout
+    primary = staged.ha.primary()
+    assert primary is not None
+    assert "(pg_auto_failover)" in shown
+    lines = [line.strip() for line in shown.splitlines()]
+    assert any(line.startswith(f"{primary} on 127.0.0.1:") and ": primary (" in line
+               for line in lines), shown
+    assert sum(1 for line in lines if ": standby (" in line) == 1, shown

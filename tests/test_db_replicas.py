@@ -244,3 +244,80 @@ def test_a_replica_that_stops_answering_sends_reads_to_the_primary_until_it_is_b
             time.sleep(0.2)
     finally:
         topology.replay(paused=False)
+
+
+def _lags(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
+    """One scrape of /metrics from loopback, parsed by prometheus-client's own parser:
+    (replication lag by node, replica up by node)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with TestClient(create_app(settings), client=("127.0.0.1", 50123)) as local:
+        response = local.get("/metrics")
+    assert response.status_code == 200, response.text
+    found = {family.name: family for family in text_string_to_metric_families(response.text)}
+    lags = {s.labels["node"]: s.value
+            for s in found["geoportal_replication_lag_seconds"].samples}
+    up = {s.labels["node"]: s.value for s in found["geoportal_replica_up"].samples}
+    return lags, up
+
+
+def test_the_metrics_show_each_replica_s_lag_while_it_lags_and_none_once_caught_up(
+        topology: Topology) -> None:
+    _wait_for_replay(topology)
+    deadline = time.monotonic() + 20
+    while True:  # caught up and the primary idle: no lag, however old its last transaction
+        lags, up = _lags(topology.settings)
+        if lags == {"replica-1": 0.0}:
+            break
+        assert time.monotonic() < deadline, lags
+        time.sleep(0.2)
+    assert up == {"replica-1": 1.0}
+    topology.replay(paused=True)
+    try:
+        with psycopg.connect(topology.cluster.admin_url(), autocommit=True) as conn:
+            conn.execute("UPDATE parcels SET ref = 'LAGGING' WHERE id = %s", (topology.parcel,))
+        deadline = time.monotonic() + 20
+        while True:  # received, not replayed: the lag is the age of the last replayed one
+            lags, up = _lags(topology.settings)
+            if lags.get("replica-1", 0.0) > 0.0:
+                break
+            assert time.monotonic() < deadline, lags
+            time.sleep(0.2)
+    finally:
+        topology.replay(paused=False)
+    assert up == {"replica-1": 1.0}
+    assert "read" not in lags  # the read role's own database is the primary
+
+
+def test_lookups_and_pages_are_served_by_the_replica_too(
+        topology: Topology, client: TestClient) -> None:
+    """Not only an item by id: a /rules lookup (by point and by reference) and a bbox page
+    read the replica — with its replay paused, they still see the plot's reference that
+    only the primary has changed since."""
+    _wait_for_replay(topology)
+    with psycopg.connect(topology.cluster.admin_url()) as conn:
+        row = conn.execute(
+            "SELECT ref, ST_X(p), ST_Y(p) FROM (SELECT ref, ST_Transform("
+            "ST_PointOnSurface(geom), 4326) AS p FROM parcels WHERE id = %s) s",
+            (topology.parcel,)).fetchone()
+    assert row is not None
+    old_ref, lon, lat = str(row[0]), float(row[1]), float(row[2])
+    topology.replay(paused=True)
+    try:
+        with psycopg.connect(topology.cluster.admin_url(), autocommit=True) as conn:
+            conn.execute("UPDATE parcels SET ref = %s WHERE id = %s",
+                         (f"PRIMARY ONLY {time.monotonic_ns()}", topology.parcel))
+        by_point = client.get("/rules", params={"lon": lon, "lat": lat})
+        by_ref = client.get("/rules", params={"parcel": old_ref})
+        page = client.get("/ogc/collections/parcels/items", params={
+            "bbox": f"{lon - 0.0001},{lat - 0.0001},{lon + 0.0001},{lat + 0.0001}",
+            "f": "json"})
+    finally:
+        topology.replay(paused=False)
+    assert topology.ref_on_primary().startswith("PRIMARY ONLY")
+    assert by_point.status_code == 200, by_point.text
+    assert by_point.json()["plot"]["ref"] == old_ref
+    assert by_ref.status_code == 200, by_ref.text  # the primary knows no such plot any more
+    assert page.status_code == 200, page.text
+    refs = {feature["properties"]["ref"] for feature in page.json()["features"]}
+    assert old_ref in refs and not any(ref.startswith("PRIMARY ONLY") for ref in refs)

@@ -77,7 +77,8 @@ def test_compose_ha_profile_has_a_monitor_two_nodes_two_apps_and_nginx() -> None
     services = _ha_services()
     assert {"monitor", "pg1", "pg2", "ha-app1", "ha-app2", "nginx", "migrate"} <= set(services)
     for name in ("monitor", "pg1", "pg2"):
-        assert services[name]["build"] == "deploy/pg_auto_failover"
+        assert services[name]["build"] == {"context": ".",
+                                           "dockerfile": "deploy/pg_auto_failover/Dockerfile"}
     dockerfile = (CHECKOUT / "deploy/pg_auto_failover/Dockerfile").read_text()
     assert "postgresql-15-auto-failover" in dockerfile
     assert services["monitor"]["command"] == ["monitor"]
@@ -109,10 +110,65 @@ def test_compose_ha_apps_write_to_the_primary_and_read_from_the_standby() -> Non
     assert "serve" in str(services["ha-app1"]["command"])
 
 
-def test_the_ha_nodes_set_up_the_same_roles_as_the_private_cluster() -> None:
-    from geoportal.db.cluster import DATABASE_SQL, ROLES_SQL, SCHEMA_SQL
+def test_the_ha_nodes_set_up_the_roles_from_the_private_cluster_s_own_scripts() -> None:
+    """One source of truth: the image copies geoportal/db/sql (the files `db start` and
+    `db start --ha` run) and its entrypoint runs them; it repeats none of their statements."""
+    from geoportal.db import cluster, ha
 
-    script = (CHECKOUT / "deploy/pg_auto_failover/roles.sql").read_text()
-    assert ROLES_SQL + SCHEMA_SQL + DATABASE_SQL in script
+    dockerfile = (CHECKOUT / "deploy/pg_auto_failover/Dockerfile").read_text()
+    copied = [src for line in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.MULTILINE)
+              for src in line.split()]
+    for source in copied:  # built from the checkout (compose: context .)
+        assert (CHECKOUT / source).is_file(), source
+    scripts = {"roles.sql": cluster.ROLES_SQL, "schema.sql": cluster.SCHEMA_SQL,
+               "database.sql": cluster.DATABASE_SQL, "ha-monitor.sql": ha.MONITOR_SQL,
+               "ha-keeper.conf": ha.KEEPER_CONF}
+    for name, text in scripts.items():
+        assert f"geoportal/db/sql/{name}" in copied, name
+        assert (CHECKOUT / "geoportal/db/sql" / name).read_text() == text
     entrypoint = (CHECKOUT / "deploy/pg_auto_failover/entrypoint.sh").read_text()
+    for name in scripts:
+        assert f'"$sql/{name}"' in entrypoint, name
+    for statement in ("CREATE ROLE", "GRANT", "ALTER DEFAULT PRIVILEGES", "CREATE EXTENSION",
+                      "ALTER SYSTEM", "network_partition_timeout"):
+        assert statement not in entrypoint, f"{statement} belongs in geoportal/db/sql"
+    assert not list((CHECKOUT / "deploy/pg_auto_failover").glob("*.sql"))
     assert "--auth scram-sha-256" in entrypoint and "trust" not in entrypoint
+
+
+def test_an_isolated_primary_steps_down_before_its_standby_is_promoted() -> None:
+    """pg_auto_failover's rule against split brain: the monitor's demote timeout exceeds the
+    keepers' network-partition timeout (the defaults: 30 s and 20 s)."""
+    from geoportal.db.ha import keeper_settings, monitor_settings
+
+    monitor, keeper = monitor_settings(), keeper_settings()
+    demote_ms = int(monitor["pgautofailover.primary_demote_timeout"])
+    partition_s = int(keeper["timeout.network_partition_timeout"])
+    assert partition_s * 1000 < demote_ms
+    assert int(monitor["pgautofailover.node_considered_unhealthy_timeout"]) >= 2 * int(
+        monitor["pgautofailover.health_check_period"])  # one late check is not a failure
+
+
+def test_the_ha_nodes_archive_their_wal_to_one_shared_pgbackrest_repository() -> None:
+    """Point-in-time recovery for the production topology too: both nodes (either may be the
+    primary) archive with the stanza of the mounted pgbackrest.conf into one repository."""
+    services = _ha_services()
+    config = (CHECKOUT / "deploy" / "pgbackrest.conf").read_text()
+    stanza = re.findall(r"^\[(\w+)\]$", config, flags=re.MULTILINE)[-1]
+    repo = re.findall(r"^repo1-path=(\S+)$", config, flags=re.MULTILINE)[0]
+    dockerfile = (CHECKOUT / "deploy/pg_auto_failover/Dockerfile").read_text()
+    assert "pgbackrest" in dockerfile
+    pgdata = re.findall(r"^ENV PGDATA=(\S+)", dockerfile, flags=re.MULTILINE)[0]
+    shared = set()
+    for name in ("pg1", "pg2"):
+        volumes = [str(v) for v in services[name]["volumes"]]  # type: ignore[attr-defined]
+        assert "./deploy/pgbackrest.conf:/etc/pgbackrest/pgbackrest.conf:ro" in volumes
+        shared |= {v.split(":")[0] for v in volumes if v.endswith(f":{repo}")}
+        env = services[name]["environment"]
+        assert isinstance(env, dict)
+        assert env["PGBACKREST_PG1_PATH"] == pgdata  # not the single server's data folder
+    assert len(shared) == 1, shared  # the same repository, whichever node archives
+    entrypoint = (CHECKOUT / "deploy/pg_auto_failover/entrypoint.sh").read_text()
+    assert "archive_mode = on" in entrypoint
+    assert f"archive_command = 'pgbackrest --stanza={stanza} archive-push %p'" in entrypoint
+    assert f"pgbackrest --stanza={stanza} stanza-create" in entrypoint

@@ -26,11 +26,13 @@ from geoportal.app import create_app
 from geoportal.core.auth import Identity
 from geoportal.db.pool import close_pool, create_pool
 from geoportal.registry import load_registry
+from geoportal.renseignement import pades
 from geoportal.renseignement.document import NoteDocument, template_for, to_html, unsigned_pdf
 from geoportal.renseignement.issue import IssuedNote, Issuer, ProcessPdfMaker, issue_batch
-from geoportal.renseignement.pades import asn1_certificate
+from geoportal.renseignement.pades import LoadedKeySigner, asn1_certificate
 from geoportal.renseignement.signing import KeySource
 from geoportal.renseignement.signing_keys import load_key_material
+from geoportal.rules.note import render
 from geoportal.rules.note.render import NoteStyle
 
 SIGNATORY = {"name": "Nadia Bennani", "title": "Directrice de l'Agence urbaine"}
@@ -67,7 +69,9 @@ def staff_pdf(client: TestClient, world: NruWorld, number: str) -> bytes:
 
 
 def plain(text: str) -> str:
-    return re.sub(r"[\u00a0\u202f]", " ", text)
+    """The text with its spaces made plain, and no line breaks (how a line wraps depends on
+    the lengths of the time and names printed before it)."""
+    return " ".join(re.sub(r"[\u00a0\u202f]", " ", text).split())
 
 
 @pytest.fixture(scope="module")
@@ -449,3 +453,20 @@ async def test_a_batch_is_issued_by_render_and_sign_processes(world: NruWorld) -
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
                           check=True).stdout.decode()
     assert f"https://auc.example/verify/{requests[0].number}" in text
+
+
+def test_the_signature_fills_the_room_stated_for_it_and_a_room_too_small_falls_back(
+        issued: tuple[NruRequest, dict[str, object], bytes], world: NruWorld) -> None:
+    material = load_key_material(world.settings())
+    signer = LoadedKeySigner(material)
+    pdf = issued[2]  # the issued note: its /Contents is the room stated, no dry run
+    contents = re.search(rb"/Contents\s*<([0-9A-Fa-f]*)>", pdf)
+    assert contents is not None and len(contents.group(1)) == signer.bytes_reserved
+    signer.bytes_reserved = 64  # far too small for any certificate: pyHanko measures again
+    small = pades.sign(render.pdf_bytes("<p lang='fr'>Essai</p>", b"0" * 32), signer,
+                 "Essai", "Nadia Bennani", "Casablanca")
+    signature = PdfFileReader(io.BytesIO(small)).embedded_signatures[0]
+    status = validate_pdf_signature(signature, ValidationContext(
+        trust_roots=[asn1_certificate(material.certificate)]))
+    assert status.intact and status.valid and status.bottom_line
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE

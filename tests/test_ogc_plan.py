@@ -67,3 +67,37 @@ def test_small_bbox_page_uses_the_spatial_index_not_a_primary_key_walk(demo_data
 def test_deep_keyset_page_walks_the_primary_key_from_the_cursor(demo_database_url):
     plan = _plan(demo_database_url, "cursor=15000&limit=100")
     assert "parcels_pkey" in plan and '"Node Type": "Seq Scan"' not in plan
+
+
+async def test_a_bbox_page_is_planned_without_waiting_for_the_layers_extent(
+        demo_settings: Settings) -> None:
+    """The first bbox page of a worker plans with the statistics' estimate of the layer's
+    box while the exact extent (a scan of every row) is computed beside it."""
+    import httpx
+
+    from geoportal.app import create_app
+    from geoportal.core.extent import ExtentCache
+
+    app = create_app(demo_settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        extents = app.state.services.get(ExtentCache)
+        scan = extents._locks.setdefault("parcels", asyncio.Lock())
+        await scan.acquire()  # the extent's scan cannot finish while this is held
+        try:
+            async with asyncio.timeout(30):
+                page = await client.get("/ogc/collections/parcels/items",
+                                        params={"bbox": "-7.63,33.58,-7.61,33.60",
+                                                "limit": "20"})
+            assert page.status_code == 200
+            assert page.json()["numberReturned"] > 0
+            assert "parcels" in extents._filling  # still being computed
+        finally:
+            scan.release()
+        async with asyncio.timeout(60):
+            while "parcels" in extents._filling:
+                await asyncio.sleep(0.05)
+        pool, layer = app.state.pool, app.state.registry.get("parcels")
+        extent = await extents.get(pool, layer)
+        assert extent.storage is not None
+        assert await extents.planning_area(pool, layer) == extent.storage_area

@@ -111,6 +111,25 @@ def test_a_tile_is_served_from_the_cache_the_second_time(proxied: tuple[str, Pat
     assert second.headers["x-request-id"] != first.headers["x-request-id"]
 
 
+def test_a_page_of_features_is_cached_as_its_headers_allow_and_revalidated_by_etag(
+        proxied: tuple[str, Path]) -> None:
+    """Pages too, not only tiles: the service says public, max-age=60 with an ETag; nginx
+    stores it, serves it again, and answers a client's If-None-Match with 304 itself."""
+    base, _ = proxied
+    url = f"{base}/ogc/collections/parcels/items"
+    params = {"limit": 3, "bbox": "-7.62,33.58,-7.61,33.59", "f": "json"}
+    first = httpx.get(url, params=params)
+    second = httpx.get(url, params=params)
+    assert first.status_code == second.status_code == 200
+    assert "max-age=60" in first.headers["cache-control"]
+    assert first.headers["x-cache-status"] in ("MISS", "EXPIRED")
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    again = httpx.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["x-cache-status"] == "HIT"
+
+
 def test_gzip_passes_through_the_cache_and_each_encoding_is_its_own_variant(
         proxied: tuple[str, Path]) -> None:
     base, _ = proxied
@@ -171,50 +190,84 @@ def test_an_edit_is_visible_through_the_cache_once_the_max_age_has_passed(
     assert httpx.get(url).headers["x-cache-status"] == "HIT"
 
 
-def test_one_instance_killed_under_load_costs_no_more_than_its_requests_in_flight(
+def _access_log(home: Path) -> list[dict[str, object]]:
+    """nginx's JSON access log of the proxied service, one dict a request."""
+    lines = (home / "proxy" / "logs" / "access.log").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_one_instance_killed_under_load_costs_clients_no_error(
         proxied: tuple[str, Path]) -> None:
+    """SIGKILL of one instance while four clients page through the plots (each query new, so
+    answered by an instance, not the cache): nginx retries what the dead instance held or
+    refused on the other one, so every client gets its 200; the supervisor starts the instance
+    again and it serves. Counted in answers, bounded in time, never timed."""
     base, home = proxied
-    statuses: list[int] = []
+    answers: list[tuple[float, int]] = []
     errors: list[str] = []
     stop = threading.Event()
     lock = threading.Lock()
+    deadline = time.monotonic() + 120
 
     def load(worker: int) -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=60) as client:
             n = 0
             while not stop.is_set():
-                n += 1  # a new query each time: a miss, answered by an instance
+                n += 1
                 try:
                     response = client.get(f"{base}/ogc/collections/parcels/items",
                                           params={"limit": 5, "offset": worker * 10_000 + n})
                     with lock:
-                        statuses.append(response.status_code)
+                        answers.append((time.monotonic(), response.status_code))
                 except httpx.HTTPError as exc:
                     with lock:
-                        errors.append(type(exc).__name__)
+                        errors.append(f"{type(exc).__name__}: {exc}")
+
+    def answered_since(moment: float) -> int:
+        with lock:
+            return sum(1 for at, _ in answers if at > moment)
 
     threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
-    victim = instances(home)[0]
-    os.kill(int(str(victim["pid"])), signal.SIGKILL)
-    time.sleep(3.0)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    failed = [s for s in statuses if s != 200]
-    print(f"{len(statuses)} requests, {len(failed)} not 200: {failed}")  # pytest -s
-    assert not errors
-    assert len(statuses) > 50
-    assert len(failed) <= len(threads), failed  # at most the requests it was answering
-    # and the supervisor starts it again
-    for _ in range(40):
-        again = instances(home)[0]
-        if again["pid"] != victim["pid"]:
-            break
-        time.sleep(0.25)
-    assert again["restarts"] == 1
+    try:
+        while answered_since(0.0) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)  # both instances busy, nginx's connections to them warm
+        victim = instances(home)[0]
+        victim_address = str(victim["address"])
+        killed_at = time.monotonic()
+        os.kill(int(str(victim["pid"])), signal.SIGKILL)
+        restarted: dict[str, object] = victim
+        logged_at_restart: int | None = None  # access log lines when the new pid showed
+        served_again = 0
+        while time.monotonic() < deadline:  # restarted, then serving through nginx again
+            restarted = instances(home)[0]
+            if logged_at_restart is None and restarted["pid"] != victim["pid"]:
+                logged_at_restart = len(_access_log(home))
+            if logged_at_restart is not None:  # the old one died ≥ 1 s before: the new one's
+                served_again = sum(1 for entry in _access_log(home)[logged_at_restart:]
+                                   if entry["upstream"] == victim_address
+                                   and entry["status"] == 200)
+            if served_again and answered_since(killed_at) >= 100:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=90)
+    failed = [status for _, status in answers if status != 200]
+    after = answered_since(killed_at)
+    print(f"{len(answers)} answers, {after} after the kill, not 200: {failed}")  # pytest -s
+    assert not errors, errors[:5]
+    assert not failed, failed  # not one client saw the loss
+    assert after >= 100, "the load did not go on after the kill"
+    assert restarted["pid"] != victim["pid"] and restarted["restarts"] == 1
+    assert served_again, "the restarted instance did not serve through nginx"
+    # the proxy did feel the loss: requests sent to the dead instance were retried elsewhere
+    retried = [entry for entry in _access_log(home)
+               if str(entry["upstream"]).startswith(f"{victim_address}, ")
+               and entry["status"] == 200]
+    assert retried, "no request went to the killed instance after its death"
 
 
 def test_with_several_workers_a_scrape_counts_the_requests_of_all_of_them(

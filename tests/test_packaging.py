@@ -38,6 +38,8 @@ def test_an_installed_wheel_finds_its_layers_migrations_and_pygeoapi_config(
     assert "geoportal/resources/layers/parcels.yml" in names
     assert "geoportal/resources/migrations/env.py" in names
     assert "geoportal/resources/pygeoapi-config.yml" in names
+    for script in ("roles.sql", "schema.sql", "database.sql", "ha-monitor.sql", "ha-keeper.conf"):
+        assert f"geoportal/db/sql/{script}" in names  # read when geoportal.db.cluster is imported
     assert any(n.startswith("geoportal/resources/migrations/versions/0001") for n in names)
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"

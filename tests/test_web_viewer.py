@@ -901,7 +901,7 @@ def test_the_base_map_switches_between_ours_and_the_configured_external_one(
     from conftest import uvicorn_server
 
     with uvicorn_server(str(demo_settings.database_url), demo_settings.raster_dir,
-                        GEOPORTAL_BASEMAP_URL=external_basemap) as base:
+                        GEOPORTAL_BASEMAP_URL=external_basemap) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
         page = context.new_page()
         errors: list[str] = []
@@ -909,7 +909,7 @@ def test_the_base_map_switches_between_ours_and_the_configured_external_one(
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("request", lambda r: hosts.add(urlsplit(r.url).netloc)
                 if r.url.startswith("http") else None)
-        page.goto(f"{base}/?parcel={quote(str(plot['ref']))}")
+        page.goto(f"{server.base}/?parcel={quote(str(plot['ref']))}")
         page.wait_for_selector(".plot-ref")
         page.wait_for_function(IDLE, timeout=60_000)
         # the configured external base first, our planning layers and the selection over it
@@ -935,7 +935,7 @@ def test_the_base_map_switches_between_ours_and_the_configured_external_one(
         assert page.evaluate(
             "window.geoportal.map.getLayoutProperty('zoning-fill', 'visibility')") == "none"
         assert errors == []
-        assert hosts == {urlsplit(base).netloc, urlsplit(external_basemap).netloc}
+        assert hosts == {urlsplit(server.base).netloc, urlsplit(external_basemap).netloc}
         context.close()
 
 

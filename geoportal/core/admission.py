@@ -21,11 +21,15 @@ from typing import Any
 import asyncpg
 from starlette.requests import Request
 
+from geoportal.core.lanes import leave_bulk_lane
 from geoportal.errors import InvalidParameter, ServiceUnavailable, TooManyRequests
 
 PLAN_CACHE_SIZE = 512
 # The planner prices a spatial predicate the same whatever the literal's size; evaluating it
-# costs about linearly more with the vertices, so the estimate is scaled by them.
+# costs about linearly more with the vertices, so the estimate is scaled by them. The plan
+# already counts each predicate once per row it tests, so the scale is the vertices of a
+# literal on average, not of all of them: twelve OR-ed 110-vertex polygons cost twelve times
+# one of them (the plan's share), not 144 times.
 VERTICES_PER_UNIT = 50
 
 
@@ -33,7 +37,7 @@ VERTICES_PER_UNIT = 50
 class AdmissionLimits:
     """How much heavy work one worker takes on."""
 
-    heavy_slots: int = 2
+    heavy_slots: int = 1
     heavy_queue: int = 16
     heavy_wait_s: float = 20.0
     heavy_per_client: int = 6
@@ -113,6 +117,12 @@ class Admission:
             self._waiting -= 1
         return HeavySlot(self, client)
 
+    async def acquire_for(self, request: Request) -> HeavySlot:
+        """A heavy slot for the request's client; the request leaves the bulk lane first
+        (heavy work must not hold a slot that pages and tiles wait for)."""
+        leave_bulk_lane(request.scope)
+        return await self.acquire(client_of(request))
+
     @asynccontextmanager
     async def heavy(self, client: str) -> AsyncIterator[None]:
         """Run the block in a heavy slot."""
@@ -151,18 +161,24 @@ class Admission:
                 self._costs.popitem(last=False)
         return cost
 
-    async def admit_statement(self, pool: asyncpg.Pool, client: str, sql: str,
-                              values: Sequence[Any], vertices: int = 0) -> HeavySlot | None:
+    async def admit_statement(self, pool: asyncpg.Pool, request: Request, sql: str,
+                              values: Sequence[Any], vertices: float = 0) -> HeavySlot | None:
         """None for a light statement; a heavy slot for a costly one; 400 above the ceiling."""
         cost = await self.check_cost(pool, sql, values, vertices)
         if cost > self.limits.heavy_cost:
-            return await self.acquire(client)
+            return await self.acquire_for(request)
         return None
 
+    async def estimate(self, pool: asyncpg.Pool, sql: str, values: Sequence[Any],
+                       vertices: float = 0) -> float:
+        """The work estimate of a statement whose geometry literals have ``vertices`` on
+        average (``vertices_per_literal``): its plan cost scaled by them."""
+        return await self.plan_cost(pool, sql, values) * (1 + vertices / VERTICES_PER_UNIT)
+
     async def check_cost(self, pool: asyncpg.Pool, sql: str, values: Sequence[Any],
-                         vertices: int = 0) -> float:
+                         vertices: float = 0) -> float:
         """The work estimate of a statement; 400 when it is over the ceiling."""
-        cost = await self.plan_cost(pool, sql, values) * (1 + vertices / VERTICES_PER_UNIT)
+        cost = await self.estimate(pool, sql, values, vertices)
         if cost > self.limits.max_cost:
             raise InvalidParameter(
                 "La requête est trop coûteuse à évaluer (filtre ou emprise trop larges) ; "
@@ -188,22 +204,34 @@ def _costliest(plan: Any) -> float:
     return best
 
 
-def literal_vertices(tree: Any) -> int:
-    """The number of positions in the GeoJSON geometry literals of a JSON tree."""
-    count = 0
+def literal_sizes(tree: Any) -> list[int]:
+    """The number of positions of each GeoJSON geometry literal of a JSON tree."""
+    sizes: list[int] = []
     stack = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if "coordinates" in node:
-                count += _positions(node["coordinates"])
+                sizes.append(_positions(node["coordinates"]))
             elif "bbox" in node:
-                count += 4
+                sizes.append(4)
             else:
                 stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return count
+    return sizes
+
+
+def literal_vertices(tree: Any) -> int:
+    """The number of positions in the GeoJSON geometry literals of a JSON tree."""
+    return sum(literal_sizes(tree))
+
+
+def vertices_per_literal(tree: Any) -> float:
+    """The positions of a geometry literal of a JSON tree on average (0 without any): what
+    one spatial predicate of the plan costs beyond the planner's flat price."""
+    sizes = literal_sizes(tree)
+    return sum(sizes) / len(sizes) if sizes else 0.0
 
 
 def _positions(coordinates: Any) -> int:

@@ -7,7 +7,9 @@ point questions wait behind bulk ones. This lane lets at most ``slots`` bulk req
 worker do their work at once (the others wait, bounded in number and time, then 503 with
 ``Retry-After``); point questions are never held, so they find the database and the CPU
 free. A bulk request holds its slot until its response starts: a page or a tile is computed
-by then, and a long stream is in the heavy lane (``core.admission``) anyway.
+by then, and a long stream is in the heavy lane (``core.admission``) anyway. A request that
+turns out heavy (a costly filter, a stream) gives its bulk slot back as it goes to the heavy
+lane (``leave_bulk_lane``): it waits and runs there, not in front of pages and tiles.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from geoportal.core.i18n import preferred_language
 from geoportal.errors import RETRY_AFTER_S, error_body
 
 BULK_PATH = re.compile(r"^/ogc/(?:collections/[^/]+/(?:items|tiles/.+)|tiles/.+)$")
+RELEASE_KEY = "geoportal.bulk_release"  # in the scope of a request holding a bulk slot
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,13 @@ class LaneLimits:
     slots: int = 4  # 0: no lane
     queue: int = 256
     wait_s: float = 10.0
+
+
+def leave_bulk_lane(scope: Scope) -> None:
+    """Give back the bulk slot this request holds, if any (idempotent)."""
+    release = scope.get(RELEASE_KEY)
+    if release is not None:
+        release()
 
 
 def is_bulk(scope: Scope) -> bool:
@@ -75,6 +85,7 @@ class BulkLane:
                 release()
             await send(message)
 
+        scope[RELEASE_KEY] = release
         try:
             await self.app(scope, receive, send_then_release)
         finally:

@@ -449,62 +449,21 @@ def run_setup_script(pg: PgInstall, port: int, superuser: str, password: str | N
         raise ClusterError(f"setting up the roles failed in {database}:\n{result.stderr}")
 
 
-# Cluster-wide roles; every statement is idempotent, so `db start` upgrades an earlier
-# cluster in place. The service's role commits synchronously whatever the cluster's default.
-ROLES_SQL = r"""
-SELECT format('CREATE ROLE %I', :'owner')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
-SELECT format('CREATE ROLE %I', :'app')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
-ALTER ROLE :"owner" LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
-  PASSWORD :'owner_password';
-ALTER ROLE :"app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
-  PASSWORD :'app_password';
-ALTER ROLE :"app" SET synchronous_commit = on;
-SELECT format('CREATE ROLE %I', :'writer')
-WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'writer') \gexec
-ALTER ROLE :"writer" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
-  PASSWORD :'writer_password';
-ALTER ROLE :"writer" SET synchronous_commit = on;
-"""
+SETUP_SQL = Path(__file__).parent / "sql"
 
-# In template1 and the service's database: PostGIS (an extension only a superuser may
-# create), a schema only its owner may create in, and SELECT for the service on every
-# table the owner creates from now on (migrations, imports).
-SCHEMA_SQL = r"""
-CREATE EXTENSION IF NOT EXISTS postgis;
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"app", :"writer";
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"app";
-ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT ON TABLES TO :"writer";
-"""
 
-# The service's database: owned by the owner role, with the objects an earlier version
-# created as the superuser handed over to it; the service may connect and read, no more.
-DATABASE_SQL = r"""
-ALTER DATABASE :"db" OWNER TO :"owner";
-REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
-GRANT CONNECT ON DATABASE :"db" TO :"app", :"writer";
-SELECT format('ALTER %s %I.%I OWNER TO %I',
-              CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                             WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
-                             ELSE 'TABLE' END,
-              n.nspname, c.relname, :'owner')
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-  AND pg_get_userbyid(c.relowner) <> :'owner'
-  AND NOT (c.relkind = 'S' AND EXISTS (
-      SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-        AND d.deptype IN ('a', 'i')))
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e') \gexec
-SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, :'owner')
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> :'owner'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                  AND d.objid = p.oid AND d.deptype = 'e') \gexec
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"app";
-"""
+def setup_sql(name: str) -> str:
+    """One of the set-up scripts under ``geoportal/db/sql`` — the one source of the roles, the
+    schema's rights and the monitor's timeouts, for the private cluster, ``db start --ha`` and
+    the production images (deploy/pg_auto_failover copies the same files)."""
+    return (SETUP_SQL / name).read_text()
+
+
+# Cluster-wide roles (roles.sql); in template1 and the service's database: PostGIS and the
+# schema's rights (schema.sql); the service's database's owner and grants (database.sql).
+ROLES_SQL = setup_sql("roles.sql")
+SCHEMA_SQL = setup_sql("schema.sql")
+DATABASE_SQL = setup_sql("database.sql")
 
 
 def _port_taken(port: int) -> bool:

@@ -12,8 +12,10 @@ The service finds the primary by itself: its URLs name both nodes
 (``target_session_attrs=read-write`` for writes, ``prefer-standby`` for the read replica),
 and the pools reconnect through their ConnectGate after a failover.
 
-The monitor's health checks are tightened (``MONITOR_SETTINGS``) so a failover completes in
-seconds rather than pg_auto_failover's default of about a minute. pg_auto_failover's own roles
+The monitor's health checks are tightened (geoportal/db/sql/ha-monitor.sql) so a failover
+completes in seconds rather than pg_auto_failover's default of about a minute, and the keepers'
+network-partition timeout is kept below the monitor's demote timeout (ha-keeper.conf) so an
+isolated primary steps down before its standby is promoted. pg_auto_failover's own roles
 (monitor, replication) are trusted on loopback only; every other connection needs a password.
 """
 
@@ -41,6 +43,7 @@ from geoportal.db.cluster import (
     OWNER_ROLE,
     ROLES_SQL,
     SCHEMA_SQL,
+    SETUP_SQL,
     WRITER_ROLE,
     Cluster,
     ClusterError,
@@ -48,21 +51,18 @@ from geoportal.db.cluster import (
     _free_port,
     find_postgres_with_postgis,
     run_setup_script,
+    setup_sql,
 )
 from geoportal.settings import Settings
 
 NODES = ("node1", "node2")
 MONITOR = "monitor"
 START_TIMEOUT_S = 120.0
-# Failure detection and promotion within seconds (defaults: 20 s unhealthy + 30 s demote).
-MONITOR_SETTINGS = {
-    "pgautofailover.health_check_period": "1000",
-    "pgautofailover.health_check_timeout": "1000",
-    "pgautofailover.health_check_max_retries": "1",
-    "pgautofailover.health_check_retry_delay": "500",
-    "pgautofailover.node_considered_unhealthy_timeout": "4000",
-    "pgautofailover.primary_demote_timeout": "4000",
-}
+# Failure detection and promotion within seconds (pg_auto_failover's defaults: about a minute),
+# split brain kept out: geoportal/db/sql/ha-monitor.sql and ha-keeper.conf, the same files the
+# production images run (deploy/pg_auto_failover).
+MONITOR_SQL = setup_sql("ha-monitor.sql")
+KEEPER_CONF = (SETUP_SQL / "ha-keeper.conf").read_text()
 PRIMARY_STATES = ("primary", "wait_primary", "single")
 # initdb's catch-all rules, trusted as pg_autoctl has initdb write them: dropped, and password
 # (or peer) rules appended after pg_auto_failover's own (the first matching rule wins)
@@ -208,17 +208,29 @@ class HaCluster:
         return pgid is not None and _group_alive(pgid)
 
     def kill(self, name: str) -> None:
-        """SIGKILL a node's whole session (pg_autoctl and its PostgreSQL): a lost server."""
+        """SIGKILL a node's whole session (pg_autoctl and its PostgreSQL): a lost server.
+
+        Every process of the server dies at once — the postmaster and each of its children
+        (backends, WAL sender): a backend outliving its postmaster for a moment could still
+        acknowledge a commit, which a lost machine never does. The postmaster is stopped
+        first, so it forks nothing while its children are listed."""
         pgid = self._session(name)
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-        postmaster = self._pgdata(name) / "postmaster.pid"
         try:
-            pid = int(postmaster.read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
+            postmaster = int((self._pgdata(name) / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGSTOP)
         except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
-            pass
+            return
+        for pid in (*_children(postmaster), postmaster):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def keeper_setting(self, name: str, key: str) -> str:
+        """One setting of a node's keeper, as ``pg_autoctl config get`` reads it."""
+        return self._autoctl("config", "get", "--pgdata", str(self._pgdata(name)),
+                             key).stdout.strip()
 
     def restart(self, name: str) -> None:
         """Start a killed node again: pg_autoctl rejoins it (as the standby after a failover)."""
@@ -318,10 +330,7 @@ class HaCluster:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the HA monitor did not start: {exc}") from exc
                 time.sleep(0.25)
-        script = "".join(f"ALTER SYSTEM SET {key} = {value};\n"
-                         for key, value in MONITOR_SETTINGS.items())
-        self._superuser_sql(pg, self.ports()[MONITOR], "pg_auto_failover",
-                            script + "SELECT pg_reload_conf();\n")
+        self._superuser_sql(pg, self.ports()[MONITOR], "pg_auto_failover", MONITOR_SQL)
 
     def _start_node(self, pg: PgInstall, name: str) -> None:
         pgdata = self._pgdata(name)
@@ -336,6 +345,8 @@ class HaCluster:
                 conf.write("\n# geoportal HA node\nmax_connections = 200\n"
                            "shared_buffers = 256MB\nwork_mem = 32MB\njit = off\n"
                            "random_page_cost = 1.1\nhot_standby_feedback = on\n")
+        for key, value in keeper_settings().items():  # at every start: an older node too
+            self._autoctl("config", "set", "--pgdata", str(pgdata), key, value)
         self._run(name)
         if name == NODES[0]:  # the first node must be the primary before a standby joins
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -391,6 +402,34 @@ class HaCluster:
                 time.sleep(0.2)
             if self.is_running(name):
                 self.kill(name)
+
+
+def monitor_settings() -> dict[str, str]:
+    """The monitor's settings that ha-monitor.sql sets (name → value)."""
+    return dict(re.findall(r"^ALTER SYSTEM SET (\S+) = (\S+);$", MONITOR_SQL, re.MULTILINE))
+
+
+def keeper_settings() -> dict[str, str]:
+    """The keepers' settings of ha-keeper.conf (``pg_autoctl config`` key → value)."""
+    settings: dict[str, str] = {}
+    for line in KEEPER_CONF.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, value = line.split(None, 1)
+            settings[key] = value.strip()
+    return settings
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _group_alive(pgid: int) -> bool:

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from geoportal.core import formats
-from geoportal.core.admission import HeavySlot, admission_of, client_of, literal_vertices
+from geoportal.core.admission import HeavySlot, admission_of, vertices_per_literal
 from geoportal.core.crs import STORAGE, Crs
 from geoportal.core.formats import Format
 from geoportal.core.history import at_text
@@ -166,7 +166,7 @@ async def items_response(request: Request, pool: asyncpg.Pool, links: Links, lay
     counting = False
     if known is None:
         counted = items_statement(layer, query, body_fmt, layer_area, True, cap, lead_ids)
-        if query.filter is None or await _affordable(request, pool, counted):
+        if query.filter is None or await _affordable(request, pool, query, counted):
             statement, counting = counted, True
     try:
         row = await _run(pool, statement)
@@ -300,10 +300,13 @@ async def feature_response(request: Request, pool: asyncpg.Pool, links: Links, l
     return Response(body, media_type=fmt.media_type, headers=_headers(crs, etag, at))
 
 
-async def _affordable(request: Request, pool: asyncpg.Pool, statement: Statement) -> bool:
-    """Whether a filtered page with its count stays under the cost ceiling."""
+async def _affordable(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
+                      statement: Statement) -> bool:
+    """Whether a filtered page with its count stays under the cost ceiling (judged as
+    admission judges the page alone)."""
     admission = admission_of(request)
-    cost = await admission.plan_cost(pool, statement.text, statement.values)
+    vertices = vertices_per_literal(query.filter.tree) if query.filter else 0.0
+    cost = await admission.estimate(pool, statement.text, statement.values, vertices)
     return cost <= admission.limits.max_cost
 
 
@@ -312,9 +315,9 @@ async def _admit(request: Request, pool: asyncpg.Pool, query: ItemsQuery,
     """A heavy slot when the planner says the page is costly (filters, sorts, deep offsets)."""
     if query.filter is None and not query.sortby and query.offset <= DEEP_OFFSET:
         return None  # index paths by construction: light
-    vertices = literal_vertices(query.filter.tree) if query.filter else 0
+    vertices = vertices_per_literal(query.filter.tree) if query.filter else 0.0
     return await admission_of(request).admit_statement(
-        pool, client_of(request), statement.text, statement.values, vertices)
+        pool, request, statement.text, statement.values, vertices)
 
 
 async def _rows(pool: asyncpg.Pool, statement: Statement, header: bytes,
@@ -345,8 +348,8 @@ async def stream_response(request: Request, pool: asyncpg.Pool, links: Links, la
     admission = admission_of(request)
     if query.filter is not None:  # refused before it runs when the plan is over the ceiling
         await admission.check_cost(pool, statement.text, statement.values,
-                                   literal_vertices(query.filter.tree))
-    slot = await admission.acquire(client_of(request))  # a whole layer is heavy whatever
+                                   vertices_per_literal(query.filter.tree))
+    slot = await admission.acquire_for(request)  # a whole layer is heavy whatever
     headers = _headers(query.crs, etag, query.at)
     if fmt is formats.CSV:
         headers["Content-Disposition"] = f'inline; filename="{layer.id}.csv"'

@@ -54,9 +54,8 @@ def _layer(registry: LayerRegistry, collection_id: str) -> Layer:
     return layer
 
 
-async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer,
-                  fresh: bool = True) -> Extent:
-    return await services_of(request).get(ExtentCache).get(pool, layer, fresh)
+async def _extent(request: Request, pool: asyncpg.Pool, layer: Layer) -> Extent:
+    return await services_of(request).get(ExtentCache).get(pool, layer)
 
 
 def _metadata_request(request: Request, settings: Settings,
@@ -194,7 +193,7 @@ def ogc_router(settings: Settings) -> APIRouter:
         pool = get_pool(request)
         if streaming:
             return await features.stream_response(request, pool, links, layer, query, fmt)
-        area = (await _extent(request, pool, layer, fresh=False)).storage_area \
+        area = await services_of(request).get(ExtentCache).planning_area(pool, layer) \
             if query.bbox else 0.0
         return await features.items_response(request, pool, links, layer, query, fmt, area)
 

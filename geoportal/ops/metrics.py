@@ -41,14 +41,20 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0, 30.0)
 DATABASE_TIMEOUT_S = 2.0
+# A standby's lag: 0 when it has replayed all it received (an idle primary sends nothing, and
+# that is no lag), else the age of the last transaction it replayed.
+LAG_SQL = """CASE WHEN pg_is_in_recovery() THEN
+    CASE WHEN pg_last_wal_receive_lsn() IS NOT NULL
+              AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+         ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+    END
+END"""
 # One statement: whether this node replays WAL, its lag, and whether the job queue exists.
-NODE_SQL = """
-SELECT pg_is_in_recovery() AS replica,
-       CASE WHEN pg_is_in_recovery()
-            THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
-       END AS lag_s,
+NODE_SQL = f"""
+SELECT pg_is_in_recovery() AS replica, {LAG_SQL} AS lag_s,
        to_regclass('procrastinate_jobs') IS NOT NULL AS has_jobs
 """
+REPLICA_SQL = f"SELECT pg_is_in_recovery() AS replica, {LAG_SQL} AS lag_s"
 JOBS_SQL = """
 SELECT status::text, count(*) FROM procrastinate_jobs
 WHERE status IN ('todo', 'doing') GROUP BY status
@@ -68,6 +74,8 @@ class DatabaseReading:
     replica: bool = False
     lag_s: float | None = None
     jobs: dict[str, int] | None = None
+    # each configured replica (GEOPORTAL_REPLICA_URLS): whether it answered, its lag
+    replicas: dict[str, tuple[bool, float | None]] = field(default_factory=dict)
 
 
 class DatabaseCollector(Collector):
@@ -86,11 +94,26 @@ class DatabaseCollector(Collector):
                                     "Whether the read database is a standby replaying WAL.")
         replica.add_metric([], 1.0 if reading.replica else 0.0)
         yield replica
+        lags = {name: lag_s for name, (_, lag_s) in reading.replicas.items()
+                if lag_s is not None}
         if reading.lag_s is not None:
-            lag = GaugeMetricFamily("geoportal_replication_lag_seconds",
-                                    "now() - the last replayed transaction, on a replica.")
-            lag.add_metric([], reading.lag_s)
+            lags["read"] = reading.lag_s
+        if lags:
+            lag = GaugeMetricFamily(
+                "geoportal_replication_lag_seconds",
+                "Age of the last transaction a standby replayed while it has WAL left to "
+                "replay (0 when caught up): the read database ('read') when it is a standby, "
+                "and each replica.", labels=["node"])
+            for name, value in sorted(lags.items()):
+                lag.add_metric([name], value)
             yield lag
+        if reading.replicas:
+            answering = GaugeMetricFamily("geoportal_replica_up",
+                                          "Whether each replica answered the scrape's query.",
+                                          labels=["node"])
+            for name, (up_now, _) in sorted(reading.replicas.items()):
+                answering.add_metric([name], 1.0 if up_now else 0.0)
+            yield answering
         if reading.jobs is not None:
             jobs = GaugeMetricFamily("geoportal_job_queue_depth",
                                      "Jobs of the procrastinate queue waiting or running.",
@@ -146,6 +169,17 @@ def _pool_waiting(pool: asyncpg.Pool) -> int:
     queue = getattr(pool, "_queue", None)
     getters = getattr(queue, "_getters", ())
     return sum(1 for waiter in getters if not waiter.done())
+
+
+async def _replica_reading(pool: asyncpg.Pool) -> tuple[bool, float | None]:
+    """Whether a replica answers, and its lag (None when it does not answer)."""
+    try:
+        async with asyncio.timeout(DATABASE_TIMEOUT_S), pool.acquire() as conn:
+            node = await conn.fetchrow(REPLICA_SQL)
+    except Exception as exc:  # down or failing over: geoportal_replica_up says so
+        log.debug("metrics: replica not read (%s)", type(exc).__name__)
+        return False, None
+    return True, None if node["lag_s"] is None else float(node["lag_s"])
 
 
 class Metrics:
@@ -232,9 +266,14 @@ class Metrics:
             self.sample()
             await asyncio.sleep(every_s)
 
-    async def read_database(self, pool: asyncpg.Pool | None) -> None:
-        """Read the database-wide values for this scrape; never raises."""
+    async def read_database(self, pool: asyncpg.Pool | None,
+                            replicas: dict[str, asyncpg.Pool] | None = None) -> None:
+        """Read the database-wide values for this scrape, and each replica's lag; never
+        raises."""
         reading = DatabaseReading()
+        if replicas:
+            found = await asyncio.gather(*(_replica_reading(p) for p in replicas.values()))
+            reading.replicas = dict(zip(replicas, found, strict=True))
         if pool is not None:
             try:
                 async with asyncio.timeout(DATABASE_TIMEOUT_S), pool.acquire() as conn:

@@ -52,5 +52,7 @@ async def metrics(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     check_access(request, settings)
     collected: Metrics = request.app.state.metrics
-    await collected.read_database(request.app.state.pool)
+    router = request.app.state.read_router
+    replicas = {node.name: node.pool for node in router.replicas} if router else None
+    await collected.read_database(request.app.state.pool, replicas)
     return Response(collected.exposition(), media_type=CONTENT_TYPE_LATEST, headers=NOT_CACHED)

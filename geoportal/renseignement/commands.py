@@ -17,8 +17,8 @@ signing_key_cli = typer.Typer(help="The agency's key and certificate that sign t
                               no_args_is_help=True)
 notes_cli = typer.Typer(help="Issued notes de renseignement urbanistique.",
                         no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(emoji=False)  # a fingerprint holds ":CD:", which rich reads as an emoji code
+err = Console(stderr=True, emoji=False)
 
 
 def _fail(message: str) -> typer.Exit:

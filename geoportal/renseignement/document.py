@@ -285,8 +285,12 @@ def moment_text(moment: dt.datetime) -> str:
 
 
 def qr_data_uri(url: str) -> str:
-    """The verification URL as a QR code (SVG data URI; error correction M, no border)."""
-    return str(segno.make(url, error="m", micro=False).svg_data_uri(scale=1, border=0))
+    """The verification URL as a QR code (error correction M, no border): a PNG data URI of
+    four pixels per module, which the note scales without smoothing (``image-rendering:
+    pixelated``), so the modules stay sharp squares. One image the PDF draws on every page,
+    where an SVG code was a path WeasyPrint parsed and drew again on each page (a tenth of a
+    note's render)."""
+    return str(segno.make(url, error="m", micro=False).png_data_uri(scale=4, border=0))
 
 
 def w3c(moment: dt.datetime) -> str:

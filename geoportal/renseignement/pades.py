@@ -12,12 +12,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import get_pyca_cryptography_hash
+from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from geoportal.renseignement.signing_keys import KeyMaterial
 
 FIELD_NAME = "SignatureAUC"
+RESERVE_MARGIN = 2048  # bytes: signed attributes, CMS structure
 
 
 def asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
@@ -38,6 +39,15 @@ class LoadedKeySigner(signers.SimpleSigner):
         super().__init__(signing_cert=asn1_certificate(material.certificate),
                          signing_key=asn1_keys.PrivateKeyInfo.load(der), cert_registry=store)
         self._key = material.key
+        # the signature container's room in the PDF, stated rather than estimated: pyHanko
+        # otherwise builds a whole dry-run signature first to measure it (a third of the
+        # signing time); certificates, signature value and signed attributes fit in it
+        certificates = [c.public_bytes(serialization.Encoding.DER)
+                        for c in (material.certificate, *material.chain)]
+        public = material.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        size = RESERVE_MARGIN + len(public) + sum(map(len, certificates))
+        self.bytes_reserved = 2 * size  # hexadecimal digits in the PDF
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         """The raw signature of ``data`` (RSA PKCS#1 v1.5 or ECDSA; others as pyHanko)."""
@@ -56,7 +66,15 @@ def sign(pdf: bytes, signer: signers.Signer, reason: str, name: str, location: s
     metadata = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME, subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256",
         reason=reason, location=location, name=name)
-    output = signers.PdfSigner(metadata, signer=signer).sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(pdf)))
+    pdf_signer = signers.PdfSigner(metadata, signer=signer)
+    reserved = getattr(signer, "bytes_reserved", None)
+    try:
+        output = pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)),
+                                     bytes_reserved=reserved)
+    except SigningError:
+        if reserved is None:
+            raise
+        # the stated room was too small after all (an unusual chain): let pyHanko measure
+        output = pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)))
     signed: bytes = output.getvalue()
     return signed

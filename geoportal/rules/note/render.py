@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from geoportal.rules.note.svgmap import (
 from geoportal.rules.rasters import RasterSampler
 from geoportal.rules.service import agency_today, answer_day, lookup
 
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 MAP_WIDTH_MM = 174.0
 MAP_HEIGHT_MM = 96.0
 T = TypeVar("T")
@@ -178,12 +180,42 @@ PDF_WAITING_MAX = 4
 _pdf_pending = 0
 
 
+@lru_cache(maxsize=1)
+def _font_config() -> Any:
+    """One WeasyPrint font configuration for every render of the process: Pango's font map
+    and its caches (fontconfig matches, glyph metrics) stay warm from one PDF to the next
+    instead of being built again for each (a fifth of a note's render). Renders are serial
+    (the PDF worker thread, or one batch process each), as fontconfig needs."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
+@lru_cache(maxsize=8)
+def _stylesheet(css: str) -> Any:
+    """A page's stylesheet parsed (selectors compiled) once per process: the official notes
+    all share one."""
+    from weasyprint import CSS
+
+    return CSS(string=css, font_config=_font_config())
+
+
 def pdf_bytes(html: str, identifier: bytes) -> bytes:
     """Render HTML to PDF with WeasyPrint (blocking: call it in the PDF worker); a tagged PDF
-    (structure tree, reading order, language) that screen readers can follow."""
+    (structure tree, reading order, language) that screen readers can follow.
+
+    The page's ``<style>`` element is given to WeasyPrint as an already parsed stylesheet
+    (the same cascade, the same bytes)."""
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True)
+    stylesheets = []
+    style = _STYLE.search(html)
+    if style is not None:
+        stylesheets.append(_stylesheet(style.group(1)))
+        html = html[:style.start()] + html[style.end():]
+    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
+                                             font_config=_font_config(),
+                                             stylesheets=stylesheets)
     return pdf
 
 
