@@ -25,6 +25,7 @@ from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
 from geoportal.core.methods import HttpMethods
 from geoportal.core.observe import Observe
+from geoportal.core.routing import include_tried_first
 from geoportal.core.services import Services
 from geoportal.db.catalog import TableCatalog
 from geoportal.db.changes import ChangeFeed
@@ -201,7 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(ops_routes.router)
     app.include_router(accounts_router)
     app.include_router(ogc_router(settings))
-    app.include_router(tiles_routes.router, prefix=tiles_routes.PREFIX)
+    # A tile, the most frequent request, is matched before every other route (see TriedFirst).
+    include_tried_first(app, tiles_routes.router, tiles_routes.PREFIX, tiles_routes.TILE_PATHS)
     register_extension(services, tiles_extension())
     app.include_router(styles_router, prefix=STYLES_PREFIX)
     register_extension(services, styles_extension())

@@ -18,8 +18,10 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
+from starlette.routing import Match
 
 from geoportal.app import create_app
+from geoportal.core.routing import TriedFirst
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 from geoportal.tiles.grid import fit_affine, storage_footprint, tile_address
@@ -125,6 +127,39 @@ def test_a_20000_vertex_polygon_is_simplified_by_zoom(client: TestClient,
     shape = decode(low.content, "9/245/205", tmp_path)["servitudes"][0]["geometry"]
     assert len(low.content) < 1500
     assert shapely.get_num_coordinates(shape) < 100  # 20,001 in the database
+
+
+def _scope(path: str, method: str = "GET") -> dict[str, object]:
+    return {"type": "http", "method": method, "path": path, "root_path": "",
+            "query_string": b"", "headers": []}
+
+
+def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
+        client: TestClient) -> None:
+    """The tiles router is tried before the others for tile paths only, and for those no
+    earlier route would have answered: trying it first changes the speed, not the answer."""
+    routes = client.app.router.routes  # type: ignore[attr-defined]
+    first = routes[0]
+    assert isinstance(first, TriedFirst)
+    tiles = [f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}",
+             f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt",
+             f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}.pbf",
+             f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}",
+             "/ogc/collections/parcels/tiles/WebMercatorQuad/a/0/0"]
+    for path in tiles:
+        assert first.matches(_scope(path))[0] is Match.FULL, path
+        in_order = next(r for r in routes[1:] if r.matches(_scope(path))[0] is not Match.NONE)
+        assert in_order is first.included, path
+    assert first.matches(_scope(tiles[0], "POST"))[0] is Match.PARTIAL  # still a 405
+    others = ["/ogc/collections/parcels/items/1", "/ogc/collections/parcels/tiles/WebMercatorQuad",
+              "/ogc/tileMatrixSets/WebMercatorQuad", "/ogc/collections/parcels/items", "/rules",
+              "/ogc/collections/parcels/tiles/WebMercatorQuad/15/1/2/3"]
+    for path in others:
+        assert first.matches(_scope(path))[0] is Match.NONE, path
+    # Served through the whole app: GET, and HEAD (a GET without its body).
+    assert client.get(f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}").status_code == 200
+    assert client.head(f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt"
+                       ).headers["content-type"] == "application/vnd.mapbox-vector-tile"
 
 
 def test_out_of_range_tiles_and_unknown_names_are_client_errors(client: TestClient) -> None:

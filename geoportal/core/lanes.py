@@ -67,18 +67,11 @@ class BulkLane:
         if scope["type"] != "http" or self.limits.slots == 0 or not is_bulk(scope):
             await self.app(scope, receive, send)
             return
-        if self._slots.locked() and self._waiting >= self.limits.queue:
+        if not self._slots.locked():
+            await self._slots.acquire()  # a slot is free: taken at once, no timer armed
+        elif not await self._wait_for_slot():
             await _busy(scope, send)
             return
-        self._waiting += 1
-        try:
-            async with asyncio.timeout(self.limits.wait_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            await _busy(scope, send)
-            return
-        finally:
-            self._waiting -= 1
         held = True
 
         def release() -> None:
@@ -97,6 +90,21 @@ class BulkLane:
             await self.app(scope, receive, send_then_release)
         finally:
             release()
+
+    async def _wait_for_slot(self) -> bool:
+        """Wait in the bounded queue for a slot; False when the queue is full or the wait
+        is over."""
+        if self._waiting >= self.limits.queue:
+            return False
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.limits.wait_s):
+                await self._slots.acquire()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting -= 1
 
 
 async def _busy(scope: Scope, send: Send) -> None:

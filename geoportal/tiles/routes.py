@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from geoportal.core.caching import not_modified
 from geoportal.core.history import HISTORY_TABLES, IMMUTABLE, parse_at, settled
 from geoportal.core.ranges import MemoryBytes, RangedResponse, requested_spans
+from geoportal.core.services import services_of
 from geoportal.core.urls import public_base
-from geoportal.deps import PoolDep, RegistryDep, SettingsDep
+from geoportal.deps import PoolDep, RegistryDep, SettingsDep, get_pool
 from geoportal.errors import InvalidParameter, NotFound
 from geoportal.registry import Layer, LayerRegistry
 from geoportal.settings import Settings
@@ -21,13 +22,23 @@ from geoportal.tiles.grid import TMS_ID, tile_address
 from geoportal.tiles.service import TileRequest, TileService, get_tile_service, layers_at_zoom
 
 PREFIX = "/ogc"  # the router is included under the OGC API
+# The tiles themselves (not their metadata), z/x/y with or without a file extension.
+TILE_PATHS = PREFIX + r"/(?:collections/[^/]+/)?tiles/[^/]+/[^/]+/[^/]+/[^/]+$"
 router = APIRouter(tags=["tiles"])
 ServiceDep = Annotated[TileService, Depends(get_tile_service)]
 DATASET_TITLE = "Géoportail AUC : toutes les couches"
 MAX_COLLECTIONS = 20
+CollectionsParam = Annotated[str | None, Query(max_length=1000,
+                                               description="Comma-separated ids")]
 AtParam = Annotated[str | None, Query(
     description="The data as it stood at this moment (RFC 3339 date-time, or a date: its end "
                 "in Casablanca); now when absent.")]
+
+
+def _state(request: Request) -> tuple[Settings, LayerRegistry]:
+    # The tiles are the most frequent request: read from app state directly rather than
+    # through FastAPI dependencies, whose solving cost more than a cached tile's own work.
+    return request.app.state.settings, request.app.state.registry
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -86,10 +97,12 @@ def tile_moment(at: str | None, layers: tuple[Layer, ...]) -> dt.datetime | None
     return parse_at(at)
 
 
-async def tile_response(request: Request, service: ServiceDep, pool: PoolDep,
-                        settings: Settings, tile_request: TileRequest) -> Response:
+async def tile_response(request: Request, settings: Settings,
+                        tile_request: TileRequest) -> Response:
     """The tile with its validators: 304 when unchanged, 204 when empty, else MVT bytes
     (gzipped when accepted; byte ranges of the plain bytes when asked)."""
+    service = services_of(request).get(TileService)
+    pool = get_pool(request)
     etag = await service.etag(pool, tile_request)
     past = tile_request.at is not None and settled(tile_request.at)
     headers = {"ETag": f'"{etag}"', "Vary": "Accept-Encoding",
@@ -151,28 +164,26 @@ TileFileExt = Literal["mvt", "pbf"]
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}.{ext}",
             include_in_schema=False, response_class=Response)
 async def collection_tile_file(collection_id: str, tms: str, z: int, x: int, y: int,
-                               ext: TileFileExt, request: Request, registry: RegistryDep,
-                               settings: SettingsDep, service: ServiceDep,
-                               pool: PoolDep, at: AtParam = None) -> Response:
+                               ext: TileFileExt, request: Request,
+                               at: AtParam = None) -> Response:
     """A collection's tile named as a file (``.mvt``, ``.pbf``)."""
-    return await collection_tile(collection_id, tms, z, x, y, request, registry, settings,
-                                 service, pool, at)
+    return await collection_tile(collection_id, tms, z, x, y, request, at)
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
             summary="A vector tile of a collection", response_class=Response,
             responses={200: {"content": {metadata.MVT: {}}}, 204: {"description": "empty"}})
 async def collection_tile(collection_id: str, tms: str, z: int, x: int, y: int,
-                          request: Request, registry: RegistryDep, settings: SettingsDep,
-                          service: ServiceDep, pool: PoolDep, at: AtParam = None) -> Response:
+                          request: Request, at: AtParam = None) -> Response:
     """Mapbox Vector Tile of one collection (as it stood at ``at``); 204 when empty or below
     the layer's minimum zoom."""
+    settings, registry = _state(request)
     layer = collection_layer(registry, collection_id)
     check_tms(tms)
     address = tile_address(z, x, y)
     moment = tile_moment(at, (layer,))
     tile_request = TileRequest(layers_at_zoom([layer], z), address, at=moment)
-    return await tile_response(request, service, pool, settings, tile_request)
+    return await tile_response(request, settings, tile_request)
 
 
 @router.get("/tiles", summary="Tilesets of the whole dataset")
@@ -206,34 +217,28 @@ async def dataset_tileset(
 @router.get("/tiles/{tms}/{z}/{x}/{y}.{ext}", include_in_schema=False, response_class=Response)
 async def dataset_tile_file(
     tms: str, z: int, x: int, y: int, ext: TileFileExt, request: Request,
-    registry: RegistryDep, settings: SettingsDep, service: ServiceDep, pool: PoolDep,
-    collections: Annotated[str | None, Query(max_length=1000,
-                                             description="Comma-separated ids")] = None,
-    at: AtParam = None,
+    collections: CollectionsParam = None, at: AtParam = None,
 ) -> Response:
     """The dataset tile named as a file (``.mvt``, ``.pbf``)."""
-    return await dataset_tile(tms, z, x, y, request, registry, settings, service, pool,
-                              collections, at)
+    return await dataset_tile(tms, z, x, y, request, collections, at)
 
 
 @router.get("/tiles/{tms}/{z}/{x}/{y}", summary="A vector tile of several collections",
             response_class=Response,
             responses={200: {"content": {metadata.MVT: {}}}, 204: {"description": "empty"}})
 async def dataset_tile(
-    tms: str, z: int, x: int, y: int, request: Request, registry: RegistryDep,
-    settings: SettingsDep, service: ServiceDep, pool: PoolDep,
-    collections: Annotated[str | None, Query(max_length=1000,
-                                             description="Comma-separated ids")] = None,
-    at: AtParam = None,
+    tms: str, z: int, x: int, y: int, request: Request,
+    collections: CollectionsParam = None, at: AtParam = None,
 ) -> Response:
     """One tile of every layer legible at that zoom (or of ``collections``), with label points,
     as they stood at ``at`` when given."""
+    settings, registry = _state(request)
     check_tms(tms)
     address = tile_address(z, x, y)
     chosen = selected_layers(registry, collections)
     tile_request = TileRequest(layers_at_zoom(chosen, z), address, labels=True,
                                at=tile_moment(at, chosen))
-    return await tile_response(request, service, pool, settings, tile_request)
+    return await tile_response(request, settings, tile_request)
 
 
 @router.get("/tileMatrixSets", summary="Tile matrix sets")
