@@ -139,8 +139,10 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
     """The tiles router is tried before the others for tile paths only, and for those no
     earlier route would have answered: trying it first changes the speed, not the answer."""
     routes = client.app.router.routes  # type: ignore[attr-defined]
-    first = routes[0]
-    assert isinstance(first, TriedFirst)
+    tried = [r for r in routes[:2] if isinstance(r, TriedFirst)]
+    assert len(tried) == 2  # the tiles, and /rules
+    first = next(r for r in tried if r.pattern.pattern.endswith(r"[^/]+$"))
+    rest = [r for r in routes if not isinstance(r, TriedFirst)]
     tiles = [f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}",
              f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt",
              f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}.pbf",
@@ -148,7 +150,7 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
              "/ogc/collections/parcels/tiles/WebMercatorQuad/a/0/0"]
     for path in tiles:
         assert first.matches(_scope(path))[0] is Match.FULL, path
-        in_order = next(r for r in routes[1:] if r.matches(_scope(path))[0] is not Match.NONE)
+        in_order = next(r for r in rest if r.matches(_scope(path))[0] is not Match.NONE)
         assert in_order is first.included, path
     assert first.matches(_scope(tiles[0], "POST"))[0] is Match.PARTIAL  # still a 405
     others = ["/ogc/collections/parcels/items/1", "/ogc/collections/parcels/tiles/WebMercatorQuad",
@@ -156,6 +158,16 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
               "/ogc/collections/parcels/tiles/WebMercatorQuad/15/1/2/3"]
     for path in others:
         assert first.matches(_scope(path))[0] is Match.NONE, path
+    # /rules, the most frequent point question, is tried first by the router that serves it.
+    rules = next(r for r in tried if r is not first)
+    for method in ("GET", "POST"):
+        assert rules.matches(_scope("/rules", method))[0] is Match.FULL
+        in_order = next(r for r in rest
+                        if r.matches(_scope("/rules", method))[0] is not Match.NONE)
+        assert in_order is rules.included
+    for path in ("/rules/batch", "/rules/note", "/ogc/collections/rules", "/rules/"):
+        assert rules.matches(_scope(path))[0] is Match.NONE, path
+    assert client.get("/rules?lon=-7.6&lat=33.57").status_code == 200
     # Served through the whole app: GET, and HEAD (a GET without its body).
     assert client.get(f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}").status_code == 200
     assert client.head(f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt"
