@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -191,6 +192,30 @@ def _font_config() -> Any:
     return FontConfiguration()
 
 
+PDF_DEFLATE_LEVEL = 6
+
+
+class _Deflate:
+    """pydyf's ``zlib`` seen through a fixed compression level: pydyf deflates every stream
+    (pages, font subsets, object streams) at level 9, a twentieth of a note's render for
+    1.4% fewer bytes than zlib's default level 6 (the same streams, the same bytes for the
+    same note)."""
+
+    compress = staticmethod(zlib.compress)
+
+    @staticmethod
+    def compressobj(level: int = PDF_DEFLATE_LEVEL, *args: Any, **kwargs: Any) -> Any:
+        return zlib.compressobj(PDF_DEFLATE_LEVEL, *args, **kwargs)
+
+
+@lru_cache(maxsize=1)
+def _deflate_level() -> None:
+    """pydyf writes its streams at ``PDF_DEFLATE_LEVEL`` (once per process, before a PDF)."""
+    import pydyf
+
+    pydyf.zlib = _Deflate  # type: ignore[attr-defined]
+
+
 @lru_cache(maxsize=8)
 def _stylesheet(css: str) -> Any:
     """A page's stylesheet parsed (selectors compiled) once per process: the official notes
@@ -208,6 +233,7 @@ def pdf_bytes(html: str, identifier: bytes) -> bytes:
     (the same cascade, the same bytes)."""
     from weasyprint import HTML  # heavy import, only when a PDF is asked
 
+    _deflate_level()
     stylesheets = []
     style = _STYLE.search(html)
     if style is not None:
