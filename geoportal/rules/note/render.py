@@ -213,7 +213,7 @@ def _deflate_level() -> None:
     """pydyf writes its streams at ``PDF_DEFLATE_LEVEL`` (once per process, before a PDF)."""
     import pydyf
 
-    pydyf.zlib = _Deflate  # type: ignore[attr-defined]
+    pydyf.zlib = _Deflate
 
 
 @lru_cache(maxsize=8)
