@@ -30,6 +30,7 @@ from geoportal.registry import LayerRegistry
 from geoportal.rules import french
 from geoportal.rules.envelope import METHOD_SHORT
 from geoportal.rules.models import RulesAnswer, RulesQuery
+from geoportal.rules.note import htmltree
 from geoportal.rules.note.extract import MapFrame, fetch_extract
 from geoportal.rules.note.svgmap import (
     DEFAULT_ZONE_COLOUR,
@@ -231,15 +232,13 @@ def pdf_bytes(html: str, identifier: bytes) -> bytes:
 
     The page's ``<style>`` element is given to WeasyPrint as an already parsed stylesheet
     (the same cascade, the same bytes)."""
-    from weasyprint import HTML  # heavy import, only when a PDF is asked
-
     _deflate_level()
     stylesheets = []
     style = _STYLE.search(html)
     if style is not None:
         stylesheets.append(_stylesheet(style.group(1)))
         html = html[:style.start()] + html[style.end():]
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
+    pdf: bytes = htmltree.weasyprint_html(html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
                                              font_config=_font_config(),
                                              stylesheets=stylesheets)
     return pdf
