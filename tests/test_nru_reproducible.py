@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import psycopg
 import pytest
+import tinyhtml5
 from fastapi.testclient import TestClient
 from nru_fixture import NruRequest, NruWorld, bearer, build_nru_world, insert_request
 
 from geoportal.app import create_app
 from geoportal.db.pool import _init_connection
 from geoportal.registry import load_registry
-from geoportal.renseignement.document import NoteDocument, unsigned_pdf
+from geoportal.renseignement.document import NoteDocument, to_html, unsigned_pdf
 from geoportal.renseignement.issue import reproduce_document
+from geoportal.rules.note import htmltree
 from geoportal.rules.note.render import NoteStyle
 from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
@@ -84,6 +86,17 @@ async def test_the_same_request_data_and_moment_give_the_same_document(
     assert again == stored
     assert unsigned_pdf(again) == unsigned_pdf(stored)
     assert issued[1].startswith(unsigned_pdf(again))
+
+
+async def test_the_official_note_parsed_by_libxml2_is_the_tree_of_weasyprints_parser(
+        world: NruWorld, issued: tuple[NruRequest, bytes]) -> None:
+    stored, _ = await rebuilt(world, issued[0].number)
+    html = to_html(stored)
+    ours = [(e.tag, sorted(e.attrib.items()), e.text, e.tail)
+            for e in htmltree.parse(html).iter()]
+    theirs = [(e.tag, sorted(e.attrib.items()), e.text, e.tail)
+              for e in tinyhtml5.parse(html, namespace_html_elements=False).iter()]
+    assert len(ours) > 100 and ours == theirs
 
 
 async def test_after_the_layers_are_edited_the_stored_note_still_renders_the_signed_bytes(

@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import tinyhtml5
 from fastapi.testclient import TestClient
 from rules_fixture import RulesWorld, shared_world
 
 from geoportal.app import create_app
+from geoportal.rules.note import htmltree
 from geoportal.rules.note.extract import choose_frame
 from geoportal.rules.note.render import note_reference
 from geoportal.rules.note.svgmap import nice_length, true_north_deg
@@ -116,6 +118,17 @@ def test_a_planned_road_and_a_reservation_appear_in_the_note(client: TestClient)
     school = plain(client.get("/rules/note", params={"parcel": "TF 1002/C",
                                                      "date": NOTE_DATE}).text)
     assert "École primaire" in school and "Réservation" in school
+
+
+@pytest.mark.parametrize("parcel", ["TF 1001/C", "TF 1002/C", "TF 1003/C", "TF 1004/C"])
+def test_the_notes_html_parsed_by_libxml2_is_the_tree_of_weasyprints_parser(
+        client: TestClient, parcel: str) -> None:
+    html = client.get("/rules/note", params={"parcel": parcel, "date": NOTE_DATE}).text
+    ours = [(e.tag, sorted(e.attrib.items()), e.text, e.tail)
+            for e in htmltree.parse(html).iter()]
+    theirs = [(e.tag, sorted(e.attrib.items()), e.text, e.tail)
+              for e in tinyhtml5.parse(html, namespace_html_elements=False).iter()]
+    assert len(ours) > 100 and ours == theirs
 
 
 @pytest.mark.parametrize(("params", "status"), [

@@ -154,6 +154,11 @@ class ProcessPdfMaker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, render_and_sign, document, facts, key)
 
+    def pids(self) -> list[int]:
+        """The process ids of the pool's processes (benchmarks read their CPU)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
+
     def close(self) -> None:
         """Stop the processes."""
         self._pool.shutdown(wait=True, cancel_futures=True)

