@@ -34,7 +34,7 @@ from geoportal.db.routing import ReadRouting, close_router, open_router
 from geoportal.db.urls import resolve_database_url, resolve_replica_urls
 from geoportal.errors import install_error_handlers
 from geoportal.jobs.queue import job_worker
-from geoportal.ogc import ogc_router, register_extension
+from geoportal.ogc import ITEM_PATHS, ogc_router, register_extension
 from geoportal.ogc.counts import MatchCounts
 from geoportal.ogc.extensions import OgcExtensions
 from geoportal.ogc.samples import LayerWitnesses
@@ -201,7 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if metrics is not None:
         app.include_router(ops_routes.router)
     app.include_router(accounts_router)
-    app.include_router(ogc_router(settings))
+    # One feature by id, the most frequent read after tiles and lookups, is matched first.
+    include_tried_first(app, ogc_router(settings), "", ITEM_PATHS)
     # A tile, the most frequent request, is matched before every other route (see TriedFirst).
     include_tried_first(app, tiles_routes.router, tiles_routes.PREFIX, tiles_routes.TILE_PATHS)
     register_extension(services, tiles_extension())

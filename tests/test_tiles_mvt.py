@@ -22,9 +22,11 @@ from starlette.routing import Match
 
 from geoportal.app import create_app
 from geoportal.core.routing import TriedFirst
+from geoportal.ogc import ITEM_PATHS
 from geoportal.registry import load_registry
 from geoportal.settings import Settings
 from geoportal.tiles.grid import fit_affine, storage_footprint, tile_address
+from geoportal.tiles.routes import TILE_PATHS
 from geoportal.tiles.service import TileService
 from geoportal.tiles.sql import layer_tile_sql
 
@@ -139,9 +141,9 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
     """The tiles router is tried before the others for tile paths only, and for those no
     earlier route would have answered: trying it first changes the speed, not the answer."""
     routes = client.app.router.routes  # type: ignore[attr-defined]
-    tried = [r for r in routes[:2] if isinstance(r, TriedFirst)]
-    assert len(tried) == 2  # the tiles, and /rules
-    first = next(r for r in tried if r.pattern.pattern.endswith(r"[^/]+$"))
+    tried = {r.pattern.pattern: r for r in routes[:3] if isinstance(r, TriedFirst)}
+    assert set(tried) == {TILE_PATHS, ITEM_PATHS, r"/rules$"}  # tiles, one feature, /rules
+    first = tried[TILE_PATHS]
     rest = [r for r in routes if not isinstance(r, TriedFirst)]
     tiles = [f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}",
              f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt",
@@ -159,7 +161,7 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
     for path in others:
         assert first.matches(_scope(path))[0] is Match.NONE, path
     # /rules, the most frequent point question, is tried first by the router that serves it.
-    rules = next(r for r in tried if r is not first)
+    rules = tried[r"/rules$"]
     for method in ("GET", "POST"):
         assert rules.matches(_scope("/rules", method))[0] is Match.FULL
         in_order = next(r for r in rest
@@ -168,6 +170,17 @@ def test_a_tile_is_matched_first_by_the_route_that_would_serve_it_anyway(
     for path in ("/rules/batch", "/rules/note", "/ogc/collections/rules", "/rules/"):
         assert rules.matches(_scope(path))[0] is Match.NONE, path
     assert client.get("/rules?lon=-7.6&lat=33.57").status_code == 200
+    # One feature (read, and its edits) is tried first by the OGC router that serves it.
+    item = tried[ITEM_PATHS]
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        assert item.matches(_scope("/ogc/collections/parcels/items/1", method))[0] is Match.FULL
+        in_order = next(r for r in rest if r.matches(
+            _scope("/ogc/collections/parcels/items/1", method))[0] is not Match.NONE)
+        assert in_order is item.included
+    for path in ("/ogc/collections/parcels/items", "/ogc/collections/parcels/items/1/history",
+                 "/ogc/collections/parcels"):
+        assert item.matches(_scope(path))[0] is Match.NONE, path
+    assert client.get("/ogc/collections/parcels/items/1").status_code == 200
     # Served through the whole app: GET, and HEAD (a GET without its body).
     assert client.get(f"/ogc/tiles/WebMercatorQuad/{PLOTS_Z15}").status_code == 200
     assert client.head(f"/ogc/collections/parcels/tiles/WebMercatorQuad/{PLOTS_Z15}.mvt"

@@ -78,6 +78,10 @@ def _document(request: Request, doc: dict[str, Any], fmt: formats.Format, page: 
     return Response(body, media_type=fmt.media_type, headers=cache_headers(etag))
 
 
+# The paths of one feature (GET by id, and the edits): tried before the other routes.
+ITEM_PATHS = r"/ogc/collections/[^/]+/items/[^/]+$"
+
+
 def ogc_router(settings: Settings) -> APIRouter:
     """The OGC API Features router (and ``/docs``), built when the app is created.
 
