@@ -99,6 +99,17 @@ async def test_the_official_note_parsed_by_libxml2_is_the_tree_of_weasyprints_pa
     assert len(ours) > 100 and ours == theirs
 
 
+async def test_the_official_notes_lean_user_agent_stylesheet_gives_the_pdf_of_weasyprints(
+        world: NruWorld, issued: tuple[NruRequest, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from weasyprint import HTML
+
+    stored, _ = await rebuilt(world, issued[0].number)
+    lean = unsigned_pdf(stored)
+    monkeypatch.setattr(htmltree._document_class(), "_ua_stylesheets", HTML._ua_stylesheets)
+    assert unsigned_pdf(stored) == lean and issued[1].startswith(lean)
+
+
 async def test_after_the_layers_are_edited_the_stored_note_still_renders_the_signed_bytes(
         client: TestClient, world: NruWorld, edited: tuple[NruRequest, bytes]) -> None:
     request, pdf = edited

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from rules_fixture import RulesWorld, shared_world
 
 from geoportal.app import create_app
-from geoportal.rules.note import htmltree
+from geoportal.rules.note import htmltree, render
 from geoportal.rules.note.extract import choose_frame
 from geoportal.rules.note.render import note_reference
 from geoportal.rules.note.svgmap import nice_length, true_north_deg
@@ -129,6 +129,17 @@ def test_the_notes_html_parsed_by_libxml2_is_the_tree_of_weasyprints_parser(
     theirs = [(e.tag, sorted(e.attrib.items()), e.text, e.tail)
               for e in tinyhtml5.parse(html, namespace_html_elements=False).iter()]
     assert len(ours) > 100 and ours == theirs
+
+
+@pytest.mark.parametrize("parcel", ["TF 1001/C", "TF 1002/C", "TF 1003/C", "TF 1004/C"])
+def test_the_notes_lean_user_agent_stylesheet_gives_the_pdf_of_weasyprints(
+        client: TestClient, parcel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from weasyprint import HTML
+
+    html = client.get("/rules/note", params={"parcel": parcel, "date": NOTE_DATE}).text
+    lean = render.pdf_bytes(html, b"0" * 32)
+    monkeypatch.setattr(htmltree._document_class(), "_ua_stylesheets", HTML._ua_stylesheets)
+    assert render.pdf_bytes(html, b"0" * 32) == lean
 
 
 @pytest.mark.parametrize(("params", "status"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 import tinyhtml5
 
 from geoportal.rules.note import htmltree
@@ -71,3 +72,24 @@ def test_the_weasyprint_document_of_the_tree_gives_the_pdf_of_weasyprints_parser
     ours = htmltree.weasyprint_html(PAGE).write_pdf(pdf_identifier=b"0" * 32, pdf_tags=True)
     theirs = HTML(string=PAGE).write_pdf(pdf_identifier=b"0" * 32, pdf_tags=True)
     assert ours == theirs
+
+
+def test_the_notes_user_agent_stylesheet_matches_no_selector_against_every_element() -> None:
+    from weasyprint.html import UA_STYLESHEET
+
+    lean = htmltree.user_agent_stylesheet()
+    assert htmltree.weasyprint_html(PAGE)._ua_stylesheets() == [lean]
+    assert lean.matcher.other_selectors == [] and lean.matcher.lang_attr_selectors == []
+    assert len(UA_STYLESHEET.matcher.other_selectors) >= 20  # WeasyPrint's, for comparison
+    # the page margin boxes' alignment is WeasyPrint's
+    assert len(lean.page_rules) == len(UA_STYLESHEET.page_rules)
+
+
+def test_the_page_renders_the_same_pdf_with_weasyprints_user_agent_stylesheet(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from weasyprint import HTML
+
+    lean = htmltree.weasyprint_html(PAGE).write_pdf(pdf_identifier=b"0" * 32, pdf_tags=True)
+    monkeypatch.setattr(htmltree._document_class(), "_ua_stylesheets", HTML._ua_stylesheets)
+    full = htmltree.weasyprint_html(PAGE).write_pdf(pdf_identifier=b"0" * 32, pdf_tags=True)
+    assert lean == full

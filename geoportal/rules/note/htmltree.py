@@ -78,6 +78,17 @@ def parse(html: str) -> ET.Element:
 
 
 @lru_cache(maxsize=1)
+def user_agent_stylesheet() -> Any:
+    """The notes' user-agent stylesheet (``ua.css``: WeasyPrint's without the selectors
+    matched against every element), parsed once per process."""
+    from importlib.resources import files
+
+    from weasyprint import CSS
+
+    return CSS(string=files(__package__).joinpath("ua.css").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
 def _document_class() -> Any:
     import cssselect2
     from weasyprint import HTML
@@ -93,6 +104,9 @@ def _document_class() -> Any:
             self.wrapper_element = cssselect2.ElementWrapper.from_html_root(
                 root, content_language=None)
             self.etree_element = self.wrapper_element.etree_element
+
+        def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+            return [user_agent_stylesheet()]
 
     return ParsedHTML
 
