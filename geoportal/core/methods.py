@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geoportal.core.routing import TriedFirst
+
 log = logging.getLogger("geoportal")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 Permission = Callable[[Request], Awaitable[bool]]
@@ -74,6 +76,8 @@ async def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]
     within)."""
     allowed: set[str] = set()
     for route in routes:
+        if isinstance(route, TriedFirst):  # only reorders: its router is among the routes
+            continue
         if isinstance(route, Mount):
             match, child = route.matches(scope)
             if match is not Match.NONE:
