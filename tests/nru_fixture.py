@@ -12,12 +12,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import psycopg
 from psycopg.types.json import Jsonb
 
 from geoportal.core.auth_keys import create_key
 from geoportal.db.cluster import Cluster
+from geoportal.db.pool import _init_connection
 from geoportal.db.urls import libpq_url, with_database
+from geoportal.registry import load_registry
+from geoportal.renseignement.document import NoteDocument
+from geoportal.renseignement.issue import reproduce_document
+from geoportal.rules.note.render import NoteStyle
+from geoportal.rules.rasters import RasterSampler
 from geoportal.settings import Settings
 
 PASSPHRASE = "passphrase-of-the-test-key"
@@ -141,3 +148,16 @@ def build_nru_world(owner_url: str, folder: Path, name: str) -> NruWorld:
     home = folder / "home"
     make_signing_key(home)
     return NruWorld(Roles.of(owner_url), raster_dir, home, mint_keys(owner_url, name))
+
+
+async def rebuilt(world: NruWorld, number: str) -> tuple[NoteDocument, NoteDocument]:
+    """An issued note's stored document, and the same document built again from the data as
+    of its request (the writer's role, as the service issues)."""
+    conn = await asyncpg.connect(world.roles.writer)
+    await _init_connection(conn)
+    try:
+        registry = load_registry(Settings().layers_dir)
+        return await reproduce_document(conn, number, style=NoteStyle.from_registry(registry),
+                                        rasters=RasterSampler(world.raster_dir, registry.rasters))
+    finally:
+        await conn.close()

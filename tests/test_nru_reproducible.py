@@ -6,22 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import asyncpg
 import psycopg
 import pytest
 import tinyhtml5
 from fastapi.testclient import TestClient
-from nru_fixture import NruRequest, NruWorld, bearer, build_nru_world, insert_request
+from nru_fixture import NruRequest, NruWorld, bearer, build_nru_world, insert_request, rebuilt
 
 from geoportal.app import create_app
-from geoportal.db.pool import _init_connection
-from geoportal.registry import load_registry
-from geoportal.renseignement.document import NoteDocument, to_html, unsigned_pdf
-from geoportal.renseignement.issue import reproduce_document
+from geoportal.renseignement.document import to_html, unsigned_pdf
 from geoportal.rules.note import htmltree
-from geoportal.rules.note.render import NoteStyle
-from geoportal.rules.rasters import RasterSampler
-from geoportal.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +46,6 @@ def issued(client: TestClient, world: NruWorld) -> tuple[NruRequest, bytes]:
     return request, bytes(row[0])
 
 
-async def rebuilt(world: NruWorld, number: str) -> tuple[NoteDocument, NoteDocument]:
-    conn = await asyncpg.connect(world.roles.writer)
-    await _init_connection(conn)
-    try:
-        registry = load_registry(Settings().layers_dir)
-        return await reproduce_document(conn, number, style=NoteStyle.from_registry(registry),
-                                        rasters=RasterSampler(world.raster_dir, registry.rasters))
-    finally:
-        await conn.close()
 
 
 def edit_the_layers(world: NruWorld) -> None:

@@ -16,21 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from nru_fixture import NruWorld, bearer, build_nru_world, insert_request
+from nru_fixture import NruWorld, bearer, build_nru_world, insert_request, rebuilt
 from nru_world import Inbox, body, free_port, person, smtp_server, token_of
 
 from geoportal.app import create_app
 from geoportal.core.auth import SESSION_COOKIE, csrf_token
-from geoportal.db.pool import _init_connection
-from geoportal.registry import load_registry
-from geoportal.renseignement.issue import reproduce_document
-from geoportal.rules.note.render import NoteStyle
-from geoportal.rules.rasters import RasterSampler
-from geoportal.settings import Settings
 
 PLOT = "TF 1001/C"
 REQUESTER = "karima.tazi@example.ma"
@@ -113,15 +106,6 @@ def note_mail(inbox: Inbox, address: str) -> str:
     raise AssertionError(f"no note mail to {address}: {inbox.to(address)}")
 
 
-async def rebuilt(world: NruWorld, number: str) -> tuple[Any, Any]:
-    conn = await asyncpg.connect(world.roles.writer)
-    await _init_connection(conn)
-    try:
-        registry = load_registry(Settings().layers_dir)
-        return await reproduce_document(conn, number, style=NoteStyle.from_registry(registry),
-                                        rasters=RasterSampler(world.raster_dir, registry.rasters))
-    finally:
-        await conn.close()
 
 
 def draft_cos(client: TestClient, world: NruWorld, rid: int) -> list[float]:
