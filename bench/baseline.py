@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 
 from bench.common import RESULTS, LoadResult, free_port, server, tree_cpu_s, wrk
+from geoportal.core.protocol import PROTOCOL
 from geoportal.core.resources import CHECKOUT
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
 from geoportal.settings import Settings
@@ -94,6 +95,8 @@ def service(source: Path, database_url: str, writer_url: str | None = None,
     args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
             "--log-level", "warning", "--no-access-log"]
+    if (source / PROTOCOL.split(":")[0].replace(".", "/")).with_suffix(".py").exists():
+        args += ["--http", PROTOCOL]  # the source's own HTTP protocol, when it has one
     base = f"http://127.0.0.1:{port}"
     with server(args, f"{base}/health", env=env, cwd=source) as process:
         yield Side(base, process.pid)

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from geoportal.core.protocol import PROTOCOL
 from geoportal.core.resources import CHECKOUT
 from geoportal.db.migrate import upgrade
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
@@ -147,7 +148,7 @@ def geoportal_server(database_url: str, workers: int = 2,
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", log_level, "--no-access-log"]
+            "--log-level", log_level, "--no-access-log", "--no-server-header", "--http", PROTOCOL]
     env = {"GEOPORTAL_DATABASE_URL": database_url,
            "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters"), **(extra_env or {})}
     base = f"http://127.0.0.1:{port}"

@@ -38,6 +38,7 @@ import httpx
 import psycopg
 
 from bench.common import free_port, print_table, server
+from geoportal.core.protocol import PROTOCOL
 from geoportal.db.ha import HaCluster
 from geoportal.db.urls import with_query
 
@@ -282,7 +283,7 @@ def stage(parcels: int = PARCELS, log: Path | None = None) -> Iterator[Stage]:
         base = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
                 "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                "--log-level", "warning", "--no-access-log"]
+                "--log-level", "warning", "--no-access-log", "--http", PROTOCOL]
         with server(args, f"{base}/health", env=env, log=log):
             yield Stage(ha, base, key, ids, ha.admin_url())
     finally:

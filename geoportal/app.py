@@ -23,6 +23,7 @@ from geoportal.core.edge import Edge, EdgeLimits, content_security_policy
 from geoportal.core.extent import ExtentCache
 from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
+from geoportal.core.machine_slots import MachineSlots, default_machine_slots
 from geoportal.core.methods import HttpMethods
 from geoportal.core.observe import Observe
 from geoportal.core.routing import include_tried_first
@@ -65,10 +66,14 @@ log = logging.getLogger("geoportal")
 
 def _services(settings: Settings, registry: LayerRegistry) -> Services:
     """Every long-lived object the rooms use, built once here."""
+    machine = settings.heavy_slots_machine
+    if machine is None:
+        machine = default_machine_slots()
     services = Services(Admission(AdmissionLimits(
         heavy_slots=settings.heavy_slots, heavy_queue=settings.heavy_queue,
         heavy_wait_s=settings.heavy_wait_s, heavy_per_client=settings.heavy_per_client,
-        heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost)))
+        heavy_cost=settings.heavy_cost, max_cost=settings.max_query_cost),
+        MachineSlots(settings.home / "run" / "heavy", machine) if machine else None))
     services.provide(OgcExtensions())
     extents = services.provide(ExtentCache())
     services.provide(MatchCounts())

@@ -506,6 +506,8 @@ def serve(
     """Serve the geoportal with uvicorn (or several instances behind nginx: --proxy)."""
     import uvicorn
 
+    from geoportal.core.protocol import PROTOCOL
+
     settings = Settings()
     try:
         load_registry(settings.layers_dir)
@@ -531,7 +533,8 @@ def serve(
                                                                  f"port-{port}"))
     uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
                 workers=workers, reload=reload, log_level="info", access_log=False,
-                server_header=False, forwarded_allow_ips=settings.forwarded_allow_ips)
+                server_header=False, forwarded_allow_ips=settings.forwarded_allow_ips,
+                http=PROTOCOL)
 
 
 @cli.command("proxy-config")

@@ -71,9 +71,13 @@ class Settings(BaseSettings):
 
     heavy_slots: int = Field(
         default=1, ge=1, description="Heavy requests (costly filters, streams, PDF, batches) "
-        "running at once per worker; the others wait in a bounded queue. Each keeps a "
-        "database core busy: with one per worker, two workers on two cores leave CPU to "
-        "the light requests."
+        "running at once per worker; the others wait in a bounded queue."
+    )
+    heavy_slots_machine: int | None = Field(
+        default=None, ge=0, description="Heavy requests running at once on the machine, all "
+        "workers together (lock files in the home's run/heavy folder). Each keeps a core "
+        "busy: by default half the cores, so that light requests keep the other half; "
+        "0 = no machine-wide limit."
     )
     heavy_queue: int = Field(default=16, ge=0, description="Heavy requests that may wait.")
     heavy_wait_s: float = Field(default=20.0, gt=0, description="Longest wait for a slot (503).")

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 
 from geoportal.app import create_app
+from geoportal.core.protocol import PROTOCOL
 from geoportal.db.cluster import validate_identifier
 from geoportal.db.migrate import upgrade
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
@@ -196,7 +197,7 @@ def uvicorn_server(database_url: str, data_dir: Path | None = None, *, workers: 
         environment["GEOPORTAL_DATA_DIR"] = str(data_dir)
     args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            "--no-access-log", "--no-server-header"]
+            "--no-access-log", "--no-server-header", "--http", PROTOCOL]
     if workers > 1:
         args += ["--workers", str(workers)]
     output = log.open("wb") if log is not None else None

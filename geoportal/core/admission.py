@@ -2,10 +2,12 @@
 
 Light requests (lookups, items by id, tiles, ``/health``) use the pool as they come. Heavy
 work — filters whose query plan costs more than a budget, whole-layer streams, PDF notes,
-batches — runs only in a few *heavy slots* per worker: a bounded number wait their turn for
-a bounded time, the rest are told 503 with ``Retry-After`` at once, and one client may hold
-only so many heavy requests at a time (429). Plans above a hard ceiling are refused before
-they run (400): the statement timeout is a last resort, not the budget.
+batches — runs only in a few *heavy slots* per worker, and in the machine's share of heavy
+slots shared by all its workers (``core.machine_slots``: half the cores by default): a
+bounded number wait their turn for a bounded time, the rest are told 503 with
+``Retry-After`` at once, and one client may hold only so many heavy requests at a time
+(429). Plans above a hard ceiling are refused before they run (400): the statement timeout
+is a last resort, not the budget.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncpg
 from starlette.requests import Request
 
 from geoportal.core.lanes import leave_bulk_lane
+from geoportal.core.machine_slots import MachineSlots
 from geoportal.errors import InvalidParameter, ServiceUnavailable, TooManyRequests
 
 PLAN_CACHE_SIZE = 512
@@ -48,16 +51,17 @@ class AdmissionLimits:
 class HeavySlot:
     """One heavy slot, held until ``release`` (idempotent; also on garbage collection)."""
 
-    def __init__(self, admission: Admission, client: str) -> None:
+    def __init__(self, admission: Admission, client: str, machine_slot: int | None) -> None:
         self._admission = admission
         self._client = client
+        self._machine_slot = machine_slot
         self._held = True
 
     def release(self) -> None:
         """Give the slot back (once)."""
         if self._held:
             self._held = False
-            self._admission._release(self._client)
+            self._admission._release(self._client, self._machine_slot)
 
     def __del__(self) -> None:  # a stream whose body never started must not leak its slot
         self.release()
@@ -71,8 +75,9 @@ def client_of(request: Request) -> str:
 class Admission:
     """The heavy lane of one worker, with its per-client counts and a cache of plan costs."""
 
-    def __init__(self, limits: AdmissionLimits) -> None:
+    def __init__(self, limits: AdmissionLimits, machine: MachineSlots | None = None) -> None:
         self.limits = limits
+        self.machine = machine
         self._slots = asyncio.Semaphore(limits.heavy_slots)
         self._waiting = 0
         self._per_client: dict[str, int] = {}
@@ -102,9 +107,15 @@ class Admission:
                 en="Too many heavy requests are waiting; try again shortly.")
         self._per_client[client] = held + 1
         self._waiting += 1
+        machine_slot: int | None = None
         try:
             async with asyncio.timeout(self.limits.heavy_wait_s):
                 await self._slots.acquire()
+                try:
+                    machine_slot = await self._machine_slot()
+                except BaseException:
+                    self._slots.release()
+                    raise
         except TimeoutError:
             self._forget(client)
             raise ServiceUnavailable(
@@ -115,7 +126,13 @@ class Admission:
             raise
         finally:
             self._waiting -= 1
-        return HeavySlot(self, client)
+        return HeavySlot(self, client, machine_slot)
+
+    async def _machine_slot(self) -> int | None:
+        """One of the machine's heavy slots (None without a machine-wide limit)."""
+        if self.machine is None:
+            return None
+        return await self.machine.acquire()
 
     async def acquire_for(self, request: Request) -> HeavySlot:
         """A heavy slot for the request's client; the request leaves the bulk lane first
@@ -139,8 +156,10 @@ class Admission:
         else:
             self._per_client.pop(client, None)
 
-    def _release(self, client: str) -> None:
+    def _release(self, client: str, machine_slot: int | None) -> None:
         self._forget(client)
+        if machine_slot is not None and self.machine is not None:
+            self.machine.release(machine_slot)
         self._slots.release()
 
     async def plan_cost(self, pool: asyncpg.Pool, sql: str, values: Sequence[Any]) -> float:

@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import jinja2
 
+from geoportal.core.protocol import PROTOCOL
+
 TEMPLATE = "nginx.conf.j2"
 MIME_TYPES = "/etc/nginx/mime.types"  # Debian's nginx and the official image alike
 START_TIMEOUT_S = 60.0
@@ -117,7 +119,7 @@ def instance_command(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--forwarded-allow-ips", "127.0.0.1", "--no-server-header", "--no-access-log",
-            "--log-level", "warning", "--timeout-graceful-shutdown", "20"]
+            "--log-level", "warning", "--timeout-graceful-shutdown", "20", "--http", PROTOCOL]
 
 
 def metrics_dir(home: Path, name: str) -> Path:
