@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from geoportal.core.extent import ExtentCache
 from geoportal.core.jsonlog import configure_logging
 from geoportal.core.lanes import BulkLane, LaneLimits
 from geoportal.core.machine_slots import MachineSlots, default_machine_slots
+from geoportal.core.memory import freeze_start_up_objects
 from geoportal.core.methods import HttpMethods
 from geoportal.core.observe import Observe
 from geoportal.core.routing import include_tried_first
@@ -115,9 +115,7 @@ def _freeze_start_up_objects() -> None:
     loop stopped: 380-1,080 ms each, every few seconds per worker under the resilience bench's
     load (the p99 of every request); 6-190 ms once frozen. Once per process: a worker builds
     one app (a test session builds many, and must not freeze the garbage of the others)."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
+    freeze_start_up_objects()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

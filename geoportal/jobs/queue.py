@@ -84,6 +84,7 @@ class WorkerConfig:
 # How long a stopping worker waits for its running jobs (procrastinate's graceful shutdown)
 # before it is asked again to stop.
 STOP_GRACE_S = 35.0
+STOP_RETRIES = 10  # cancellations asked again, one second apart
 
 
 class JobWorker:
@@ -112,9 +113,15 @@ class JobWorker:
             task, self._task = self._task, None
             task.cancel()
             done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
-            while not done:  # a cancellation swallowed on the way: ask again, never hang
+            for _ in range(STOP_RETRIES):  # a cancellation swallowed on the way: ask again
+                if done:
+                    break
                 task.cancel()
                 done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:  # never hang a shutdown: the process is ending anyway
+                log.error("job worker did not stop within %.0f s; left behind",
+                          STOP_GRACE_S + STOP_RETRIES)
+                return
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 task.result()
 

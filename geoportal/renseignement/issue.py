@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from geoportal.core.auth import Identity
+from geoportal.core.memory import freeze_start_up_objects
 from geoportal.errors import Conflict, InvalidBody, NotFound, ServiceUnavailable
 from geoportal.renseignement import store
 from geoportal.renseignement.document import (
@@ -134,9 +134,7 @@ def _batch_process_start() -> None:
 
     from geoportal.renseignement import pades  # noqa: F401 - pyHanko, likewise
 
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*BATCH_GC_THRESHOLD)
+    freeze_start_up_objects(BATCH_GC_THRESHOLD)
 
 
 class ProcessPdfMaker:
