@@ -113,6 +113,7 @@ class ClassResult:
     requests: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     conn_errors: int = 0
+    conn_error_kinds: Counter[str] = field(default_factory=Counter)  # exception: count
     refused: int = 0
     unfinished: int = 0  # heavy requests still running after the grace time, cancelled
     p50_ms: float = math.nan
@@ -278,9 +279,10 @@ async def heavy_loop(client: httpx.AsyncClient, result: ClassResult, paths: list
             async with client.stream("GET", path, params=query) as response:
                 async for _ in response.aiter_raw(1 << 16):
                     pass
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             result.requests += 1
             result.conn_errors += 1
+            result.conn_error_kinds[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
             continue
         result.count(response.status_code, "retry-after" in response.headers,
                      (time.perf_counter() - started) * 1000)
@@ -436,6 +438,9 @@ def run(seconds: float, parcels: int) -> list[str]:
         f"≤ {LOOKUP_P99_MS:.0f} ms while heavy requests run; no worker restart",
         f"light errors {light_errors}, light 5xx {light_5xx}, p99 {worst_p99:.0f} ms, "
         f"restarts {restarts}", "met" if met else "**not met**", *[""] * 8])
+    for result in (filters, streams):  # what the heavy client's connection errors were
+        for kind, count in result.conn_error_kinds.most_common():
+            print(f"- {result.name}, connection error ×{count}: {kind}")
     return [print_table(
         f"Resilience: 64 light connections beside {HEAVY_LOOPS} heavy-filter loops "
         f"({OVERLAPS} OR-ed S_OVERLAPS, ~{filter_kb:.0f} KB of CQL2) and {STREAM_LOOPS} "
