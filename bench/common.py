@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -22,10 +21,10 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from geoportal.core.protocol import PROTOCOL
 from geoportal.core.resources import CHECKOUT
 from geoportal.db.migrate import upgrade
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
+from geoportal.ops.serving import uvicorn_command
 from geoportal.settings import Settings
 
 BENCH_DB = os.environ.get("GEOPORTAL_BENCH_DB", "geoportal_bench")
@@ -146,9 +145,7 @@ def geoportal_server(database_url: str, workers: int = 2,
                      log_level: str = "warning") -> Iterator[tuple[str, int]]:
     """This service under uvicorn; yields (base URL, pid of the master process)."""
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", log_level, "--no-access-log", "--no-server-header", "--http", PROTOCOL]
+    args = uvicorn_command("127.0.0.1", port, workers=workers, log_level=log_level)
     env = {"GEOPORTAL_DATABASE_URL": database_url,
            "GEOPORTAL_DATA_DIR": str(RESULTS / "rasters"), **(extra_env or {})}
     base = f"http://127.0.0.1:{port}"

@@ -38,9 +38,9 @@ import httpx
 import psycopg
 
 from bench.common import free_port, print_table, server
-from geoportal.core.protocol import PROTOCOL
 from geoportal.db.ha import HaCluster
 from geoportal.db.urls import with_query
+from geoportal.ops.serving import uvicorn_command
 
 PARCELS = 300
 WRITERS = 3
@@ -281,9 +281,7 @@ def stage(parcels: int = PARCELS, log: Path | None = None) -> Iterator[Stage]:
                "GEOPORTAL_HOME": str(folder / "home"), "GEOPORTAL_POOL_MIN_SIZE": "1"}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                "--log-level", "warning", "--no-access-log", "--http", PROTOCOL]
+        args = uvicorn_command("127.0.0.1", port, workers=2)
         with server(args, f"{base}/health", env=env, log=log):
             yield Stage(ha, base, key, ids, ha.admin_url())
     finally:

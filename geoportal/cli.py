@@ -506,7 +506,7 @@ def serve(
     """Serve the geoportal with uvicorn (or several instances behind nginx: --proxy)."""
     import uvicorn
 
-    from geoportal.core.protocol import PROTOCOL
+    from geoportal.ops.serving import APP, uvicorn_options
 
     settings = Settings()
     try:
@@ -531,10 +531,8 @@ def serve(
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(settings.home.resolve(),
                                                                  f"port-{port}"))
-    uvicorn.run("geoportal.app:create_app", factory=True, host=host, port=port,
-                workers=workers, reload=reload, log_level="info", access_log=False,
-                server_header=False, forwarded_allow_ips=settings.forwarded_allow_ips,
-                http=PROTOCOL)
+    uvicorn.run(APP, host=host, port=port, workers=workers, reload=reload, log_level="info",
+                forwarded_allow_ips=settings.forwarded_allow_ips, **uvicorn_options())
 
 
 @cli.command("proxy-config")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +22,10 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 
 from geoportal.app import create_app
-from geoportal.core.protocol import PROTOCOL
 from geoportal.db.cluster import validate_identifier
 from geoportal.db.migrate import upgrade
 from geoportal.db.urls import libpq_url, resolve_admin_database_url, with_database
+from geoportal.ops.serving import uvicorn_command
 from geoportal.settings import Settings
 
 PREFIX = os.environ.get("GEOPORTAL_TEST_DB_PREFIX", "geoportal_test")
@@ -195,11 +194,7 @@ def uvicorn_server(database_url: str, data_dir: Path | None = None, *, workers: 
         environment.pop(name, None)
     if data_dir is not None:
         environment["GEOPORTAL_DATA_DIR"] = str(data_dir)
-    args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-            "--no-access-log", "--no-server-header", "--http", PROTOCOL]
-    if workers > 1:
-        args += ["--workers", str(workers)]
+    args = uvicorn_command("127.0.0.1", port, workers=workers)
     output = log.open("wb") if log is not None else None
     process = subprocess.Popen(args, env=environment, stdout=output,
                                stderr=subprocess.STDOUT if output else None)

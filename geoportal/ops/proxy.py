@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 import httpx
 import jinja2
 
-from geoportal.core.protocol import PROTOCOL
+from geoportal.ops.serving import uvicorn_command
 
 TEMPLATE = "nginx.conf.j2"
 MIME_TYPES = "/etc/nginx/mime.types"  # Debian's nginx and the official image alike
@@ -116,10 +115,8 @@ class Instance:
 
 def instance_command(port: int, workers: int) -> list[str]:
     """uvicorn on loopback, trusting X-Forwarded-* from the proxy (on loopback) only."""
-    return [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--forwarded-allow-ips", "127.0.0.1", "--no-server-header", "--no-access-log",
-            "--log-level", "warning", "--timeout-graceful-shutdown", "20", "--http", PROTOCOL]
+    return uvicorn_command("127.0.0.1", port, workers=workers, extra=[
+        "--forwarded-allow-ips", "127.0.0.1", "--timeout-graceful-shutdown", "20"])
 
 
 def metrics_dir(home: Path, name: str) -> Path:
