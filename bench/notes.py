@@ -13,13 +13,17 @@ afterwards; the signing key is a throw-away RSA-3072 certificate.
 ``python -m bench notes [--notes 50] [--batch 1000] [--processes 2] [--parcels N]`` (the
 bench database of the other suites by default; a smaller ``--parcels`` gets its own;
 ``--notes 0``: the batch only). The batch's CPU per note is read from /proc for the bench
-process, its render processes and its database connections (the server runs here).
+process, its render processes and its database connections (the server runs here). The
+batch keeps every core busy, so its rate moves with the machine's speed (a shared VM's can
+vary by a quarter within an hour): right after it, ten of its notes are rendered and signed
+again in this process, and that CPU time per note is printed as the run's yardstick.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import tempfile
@@ -200,6 +204,41 @@ async def phases(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]
     return timings
 
 
+REFERENCE_NOTES = 10  # the machine-speed reference: these notes, rendered and signed here
+
+
+async def reference_cpu_ms(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]) -> float:
+    """CPU milliseconds to render and sign one note in this process (best of 3 rounds over
+    the same notes, after one round of warm-up): a yardstick of the machine's speed at the
+    time of the run. The batch keeps every core busy, so its notes per second move with it;
+    read the two together."""
+    signer = load_signer(issuer.key)
+    signatory = Signatory(name="Banc d'essai", title="Signataire habilité",
+                          certificate_subject=signer.info.common_name,
+                          certificate_sha256=signer.info.sha256)
+    documents = []
+    for request_id in ids[:REFERENCE_NOTES]:
+        async with pool.acquire() as conn:
+            request = note_request(await conn.fetchrow(REQUEST, request_id))
+            documents.append(await build_document(
+                conn, request, Issuance(issued_at=request.as_of, signatory=signatory,
+                                        verify_url=issuer.verify_url(request.number)),
+                style=issuer.style, rasters=issuer.rasters))
+    facts = SignatureFacts(reason="bench", name=signatory.name)
+
+    def rounds() -> float:
+        best = math.inf
+        for round_number in range(4):
+            started = time.process_time()
+            for document in documents:
+                sign_pdf(unsigned_pdf(document), signer, facts)
+            if round_number:  # the first round warms up
+                best = min(best, time.process_time() - started)
+        return best * 1000 / max(1, len(documents))
+
+    return await asyncio.to_thread(rounds)
+
+
 async def batch(pool: asyncpg.Pool, issuer: Issuer, ids: list[int], processes: int
                 ) -> tuple[float, int, int, dict[str, float]]:
     """Seconds to issue the batch, notes issued, errors, CPU milliseconds per note."""
@@ -246,6 +285,7 @@ async def run(settings: Settings, url: str, notes: int, batch_size: int,
             split = await phases(pool, issuer, phase_ids)
         batch_ids = insert_requests(url, refs[WARM_UP + notes:])
         seconds, issued, errors, cpu = await batch(pool, issuer, batch_ids, processes)
+        reference = await reference_cpu_ms(pool, issuer, batch_ids)
     finally:
         await close_pool(pool)
         remove_bench_requests(url)
@@ -256,7 +296,10 @@ async def run(settings: Settings, url: str, notes: int, batch_size: int,
                      *(row(f"  of which: {name}", values) for name, values in split.items())])
     print_table(f"CPU per note in the batch ({issued + errors:,} notes, {processes} "
                 "processes; /proc)", ["where", "CPU ms per note"],
-                [[name, f"{ms:,.1f}"] for name, ms in cpu.items()])
+                [[name, f"{ms:,.1f}"] for name, ms in cpu.items()] +
+                [[f"reference: one note rendered and signed in one process, right after "
+                  f"(best of 3 over the same {REFERENCE_NOTES}; the machine's speed)",
+                  f"{reference:,.1f}"]])
     rate = issued / seconds if seconds else 0.0
     rows = []
     if notes:
