@@ -95,7 +95,7 @@ def service(source: Path, database_url: str, writer_url: str | None = None,
     args = [sys.executable, "-m", "uvicorn", "geoportal.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
             "--log-level", "warning", "--no-access-log"]
-    if (source / PROTOCOL.split(":")[0].replace(".", "/")).with_suffix(".py").exists():
+    if (source / "geoportal" / "core" / "protocol.py").exists():
         args += ["--http", PROTOCOL]  # the source's own HTTP protocol, when it has one
     base = f"http://127.0.0.1:{port}"
     with server(args, f"{base}/health", env=env, cwd=source) as process:

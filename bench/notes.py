@@ -47,7 +47,14 @@ from bench.rules import sample_refs
 from geoportal.core.auth import Identity
 from geoportal.db.pool import close_pool, create_pool
 from geoportal.registry import load_registry
-from geoportal.renseignement.document import Issuance, Signatory, build_document, unsigned_pdf
+from geoportal.renseignement.document import (
+    Issuance,
+    NoteDocument,
+    NoteRequest,
+    Signatory,
+    build_document,
+    unsigned_pdf,
+)
 from geoportal.renseignement.issue import (
     REQUEST,
     IssuedNote,
@@ -57,7 +64,13 @@ from geoportal.renseignement.issue import (
     issue_note,
     note_request,
 )
-from geoportal.renseignement.signing import KeySource, SignatureFacts, load_signer, sign_pdf
+from geoportal.renseignement.signing import (
+    AgencySigner,
+    KeySource,
+    SignatureFacts,
+    load_signer,
+    sign_pdf,
+)
 from geoportal.renseignement.signing_keys import create_signing_key
 from geoportal.rules.note.render import NoteStyle
 from geoportal.rules.rasters import RasterSampler
@@ -174,13 +187,27 @@ async def one_by_one(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]) -> list
     return latencies
 
 
+def bench_signatory(signer: AgencySigner) -> Signatory:
+    """The bench's signatory, named on its notes."""
+    return Signatory(name="Banc d'essai", title="Signataire habilité",
+                     certificate_subject=signer.info.common_name,
+                     certificate_sha256=signer.info.sha256)
+
+
+async def bench_document(conn: asyncpg.Connection, issuer: Issuer, request: NoteRequest,
+                         signatory: Signatory) -> NoteDocument:
+    """A request's note document as of its moment, as issuing builds it."""
+    return await build_document(
+        conn, request, Issuance(issued_at=request.as_of, signatory=signatory,
+                                verify_url=issuer.verify_url(request.number)),
+        style=issuer.style, rasters=issuer.rasters)
+
+
 async def phases(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]
                  ) -> dict[str, list[float]]:
     """The same work timed apart: facts and map, HTML to PDF, signature."""
     signer = load_signer(issuer.key)
-    signatory = Signatory(name="Banc d'essai", title="Signataire habilité",
-                          certificate_subject=signer.info.common_name,
-                          certificate_sha256=signer.info.sha256)
+    signatory = bench_signatory(signer)
     timings: dict[str, list[float]] = {"facts and map (database, SVG)": [],
                                        "HTML and PDF (WeasyPrint)": [],
                                        "PAdES signature (pyHanko)": []}
@@ -188,10 +215,7 @@ async def phases(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]
         async with pool.acquire() as conn:
             request = note_request(await conn.fetchrow(REQUEST, request_id))
             started = time.perf_counter()
-            document = await build_document(
-                conn, request, Issuance(issued_at=request.as_of, signatory=signatory,
-                                        verify_url=issuer.verify_url(request.number)),
-                style=issuer.style, rasters=issuer.rasters)
+            document = await bench_document(conn, issuer, request, signatory)
         built = time.perf_counter()  # blocking work off the loop (pyHanko runs its own loop)
         pdf = await asyncio.to_thread(unsigned_pdf, document)
         rendered = time.perf_counter()
@@ -213,17 +237,11 @@ async def reference_cpu_ms(pool: asyncpg.Pool, issuer: Issuer, ids: list[int]) -
     time of the run. The batch keeps every core busy, so its notes per second move with it;
     read the two together."""
     signer = load_signer(issuer.key)
-    signatory = Signatory(name="Banc d'essai", title="Signataire habilité",
-                          certificate_subject=signer.info.common_name,
-                          certificate_sha256=signer.info.sha256)
-    documents = []
-    for request_id in ids[:REFERENCE_NOTES]:
-        async with pool.acquire() as conn:
-            request = note_request(await conn.fetchrow(REQUEST, request_id))
-            documents.append(await build_document(
-                conn, request, Issuance(issued_at=request.as_of, signatory=signatory,
-                                        verify_url=issuer.verify_url(request.number)),
-                style=issuer.style, rasters=issuer.rasters))
+    signatory = bench_signatory(signer)
+    async with pool.acquire() as conn:
+        documents = [await bench_document(conn, issuer, note_request(
+            await conn.fetchrow(REQUEST, request_id)), signatory)
+            for request_id in ids[:REFERENCE_NOTES]]
     facts = SignatureFacts(reason="bench", name=signatory.name)
 
     def rounds() -> float:

@@ -397,16 +397,16 @@ def run(seconds: float, parcels: int) -> list[str]:
     with geoportal_server(database_url, workers=WORKERS, log=log, log_level="info") as (
             base, master), tempfile.TemporaryDirectory(prefix="bench-resilience-") as folder:
         check_addresses(base, plan)
-        # Warm-up (discarded): each worker opens its connections and fills its caches first.
-        for name, process in [(name, start_wrk(base, plan.light[name], connections, WARM_UP_S,
-                                               Path(folder), name))
-                              for name, connections in LIGHT]:
-            wrk_result(name, process, WARM_UP_S)
+
+        def light_alone(duration: float) -> list[ClassResult]:
+            started = [(name, start_wrk(base, plan.light[name], connections, duration,
+                                        Path(folder), name)) for name, connections in LIGHT]
+            return [wrk_result(name, process, duration) for name, process in started]
+
+        light_alone(WARM_UP_S)  # discarded: each worker opens its connections, fills caches
         # For context: the same light traffic with nothing heavy beside it.
         alone_seconds = max(3.0, min(10.0, seconds / 4))
-        alone = [wrk_result(name, process, alone_seconds) for name, process in [
-            (name, start_wrk(base, plan.light[name], connections, alone_seconds, Path(folder),
-                             name)) for name, connections in LIGHT]]
+        alone = light_alone(alone_seconds)
         watch = WorkerWatch(master)
         watch.start()
         started = time.monotonic()

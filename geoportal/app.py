@@ -109,15 +109,6 @@ def _start_metrics(app: FastAPI, services: Services, settings: Settings
     return asyncio.create_task(metrics.sample_forever(settings.metrics_sample_s))
 
 
-def _freeze_start_up_objects() -> None:
-    """Take what start-up built (modules, routes, schemas, pygeoapi: ~220,000 objects) out of
-    the cyclic collector's full collections, which walk every tracked object with the event
-    loop stopped: 380-1,080 ms each, every few seconds per worker under the resilience bench's
-    load (the p99 of every request); 6-190 ms once frozen. Once per process: a worker builds
-    one app (a test session builds many, and must not freeze the garbage of the others)."""
-    freeze_start_up_objects()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured geoportal application; the pool opens in the lifespan."""
     settings = settings or Settings()
@@ -140,7 +131,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker.start()
         await warm_up(app.state.pool, settings.pool_min_size)
         sampler = _start_metrics(app, services, settings)
-        _freeze_start_up_objects()
+        # ~220,000 start-up objects (modules, routes, schemas, pygeoapi) out of the full
+        # collections that stopped the loop 380-1,080 ms every few seconds under load
+        freeze_start_up_objects()
         try:
             yield
         finally:

@@ -7,8 +7,7 @@ to hand the CPU to the client in the middle of the worker's turn. Here the write
 one turn of the event loop are held and sent as one, at the end of that turn (a large body
 goes at once, so a stream's memory stays bounded): the same bytes, in the same order.
 
-Every server of the service runs with it (``geoportal serve``, its instances behind the
-proxy, the benchmarks and the tests): ``uvicorn ... --http geoportal.core.protocol:HttpProtocol``.
+Every server of the service runs with it: ``ops.serving`` gives it to uvicorn.
 """
 
 from __future__ import annotations
