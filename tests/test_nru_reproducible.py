@@ -46,8 +46,6 @@ def issued(client: TestClient, world: NruWorld) -> tuple[NruRequest, bytes]:
     return request, bytes(row[0])
 
 
-
-
 def edit_the_layers(world: NruWorld) -> None:
     """An editor's change after the request: zone C's rules and the plot's boundary."""
     with psycopg.connect(world.roles.owner) as conn, conn.transaction():

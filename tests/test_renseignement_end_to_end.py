@@ -106,8 +106,6 @@ def note_mail(inbox: Inbox, address: str) -> str:
     raise AssertionError(f"no note mail to {address}: {inbox.to(address)}")
 
 
-
-
 def draft_cos(client: TestClient, world: NruWorld, rid: int) -> list[float]:
     page = client.get(f"/renseignement/admin/requests/{rid}",
                       headers=bearer(world.keys["instructeur"], **JSON_ONLY))

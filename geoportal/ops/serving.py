@@ -27,13 +27,27 @@ def uvicorn_options() -> dict[str, Any]:
             "timeout_keep_alive": KEEP_ALIVE_S}
 
 
+def _flags(options: dict[str, Any]) -> list[str]:
+    """``uvicorn.run`` options as uvicorn's command-line flags (``access_log=False``:
+    ``--no-access-log``, ``factory=True``: ``--factory``, ``http=X``: ``--http X``)."""
+    flags: list[str] = []
+    for name, value in options.items():
+        flag = name.replace("_", "-")
+        if value is True:
+            flags.append(f"--{flag}")
+        elif value is False:
+            flags.append(f"--no-{flag}")
+        else:
+            flags += [f"--{flag}", str(value)]
+    return flags
+
+
 def uvicorn_command(host: str, port: int, *, workers: int = 1, log_level: str = "warning",
                     extra: Sequence[str] = ()) -> list[str]:
-    """The service under uvicorn as a command line (this Python)."""
-    command = [sys.executable, "-m", "uvicorn", APP, "--factory", "--host", host,
-               "--port", str(port), "--log-level", log_level, "--no-access-log",
-               "--no-server-header", "--http", PROTOCOL,
-               "--timeout-keep-alive", str(KEEP_ALIVE_S)]
+    """The service under uvicorn as a command line (this Python), with the options of
+    ``uvicorn_options``."""
+    command = [sys.executable, "-m", "uvicorn", APP, "--host", host, "--port", str(port),
+               "--log-level", log_level, *_flags(uvicorn_options())]
     if workers > 1:
         command += ["--workers", str(workers)]
     return [*command, *extra]
